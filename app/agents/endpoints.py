@@ -1,0 +1,151 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents import memory, service, views
+from app.agents.deps import AgentDep, AgentDeps
+from app.agents.models import Agent
+from app.agents.schemas import AgentState, CreateAgent, Memory, UpdateAgent
+from app.auth.deps import Actor, ActorDep
+from app.blocks.schemas import BlockResponse, BlockUpdate
+from app.kit.deps import SessionDep
+from app.kit.ids import AgentIdPath, BlockIdPath
+from app.kit.pagination import Order, PageParams, page_params
+from app.kit.schemas import DeleteResult
+from app.tools.builtin import BUILTIN_TOOLS
+from app.tools.schemas import ToolResponse
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+AgentPage = Annotated[PageParams, Depends(page_params(50, Order.desc))]
+CoreMemoryPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
+Relationship = Literal[
+    "agent.blocks",
+    "agent.identities",
+    "agent.managed_group",
+    "agent.pending_approval",
+    "agent.secrets",
+    "agent.sources",
+    "agent.tags",
+    "agent.tools",
+]
+Include = Annotated[
+    list[Relationship] | None,
+    Query(description="Relationships to load; all of them when left out."),
+]
+
+
+def _include(values: list[Relationship] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
+async def _state(
+    session: AsyncSession, actor: Actor, agent: Agent, deps: service.Deps
+) -> AgentState:
+    return (await views.agent_states(session, actor, [agent], deps.registry))[0]
+
+
+@router.post("/", response_model=AgentState)
+async def create_agent(
+    body: CreateAgent, session: SessionDep, actor: ActorDep, deps: AgentDeps
+) -> AgentState:
+    agent = await service.create(session, actor, body, deps)
+    return await _state(session, actor, agent, deps)
+
+
+@router.get("/", response_model=list[AgentState])
+async def list_agents(
+    session: SessionDep,
+    actor: ActorDep,
+    deps: AgentDeps,
+    page: AgentPage,
+    include: Include = None,
+    name: str | None = None,
+    query_text: str | None = None,
+    tags: Annotated[list[str] | None, Query()] = None,
+    match_all_tags: bool = False,
+    order_by: Literal["created_at"] = "created_at",
+) -> list[AgentState]:
+    agents = await service.list_agents(
+        session,
+        actor,
+        page,
+        name=name,
+        query_text=query_text,
+        tags=tags or [],
+        match_all_tags=match_all_tags,
+    )
+    return await views.agent_states(session, actor, agents, deps.registry, _include(include))
+
+
+@router.get("/{agent_id}", response_model=AgentState)
+async def retrieve_agent(
+    agent: AgentDep, session: SessionDep, actor: ActorDep, deps: AgentDeps, include: Include = None
+) -> AgentState:
+    return (await views.agent_states(session, actor, [agent], deps.registry, _include(include)))[0]
+
+
+@router.patch("/{agent_id}", response_model=AgentState)
+async def modify_agent(
+    agent_id: AgentIdPath, body: UpdateAgent, session: SessionDep, actor: ActorDep, deps: AgentDeps
+) -> AgentState:
+    agent = await service.update(session, actor, agent_id, body, deps)
+    return await _state(session, actor, agent, deps)
+
+
+@router.delete("/{agent_id}", response_model=DeleteResult)
+async def delete_agent(agent_id: AgentIdPath, session: SessionDep, actor: ActorDep) -> DeleteResult:
+    await service.delete(session, actor, agent_id)
+    return DeleteResult(message=f"Agent id={agent_id} successfully deleted")
+
+
+@router.get("/{agent_id}/tools", response_model=list[ToolResponse])
+async def list_agent_tools(agent: AgentDep) -> list[ToolResponse]:
+    return [ToolResponse.of(BUILTIN_TOOLS[n]) for n in agent.tool_names if n in BUILTIN_TOOLS]
+
+
+@router.get("/{agent_id}/core-memory", response_model=Memory)
+async def retrieve_core_memory(
+    agent: AgentDep, session: SessionDep, actor: ActorDep, deps: AgentDeps
+) -> Memory:
+    return (await _state(session, actor, agent, deps)).memory
+
+
+@router.get("/{agent_id}/core-memory/blocks", response_model=list[BlockResponse])
+async def list_core_memory_blocks(
+    agent: AgentDep, session: SessionDep, actor: ActorDep, page: CoreMemoryPage
+) -> list[BlockResponse]:
+    blocks = await memory.list_blocks(session, actor, agent, page)
+    return [BlockResponse.model_validate(b) for b in blocks]
+
+
+@router.get("/{agent_id}/core-memory/blocks/{block_label}", response_model=BlockResponse)
+async def retrieve_core_memory_block(
+    agent: AgentDep, block_label: str, session: SessionDep, actor: ActorDep
+) -> BlockResponse:
+    return BlockResponse.model_validate(await memory.get_block(session, actor, agent, block_label))
+
+
+@router.patch("/{agent_id}/core-memory/blocks/{block_label}", response_model=BlockResponse)
+async def modify_core_memory_block(
+    agent: AgentDep, block_label: str, body: BlockUpdate, session: SessionDep, actor: ActorDep
+) -> BlockResponse:
+    block = await memory.update_block(session, actor, agent, block_label, body)
+    return BlockResponse.model_validate(block)
+
+
+@router.patch("/{agent_id}/core-memory/blocks/attach/{block_id}", response_model=AgentState)
+async def attach_core_memory_block(
+    agent: AgentDep, block_id: BlockIdPath, session: SessionDep, actor: ActorDep, deps: AgentDeps
+) -> AgentState:
+    await memory.attach(session, actor, agent, block_id)
+    return await _state(session, actor, agent, deps)
+
+
+@router.patch("/{agent_id}/core-memory/blocks/detach/{block_id}", response_model=AgentState)
+async def detach_core_memory_block(
+    agent: AgentDep, block_id: BlockIdPath, session: SessionDep, actor: ActorDep, deps: AgentDeps
+) -> AgentState:
+    await memory.detach(session, actor, agent, block_id)
+    return await _state(session, actor, agent, deps)

@@ -1,0 +1,95 @@
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents.models import Agent, AgentTag
+from app.kit.pagination import PageParams, paginate
+
+
+class AgentRepository:
+    """Every agent query, scoped to one organization."""
+
+    def __init__(self, session: AsyncSession, organization_id: str) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    def _scoped(self) -> Select[Agent]:
+        return select(Agent).where(Agent.organization_id == self.organization_id)
+
+    async def get(self, agent_id: str, *, for_update: bool = False) -> Agent | None:
+        stmt = self._scoped().where(Agent.id == agent_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def get_many(self, agent_ids: Sequence[str]) -> Sequence[Agent]:
+        if not agent_ids:
+            return []
+        return (await self.session.scalars(self._scoped().where(Agent.id.in_(agent_ids)))).all()
+
+    async def list_page(
+        self,
+        params: PageParams,
+        *,
+        name: str | None = None,
+        query_text: str | None = None,
+        tags: Sequence[str] = (),
+        match_all_tags: bool = False,
+    ) -> Sequence[Agent]:
+        stmt = self._scoped()
+        if name is not None:
+            stmt = stmt.where(Agent.name == name)
+        if query_text:
+            stmt = stmt.where(func.lower(Agent.name).contains(query_text.lower(), autoescape=True))
+        if tags:
+            tagged = select(AgentTag.agent_id).where(
+                AgentTag.organization_id == self.organization_id, AgentTag.tag.in_(set(tags))
+            )
+            if match_all_tags:
+                tagged = tagged.group_by(AgentTag.agent_id).having(
+                    func.count(AgentTag.tag) == len(set(tags))
+                )
+            stmt = stmt.where(Agent.id.in_(tagged))
+        return await paginate(
+            self.session, stmt, entity=Agent, organization_id=self.organization_id, params=params
+        )
+
+    async def tags_of(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
+        tags: dict[str, list[str]] = defaultdict(list)
+        if not agent_ids:
+            return tags
+        rows = await self.session.execute(
+            select(AgentTag.agent_id, AgentTag.tag)
+            .where(AgentTag.agent_id.in_(agent_ids))
+            .order_by(AgentTag.agent_id, AgentTag.tag)
+        )
+        for agent_id, tag in rows.tuples():
+            tags[agent_id].append(tag)
+        return tags
+
+    async def set_tags(self, agent_id: str, tags: Sequence[str]) -> None:
+        await self.session.execute(delete(AgentTag).where(AgentTag.agent_id == agent_id))
+        self.session.add_all(
+            AgentTag(agent_id=agent_id, tag=tag, organization_id=self.organization_id)
+            for tag in dict.fromkeys(tags)
+        )
+
+    async def set_enable_sleeptime(self, agent_id: str, enabled: bool) -> None:
+        await self.session.execute(
+            update(Agent)
+            .where(Agent.id == agent_id, Agent.organization_id == self.organization_id)
+            .values(enable_sleeptime=enabled)
+        )
+
+    def add(self, agent: Agent) -> None:
+        self.session.add(agent)
+
+    async def delete_many(self, agent_ids: Sequence[str]) -> None:
+        if agent_ids:
+            await self.session.execute(
+                delete(Agent).where(
+                    Agent.id.in_(agent_ids), Agent.organization_id == self.organization_id
+                )
+            )

@@ -1,0 +1,146 @@
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.blocks.schemas import BlockCreate, BlockResponse
+from app.groups.schemas import GroupResponse
+from app.kit.schemas import RequestModel, ResponseModel, Timestamp
+from app.providers.schemas import LLMConfig
+from app.tools.schemas import ToolResponse
+
+AgentTypeName = Literal["letta_v1_agent", "memgpt_v2_agent", "sleeptime_agent"]
+AGENT_NAME_PATTERN = r"^[A-Za-z0-9 _'\-]+$"
+
+ToolRuleType = Literal[
+    "run_first",
+    "exit_loop",
+    "continue_loop",
+    "conditional",
+    "constrain_child_tools",
+    "max_count_per_step",
+    "parent_last_tool",
+    "required_before_exit",
+    "requires_approval",
+]
+
+AGENT_RELATIONSHIPS = frozenset(
+    {
+        "agent.blocks",
+        "agent.identities",
+        "agent.managed_group",
+        "agent.pending_approval",
+        "agent.secrets",
+        "agent.sources",
+        "agent.tags",
+        "agent.tools",
+    }
+)
+
+
+class ToolRule(BaseModel):
+    """A tool rule as Letta writes it; fields beyond ``tool_name`` and ``type`` are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    tool_name: str = Field(min_length=1)
+    type: ToolRuleType
+
+
+class CreateAgent(RequestModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=AGENT_NAME_PATTERN)
+    agent_type: str = "letta_v1_agent"
+    system: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] | None = None
+    model: str | None = None
+    llm_config: dict[str, Any] | None = None
+    embedding: str | None = None
+    model_settings: dict[str, Any] | None = None
+    context_window_limit: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    memory_blocks: list[BlockCreate] | None = None
+    block_ids: list[str] | None = None
+    tools: list[str] | None = None
+    tool_ids: list[str] | None = None
+    tool_rules: list[ToolRule] | None = None
+    include_base_tools: bool = True
+    include_base_tool_rules: bool | None = None
+    tags: list[str] | None = None
+    enable_sleeptime: bool | None = None
+    message_buffer_autoclear: bool = False
+    timezone: str | None = None
+    hidden: bool | None = None
+
+
+class UpdateAgent(RequestModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=AGENT_NAME_PATTERN)
+    system: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] | None = None
+    model: str | None = None
+    embedding: str | None = None
+    model_settings: dict[str, Any] | None = None
+    context_window_limit: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    block_ids: list[str] | None = None
+    tool_ids: list[str] | None = None
+    tools: list[str] | None = None
+    tool_rules: list[ToolRule] | None = None
+    tags: list[str] | None = None
+    enable_sleeptime: bool | None = None
+    message_buffer_autoclear: bool | None = None
+    timezone: str | None = None
+    hidden: bool | None = None
+
+
+class Memory(ResponseModel):
+    agent_type: str
+    blocks: list[BlockResponse]
+    file_blocks: list[Any] = []
+    git_enabled: bool = False
+    prompt_template: str | None = None
+
+
+class AgentState(ResponseModel):
+    id: str
+    name: str
+    agent_type: str
+    system: str
+    description: str | None
+    metadata: dict[str, Any] | None
+    model: str
+    embedding: str | None
+    llm_config: LLMConfig
+    embedding_config: dict[str, Any] | None = None
+    model_settings: dict[str, Any] | None
+    context_window_limit: int | None
+    memory: Memory
+    blocks: list[BlockResponse]
+    tools: list[ToolResponse]
+    sources: list[Any] = []
+    tags: list[str]
+    tool_rules: list[dict[str, Any]]
+    message_ids: list[str]
+    enable_sleeptime: bool
+    managed_group: GroupResponse | None
+    multi_agent_group: GroupResponse | None
+    pending_approval: dict[str, Any] | None = None
+    message_buffer_autoclear: bool
+    timezone: str | None
+    hidden: bool | None
+    last_run_completion: Timestamp | None
+    last_run_duration_ms: int | None
+    last_stop_reason: str | None
+    identities: list[Any] = []
+    identity_ids: list[str] = []
+    secrets: list[Any] = []
+    tool_exec_environment_variables: list[Any] = []
+    project_id: str | None = None
+    template_id: str | None = None
+    base_template_id: str | None = None
+    deployment_id: str | None = None
+    entity_id: str | None = None
+    created_by_id: str | None = None
+    last_updated_by_id: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp

@@ -1,0 +1,316 @@
+"""Agents: create (with the sleeptime companion), read, update, delete, core memory."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents import defaults
+from app.agents.models import Agent
+from app.agents.prompts import DEFAULT_SYSTEM, SLEEPTIME_PERSONA
+from app.agents.repository import AgentRepository
+from app.agents.schemas import CreateAgent, UpdateAgent
+from app.auth.deps import Actor
+from app.blocks import service as blocks_service
+from app.blocks.models import Block
+from app.blocks.repository import BlockRepository
+from app.blocks.schemas import BlockCreate
+from app.config import Settings
+from app.groups import service as groups_service
+from app.groups.repository import GroupRepository
+from app.kit.db import utcnow
+from app.kit.errors import BadRequest, NotFound
+from app.kit.ids import Prefix, new_id
+from app.kit.pagination import PageParams
+from app.providers.registry import ProviderRegistry
+from app.tools.builtin import BUILTIN_TOOLS, BUILTIN_TOOLS_BY_ID
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """What agent operations need beyond the session: the model registry and settings."""
+
+    registry: ProviderRegistry
+    settings: Settings
+
+
+def _model_handle(data: CreateAgent) -> str:
+    if data.model:
+        return data.model
+    config = data.llm_config or {}
+    if config.get("handle"):
+        return str(config["handle"])
+    if config.get("model") and config.get("model_endpoint_type"):
+        return f"{config['model_endpoint_type']}/{config['model']}"
+    raise BadRequest("model: Must specify either model or llm_config in request")
+
+
+def _check_agent_type(agent_type: str) -> None:
+    if agent_type not in defaults.SUPPORTED_AGENT_TYPES:
+        raise BadRequest(
+            f"agent_type: {agent_type!r} is not supported; supported types: "
+            + ", ".join(defaults.SUPPORTED_AGENT_TYPES)
+        )
+
+
+def _tool_names(names: Sequence[str] | None, ids: Sequence[str] | None) -> list[str]:
+    unknown = [n for n in names or () if n not in BUILTIN_TOOLS]
+    if unknown:
+        raise BadRequest(
+            f"tools: unknown tool(s) {', '.join(unknown)}; available: " + ", ".join(BUILTIN_TOOLS)
+        )
+    unknown_ids = [i for i in ids or () if i not in BUILTIN_TOOLS_BY_ID]
+    if unknown_ids:
+        raise NotFound(f"tool_ids: tool(s) not found: {', '.join(unknown_ids)}")
+    return [*(names or ()), *(BUILTIN_TOOLS_BY_ID[i].name for i in ids or ())]
+
+
+async def _existing_blocks(repo: BlockRepository, block_ids: Sequence[str]) -> list[Block]:
+    found = {b.id: b for b in await repo.get_many(block_ids)}
+    missing = [i for i in dict.fromkeys(block_ids) if i not in found]
+    if missing:
+        raise NotFound(f"block_ids: block(s) not found: {', '.join(missing)}")
+    return [found[i] for i in dict.fromkeys(block_ids)]
+
+
+def _check_unique_labels(labels: Sequence[str], field: str) -> None:
+    seen: set[str] = set()
+    for label in labels:
+        if label in seen:
+            raise BadRequest(f"{field}: more than one block is labelled {label!r}")
+        seen.add(label)
+
+
+def _new_agent(actor: Actor, **fields: object) -> Agent:
+    now = utcnow()
+    return Agent(
+        id=new_id(Prefix.agent),
+        organization_id=actor.organization_id,
+        created_at=now,
+        updated_at=now,
+        last_message_seq=0,
+        context_start_seq=0,
+        **fields,
+    )
+
+
+async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: Deps) -> Agent:
+    _check_agent_type(data.agent_type)
+    handle = _model_handle(data)
+    deps.registry.resolve(handle, context_window=data.context_window_limit)
+    sleeptime = bool(data.enable_sleeptime)
+    if sleeptime and data.agent_type == "sleeptime_agent":
+        raise BadRequest("enable_sleeptime: a sleeptime_agent cannot have sleeptime agents")
+    base = defaults.base_tools(data.agent_type, enable_sleeptime=sleeptime)
+    requested = _tool_names(data.tools, data.tool_ids)
+    tool_names = list(dict.fromkeys([*(base if data.include_base_tools else ()), *requested]))
+    with_base = data.include_base_tools and defaults.wants_base_rules(
+        data.agent_type, enable_sleeptime=sleeptime, requested=data.include_base_tool_rules
+    )
+    user_rules = [r.model_dump() for r in data.tool_rules or ()]
+    blocks = BlockRepository(session, actor.organization_id)
+    attached = await _existing_blocks(blocks, data.block_ids or [])
+    new_blocks = data.memory_blocks or []
+    _check_unique_labels(
+        [b.label for b in attached] + [b.label for b in new_blocks], "memory_blocks"
+    )
+
+    agent = _new_agent(
+        actor,
+        name=data.name or defaults.random_name(),
+        agent_type=data.agent_type,
+        system=data.system or DEFAULT_SYSTEM[data.agent_type],
+        description=data.description,
+        metadata_=data.metadata,
+        model=handle,
+        embedding=data.embedding,
+        model_settings=data.model_settings,
+        context_window_limit=data.context_window_limit,
+        max_tokens=data.max_tokens,
+        tool_names=tool_names,
+        tool_rules=defaults.merge_rules(base, user_rules, with_base=with_base),
+        enable_sleeptime=False,
+        message_buffer_autoclear=data.message_buffer_autoclear,
+        timezone=data.timezone,
+        hidden=data.hidden,
+    )
+    agents = AgentRepository(session, actor.organization_id)
+    agents.add(agent)
+    default_limit = deps.settings.block_default_limit
+    attached += [
+        blocks_service.new_block(blocks, b, default_limit=default_limit, default_description=True)
+        for b in new_blocks
+    ]
+    await session.flush()
+    for block in attached:
+        blocks.attach(agent.id, block.id)
+    await agents.set_tags(agent.id, data.tags or [])
+    await session.flush()
+    if sleeptime:
+        await _add_sleeptime_agent(session, actor, agent, [b.id for b in attached], deps)
+    return agent
+
+
+async def _add_sleeptime_agent(
+    session: AsyncSession, actor: Actor, primary: Agent, block_ids: Sequence[str], deps: Deps
+) -> None:
+    """Create ``<name>-sleeptime`` sharing the primary's blocks, and the group linking them."""
+    blocks = BlockRepository(session, actor.organization_id)
+    persona = blocks_service.new_block(
+        blocks,
+        BlockCreate(label="memory_persona", value=SLEEPTIME_PERSONA),
+        default_limit=deps.settings.block_default_limit,
+        default_description=False,
+    )
+    tools = list(defaults.SLEEPTIME_TOOLS)
+    helper = _new_agent(
+        actor,
+        name=f"{primary.name}-sleeptime",
+        agent_type="sleeptime_agent",
+        system=DEFAULT_SYSTEM["sleeptime_agent"],
+        model=primary.model,
+        embedding=primary.embedding,
+        model_settings=primary.model_settings,
+        context_window_limit=primary.context_window_limit,
+        max_tokens=primary.max_tokens,
+        tool_names=tools,
+        tool_rules=defaults.merge_rules(tools, [], with_base=True),
+        enable_sleeptime=False,
+        message_buffer_autoclear=False,
+        timezone=primary.timezone,
+    )
+    AgentRepository(session, actor.organization_id).add(helper)
+    await session.flush()
+    for block_id in [*block_ids, persona.id]:
+        blocks.attach(helper.id, block_id)
+    await session.flush()
+    await groups_service.create_group(
+        session,
+        actor,
+        manager=primary,
+        member_ids=[helper.id],
+        frequency=deps.settings.sleeptime_default_frequency,
+    )
+
+
+async def get(
+    session: AsyncSession, actor: Actor, agent_id: str, *, for_update: bool = False
+) -> Agent:
+    agent = await AgentRepository(session, actor.organization_id).get(
+        agent_id, for_update=for_update
+    )
+    if agent is None:
+        raise NotFound(f"Agent {agent_id} not found")
+    return agent
+
+
+async def list_agents(
+    session: AsyncSession,
+    actor: Actor,
+    params: PageParams,
+    *,
+    name: str | None,
+    query_text: str | None,
+    tags: Sequence[str],
+    match_all_tags: bool,
+) -> Sequence[Agent]:
+    return await AgentRepository(session, actor.organization_id).list_page(
+        params, name=name, query_text=query_text, tags=tags, match_all_tags=match_all_tags
+    )
+
+
+_PLAIN_FIELDS = (
+    "name",
+    "system",
+    "embedding",
+    "model_settings",
+    "context_window_limit",
+    "max_tokens",
+    "message_buffer_autoclear",
+    "hidden",
+)
+_NULLABLE_FIELDS = ("description", "timezone")
+
+
+async def _replace_blocks(
+    session: AsyncSession, actor: Actor, agent: Agent, ids: list[str]
+) -> None:
+    repo = BlockRepository(session, actor.organization_id)
+    wanted = await _existing_blocks(repo, ids)
+    _check_unique_labels([b.label for b in wanted], "block_ids")
+    current = {b.id for _, b in await repo.for_agents([agent.id])}
+    for block_id in current - set(ids):
+        await repo.detach([agent.id], block_id)
+    for block in wanted:
+        if block.id not in current:
+            repo.attach(agent.id, block.id)
+
+
+def _apply_fields(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
+    fields = data.model_fields_set
+    for name in _PLAIN_FIELDS:
+        if name in fields and getattr(data, name) is not None:
+            setattr(agent, name, getattr(data, name))
+    for name in _NULLABLE_FIELDS:
+        if name in fields:
+            setattr(agent, name, getattr(data, name))
+    if "metadata" in fields:
+        agent.metadata_ = data.metadata
+    if data.model is not None:
+        deps.registry.resolve(data.model, context_window=agent.context_window_limit)
+        agent.model = data.model
+    if data.tools is not None or data.tool_ids is not None:
+        agent.tool_names = list(dict.fromkeys(_tool_names(data.tools, data.tool_ids)))
+    if data.tool_rules is not None:
+        agent.tool_rules = [r.model_dump() for r in data.tool_rules]
+
+
+async def update(
+    session: AsyncSession, actor: Actor, agent_id: str, data: UpdateAgent, deps: Deps
+) -> Agent:
+    agent = await get(session, actor, agent_id, for_update=True)
+    _apply_fields(agent, data, deps)
+    if data.tags is not None:
+        await AgentRepository(session, actor.organization_id).set_tags(agent.id, data.tags)
+    if data.block_ids is not None:
+        await _replace_blocks(session, actor, agent, data.block_ids)
+    if data.enable_sleeptime is not None:
+        await _set_sleeptime(session, actor, agent, data.enable_sleeptime, deps)
+    agent.updated_at = utcnow()
+    await session.flush()
+    return agent
+
+
+async def _set_sleeptime(
+    session: AsyncSession, actor: Actor, agent: Agent, enabled: bool, deps: Deps
+) -> None:
+    """Switch sleeptime on or off; switching on the first time creates the companion."""
+    if enabled and agent.agent_type == "sleeptime_agent":
+        raise BadRequest("enable_sleeptime: a sleeptime_agent cannot have sleeptime agents")
+    has_group = bool(await GroupRepository(session, actor.organization_id).managed_by([agent.id]))
+    if enabled and not has_group:
+        block_ids = [
+            b.id
+            for _, b in await BlockRepository(session, actor.organization_id).for_agents([agent.id])
+        ]
+        await _add_sleeptime_agent(session, actor, agent, block_ids, deps)
+    agent.enable_sleeptime = enabled
+
+
+async def delete(session: AsyncSession, actor: Actor, agent_id: str) -> None:
+    """Delete an agent; a primary takes its sleeptime agents and group with it, and a group
+    left without members by this deletion goes too."""
+    agent = await get(session, actor, agent_id, for_update=True)
+    groups = GroupRepository(session, actor.organization_id)
+    doomed = [agent.id]
+    managed = await groups.managed_by([agent.id])
+    members = await groups.member_ids([g.id for g in managed])
+    for group in managed:
+        doomed += members.get(group.id, [])
+        await groups_service.delete_group(session, actor, group)
+    for group in await groups.containing(agent.id):
+        remaining = (await groups.member_ids([group.id])).get(group.id, [])
+        if set(remaining) <= set(doomed):
+            await groups_service.delete_group(session, actor, group)
+    await AgentRepository(session, actor.organization_id).delete_many(doomed)
+    await session.flush()

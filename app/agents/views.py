@@ -1,0 +1,108 @@
+"""Assemble AgentState responses with a fixed number of queries, whatever the page size."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents.models import Agent
+from app.agents.repository import AgentRepository
+from app.agents.schemas import AgentState, Memory
+from app.auth.deps import Actor
+from app.blocks.repository import BlockRepository
+from app.blocks.schemas import BlockResponse
+from app.groups import service as groups_service
+from app.groups.repository import GroupRepository
+from app.groups.schemas import GroupResponse
+from app.providers.registry import ProviderRegistry
+from app.providers.schemas import LLMConfig
+from app.tools.builtin import BUILTIN_TOOLS
+from app.tools.schemas import ToolResponse
+
+ALL = None
+
+
+async def agent_states(
+    session: AsyncSession,
+    actor: Actor,
+    agents: Sequence[Agent],
+    registry: ProviderRegistry,
+    include: frozenset[str] | None = ALL,
+) -> list[AgentState]:
+    """AgentStates for ``agents``; ``include`` None loads every relationship."""
+
+    def wanted(relation: str) -> bool:
+        return include is None or relation in include
+
+    ids = [a.id for a in agents]
+    blocks: dict[str, list[BlockResponse]] = defaultdict(list)
+    if wanted("agent.blocks"):
+        for agent_id, block in await BlockRepository(session, actor.organization_id).for_agents(
+            ids
+        ):
+            blocks[agent_id].append(BlockResponse.model_validate(block))
+    tags = (
+        await AgentRepository(session, actor.organization_id).tags_of(ids)
+        if wanted("agent.tags")
+        else {}
+    )
+    groups: dict[str, GroupResponse] = {}
+    if wanted("agent.managed_group"):
+        repo = GroupRepository(session, actor.organization_id)
+        for view in await groups_service.views(repo, await repo.managed_by(ids)):
+            if view.group.manager_agent_id is not None:
+                groups[view.group.manager_agent_id] = view.response()
+    with_tools = wanted("agent.tools")
+    return [
+        _state(
+            agent,
+            registry,
+            blocks[agent.id],
+            tags.get(agent.id, []),
+            groups.get(agent.id),
+            with_tools,
+        )
+        for agent in agents
+    ]
+
+
+def _state(
+    agent: Agent,
+    registry: ProviderRegistry,
+    blocks: list[BlockResponse],
+    tags: list[str],
+    group: GroupResponse | None,
+    with_tools: bool,
+) -> AgentState:
+    info = registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
+    tools = [ToolResponse.of(BUILTIN_TOOLS[n]) for n in agent.tool_names if n in BUILTIN_TOOLS]
+    return AgentState(
+        id=agent.id,
+        name=agent.name,
+        agent_type=agent.agent_type,
+        system=agent.system,
+        description=agent.description,
+        metadata=agent.metadata_,
+        model=agent.model,
+        embedding=agent.embedding,
+        llm_config=LLMConfig.of(info, max_tokens=agent.max_tokens),
+        model_settings=agent.model_settings,
+        context_window_limit=agent.context_window_limit,
+        memory=Memory(agent_type=agent.agent_type, blocks=blocks),
+        blocks=blocks,
+        tools=tools if with_tools else [],
+        tags=tags,
+        tool_rules=agent.tool_rules,
+        message_ids=[],
+        enable_sleeptime=agent.enable_sleeptime,
+        managed_group=group,
+        multi_agent_group=group,
+        message_buffer_autoclear=agent.message_buffer_autoclear,
+        timezone=agent.timezone,
+        hidden=agent.hidden,
+        last_run_completion=agent.last_run_completion,
+        last_run_duration_ms=agent.last_run_duration_ms,
+        last_stop_reason=agent.last_stop_reason,
+        created_at=agent.created_at,
+        updated_at=agent.updated_at,
+    )

@@ -1,0 +1,134 @@
+from collections.abc import Sequence
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.blocks.models import AgentBlock, Block, BlockHistory
+from app.kit.pagination import Order, PageParams, paginate
+
+
+class BlockRepository:
+    """Every block query, scoped to one organization."""
+
+    def __init__(self, session: AsyncSession, organization_id: str) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    def _scoped(self) -> Select[Block]:
+        return select(Block).where(Block.organization_id == self.organization_id)
+
+    async def get(self, block_id: str, *, for_update: bool = False) -> Block | None:
+        stmt = self._scoped().where(Block.id == block_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def get_many(self, block_ids: Sequence[str]) -> Sequence[Block]:
+        if not block_ids:
+            return []
+        return (await self.session.scalars(self._scoped().where(Block.id.in_(block_ids)))).all()
+
+    async def list_page(
+        self,
+        params: PageParams,
+        *,
+        label: str | None = None,
+        label_search: str | None = None,
+        value_search: str | None = None,
+        description_search: str | None = None,
+    ) -> Sequence[Block]:
+        stmt = self._scoped()
+        if label is not None:
+            stmt = stmt.where(Block.label == label)
+        for column, needle in (
+            (Block.label, label_search),
+            (Block.value, value_search),
+            (Block.description, description_search),
+        ):
+            if needle:
+                stmt = stmt.where(func.lower(column).contains(needle.lower(), autoescape=True))
+        return await paginate(
+            self.session, stmt, entity=Block, organization_id=self.organization_id, params=params
+        )
+
+    async def for_agents(self, agent_ids: Sequence[str]) -> Sequence[tuple[str, Block]]:
+        """(agent id, block) pairs for the given agents, in creation order of the blocks."""
+        if not agent_ids:
+            return []
+        rows = await self.session.execute(
+            select(AgentBlock.agent_id, Block)
+            .join(Block, Block.id == AgentBlock.block_id)
+            .where(
+                AgentBlock.agent_id.in_(agent_ids),
+                AgentBlock.organization_id == self.organization_id,
+            )
+            .order_by(Block.created_at, Block.id)
+        )
+        return list(rows.tuples())
+
+    async def list_for_agent(self, agent_id: str, params: PageParams) -> Sequence[Block]:
+        stmt = self._scoped().join(AgentBlock, AgentBlock.block_id == Block.id)
+        stmt = stmt.where(AgentBlock.agent_id == agent_id)
+        return await paginate(
+            self.session, stmt, entity=Block, organization_id=self.organization_id, params=params
+        )
+
+    async def get_by_label(
+        self, agent_id: str, label: str, *, for_update: bool = False
+    ) -> Block | None:
+        stmt = self._scoped().join(AgentBlock, AgentBlock.block_id == Block.id)
+        stmt = stmt.where(AgentBlock.agent_id == agent_id, Block.label == label)
+        if for_update:
+            stmt = stmt.with_for_update(of=Block)
+        return await self.session.scalar(stmt)
+
+    async def agent_ids_for_block(self, block_id: str) -> Sequence[str]:
+        stmt = select(AgentBlock.agent_id).where(
+            AgentBlock.block_id == block_id, AgentBlock.organization_id == self.organization_id
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def labels_of_agents(self, agent_ids: Sequence[str]) -> Sequence[tuple[str, str, str]]:
+        """(agent id, block id, label) for every block attached to these agents."""
+        rows = await self.session.execute(
+            select(AgentBlock.agent_id, Block.id, Block.label)
+            .join(Block, Block.id == AgentBlock.block_id)
+            .where(AgentBlock.agent_id.in_(agent_ids))
+        )
+        return list(rows.tuples())
+
+    def add(self, block: Block) -> None:
+        self.session.add(block)
+
+    def attach(self, agent_id: str, block_id: str) -> None:
+        self.session.add(
+            AgentBlock(agent_id=agent_id, block_id=block_id, organization_id=self.organization_id)
+        )
+
+    async def detach(self, agent_ids: Sequence[str], block_id: str) -> None:
+        await self.session.execute(
+            delete(AgentBlock).where(
+                AgentBlock.agent_id.in_(agent_ids), AgentBlock.block_id == block_id
+            )
+        )
+
+    async def delete(self, block: Block) -> None:
+        await self.session.delete(block)
+
+    def add_history(self, entry: BlockHistory) -> None:
+        self.session.add(entry)
+
+    async def history(
+        self, block_id: str, *, limit: int, order: Order, before: int | None, after: int | None
+    ) -> Sequence[BlockHistory]:
+        stmt = select(BlockHistory).where(
+            BlockHistory.block_id == block_id,
+            BlockHistory.organization_id == self.organization_id,
+        )
+        if before is not None:
+            stmt = stmt.where(BlockHistory.version < before)
+        if after is not None:
+            stmt = stmt.where(BlockHistory.version > after)
+        column = BlockHistory.version
+        stmt = stmt.order_by(column.desc() if order is Order.desc else column.asc())
+        return (await self.session.scalars(stmt.limit(limit))).all()

@@ -1,0 +1,87 @@
+"""Service settings, read from the environment with the ``SLEEPTIME_`` prefix."""
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class AuthMode(StrEnum):
+    disabled = "disabled"
+    required = "required"
+
+
+class LogFormat(StrEnum):
+    console = "console"
+    json = "json"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment.
+
+    Lists (model names) are given as comma-separated strings, e.g.
+    ``SLEEPTIME_OPENAI_MODELS=gpt-4o-mini,gpt-4.1``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SLEEPTIME_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./sleeptime.db"
+    auth: AuthMode = AuthMode.disabled
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.console
+    # None: migrate automatically on SQLite, require `sleeptime migrate` on PostgreSQL.
+    auto_migrate: bool | None = None
+
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    anthropic_base_url: str = "https://api.anthropic.com"
+    anthropic_api_key: str | None = None
+    anthropic_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    default_context_window: int = Field(default=128_000, gt=0)
+    provider_timeout_seconds: float = Field(default=60.0, gt=0)
+
+    block_default_limit: int = Field(default=20_000, gt=0)
+    sleeptime_default_frequency: int = Field(default=5, gt=0)
+
+    @field_validator("openai_models", "anthropic_models", mode="before")
+    @classmethod
+    def _parse_model_list(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def openai_enabled(self) -> bool:
+        return bool(self.openai_base_url or self.openai_api_key)
+
+    @property
+    def anthropic_enabled(self) -> bool:
+        return bool(self.anthropic_api_key)
+
+    @property
+    def migrate_on_start(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,60 @@
+from typing import Literal
+
+from pydantic import Field
+
+from app.kit.ids import Prefix, id_pattern
+from app.kit.schemas import RequestModel, ResponseModel, Timestamp
+
+AGENT_ID = id_pattern(Prefix.agent)
+
+
+class SleeptimeManagerConfig(RequestModel):
+    manager_type: Literal["sleeptime"]
+    manager_agent_id: str = Field(pattern=AGENT_ID)
+    sleeptime_agent_frequency: int | None = Field(default=None, ge=1)
+    sleeptime_debounce_seconds: float | None = Field(default=None, ge=0)
+
+
+class SleeptimeManagerUpdate(RequestModel):
+    manager_type: Literal["sleeptime"]
+    manager_agent_id: str | None = Field(default=None, pattern=AGENT_ID)
+    sleeptime_agent_frequency: int | None = Field(default=None, ge=1)
+    sleeptime_debounce_seconds: float | None = Field(default=None, ge=0)
+
+
+class GroupCreate(RequestModel):
+    agent_ids: list[str] = Field(min_length=1)
+    description: str = ""
+    manager_config: SleeptimeManagerConfig
+    hidden: bool | None = None
+
+
+class GroupUpdate(RequestModel):
+    agent_ids: list[str] | None = Field(default=None, min_length=1)
+    description: str | None = None
+    manager_config: SleeptimeManagerUpdate | None = None
+    hidden: bool | None = None
+
+
+class GroupResponse(ResponseModel):
+    id: str
+    manager_type: str
+    agent_ids: list[str]
+    description: str
+    manager_agent_id: str | None
+    sleeptime_agent_frequency: int | None
+    turns_counter: int | None
+    last_processed_message_id: str | None
+    sleeptime_debounce_seconds: float | None = None
+    max_turns: int | None = None
+    termination_token: str | None = None
+    max_message_buffer_length: int | None = None
+    min_message_buffer_length: int | None = None
+    shared_block_ids: list[str] = []
+    hidden: bool | None = None
+    project_id: str | None = None
+    template_id: str | None = None
+    base_template_id: str | None = None
+    deployment_id: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp

@@ -1,0 +1,88 @@
+"""Everything that differs between SQLite and PostgreSQL lives here, and only here."""
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+_IMMEDIATE = "sleeptime_sqlite_immediate"
+
+
+def is_sqlite_url(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    if not is_sqlite_url(url):
+        return create_async_engine(
+            url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+        )
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    _install_sqlite_hooks(engine)
+    return engine
+
+
+def write_engine(engine: AsyncEngine) -> AsyncEngine:
+    """An engine sharing ``engine``'s pool whose transactions take the write lock at BEGIN."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{_IMMEDIATE: True})
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        # Take transaction control from the driver so BEGIN is issued by the hook below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class ProcessLockError(RuntimeError):
+    pass
+
+
+def acquire_process_lock(url: str) -> IO[str] | None:
+    """Refuse a second server process on the same SQLite file (no-op on PostgreSQL).
+
+    The lock is an advisory ``flock`` on ``<database>.lock``; the kernel drops it when the
+    process dies, so a crash never leaves a stale lock behind. Keep the returned file open
+    for the life of the process.
+    """
+    parsed = make_url(url)
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
+        return None
+    lock_path = Path(parsed.database).resolve().with_name(Path(parsed.database).name + ".lock")
+    handle = lock_path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ProcessLockError(
+            f"another sleeptime process is already using {parsed.database}; SQLite supports "
+            "one server process per database file (use PostgreSQL to run several)"
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

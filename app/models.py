@@ -1,0 +1,26 @@
+"""Imports every ORM model so ``Base.metadata`` is complete (for Alembic and the schema test)."""
+
+from app.agents.models import Agent, AgentTag
+from app.auth.models import ApiKey, Organization
+from app.blocks.models import AgentBlock, Block, BlockHistory
+from app.groups.models import Group, GroupAgent
+from app.kit.db import Base
+from app.messages.models import Message
+from app.runs.models import Run, RunEvent, Step
+
+__all__ = [
+    "Agent",
+    "AgentBlock",
+    "AgentTag",
+    "ApiKey",
+    "Base",
+    "Block",
+    "BlockHistory",
+    "Group",
+    "GroupAgent",
+    "Message",
+    "Organization",
+    "Run",
+    "RunEvent",
+    "Step",
+]

@@ -1,0 +1,109 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.kit.db import Base, JSONType, TimestampMixin, UTCDateTime, utcnow
+
+_SLEEPTIME_RUNNING = text("kind = 'sleeptime' AND status = 'running'")
+_SLEEPTIME_CREATED = text("kind = 'sleeptime' AND status = 'created'")
+_QUEUED = text("status = 'created' AND kind IN ('async', 'sleeptime')")
+_LEASED = text("status = 'running'")
+_IDEMPOTENT = text("idempotency_key IS NOT NULL")
+
+
+def _partial(name: str, *columns: str, where: Any, unique: bool = False) -> Index:
+    return Index(name, *columns, unique=unique, sqlite_where=where, postgresql_where=where)
+
+
+class Run(TimestampMixin, Base):
+    """A foreground turn, a queued (async) turn, or a sleeptime job.
+
+    At most one ``running`` and one ``created`` sleeptime run per sleeptime agent: the partial
+    unique indexes hold that rule, so a second trigger joins the waiting run instead.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_org_created", "organization_id", "created_at", "id"),
+        Index("ix_runs_agent_created", "agent_id", "created_at"),
+        Index("ix_runs_parent_run_id", "parent_run_id"),
+        _partial("ux_runs_sleeptime_running", "agent_id", where=_SLEEPTIME_RUNNING, unique=True),
+        _partial("ux_runs_sleeptime_created", "agent_id", where=_SLEEPTIME_CREATED, unique=True),
+        _partial("ix_runs_queue", "available_at", "created_at", where=_QUEUED),
+        _partial("ix_runs_lease", "lease_expires_at", where=_LEASED),
+        _partial(
+            "ux_runs_idempotency",
+            "organization_id",
+            "idempotency_key",
+            where=_IDEMPOTENT,
+            unique=True,
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    group_id: Mapped[str | None] = mapped_column(String(64))
+    parent_run_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    stop_reason: Mapped[str | None] = mapped_column(String(64))
+    background: Mapped[bool] = mapped_column(Boolean, default=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    request_config: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    ttft_ns: Mapped[int | None] = mapped_column(BigInteger)
+    total_duration_ns: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    available_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Step(Base):
+    """One LLM call of a run."""
+
+    __tablename__ = "steps"
+    __table_args__ = (Index("ix_steps_run_id", "run_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(String(64))
+    provider_name: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(255))
+    model_endpoint: Mapped[str | None] = mapped_column(String(1024))
+    context_window_limit: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cached_input_tokens: Mapped[int | None] = mapped_column(Integer)
+    reasoning_tokens: Mapped[int | None] = mapped_column(Integer)
+    stop_reason: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error_type: Mapped[str | None] = mapped_column(String(64))
+    error_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    ttft_ns: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ns: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RunEvent(Base):
+    """The ordered stream events of a run, kept so any replica can replay and resume them."""
+
+    __tablename__ = "run_events"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
