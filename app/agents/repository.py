@@ -65,7 +65,7 @@ class AgentRepository:
             .where(AgentTag.agent_id.in_(agent_ids))
             .order_by(AgentTag.agent_id, AgentTag.tag)
         )
-        for agent_id, tag in rows.tuples():
+        for agent_id, tag in rows:
             tags[agent_id].append(tag)
         return tags
 

@@ -63,7 +63,7 @@ async def list_keys(session: AsyncSession) -> Sequence[tuple[ApiKey, str]]:
         .join(Organization, Organization.id == ApiKey.organization_id)
         .order_by(ApiKey.created_at, ApiKey.id)
     )
-    return [(key, org_name) for key, org_name in rows.tuples()]
+    return [(key, org_name) for key, org_name in rows]
 
 
 async def revoke_key(session: AsyncSession, key_id: str) -> ApiKey:

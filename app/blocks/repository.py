@@ -64,7 +64,7 @@ class BlockRepository:
             )
             .order_by(Block.created_at, Block.id)
         )
-        return list(rows.tuples())
+        return [(a, b) for a, b in rows]
 
     async def list_for_agent(self, agent_id: str, params: PageParams) -> Sequence[Block]:
         stmt = self._scoped().join(AgentBlock, AgentBlock.block_id == Block.id)
@@ -95,7 +95,7 @@ class BlockRepository:
             .join(Block, Block.id == AgentBlock.block_id)
             .where(AgentBlock.agent_id.in_(agent_ids))
         )
-        return list(rows.tuples())
+        return [(agent_id, block_id, label) for agent_id, block_id, label in rows]
 
     def add(self, block: Block) -> None:
         self.session.add(block)

@@ -51,7 +51,7 @@ class GroupRepository:
             .where(GroupAgent.group_id.in_(group_ids))
             .order_by(GroupAgent.group_id, GroupAgent.position)
         )
-        for group_id, agent_id in rows.tuples():
+        for group_id, agent_id in rows:
             members[group_id].append(agent_id)
         return members
 

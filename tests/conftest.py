@@ -1,0 +1,156 @@
+"""Test fixtures: a migrated database (SQLite or PostgreSQL), the app, HTTP clients.
+
+The backend comes from ``SLEEPTIME_TEST_DB`` (``sqlite``, the default, or ``postgresql``).
+PostgreSQL tests create a database of their own on the server named by
+``SLEEPTIME_TEST_POSTGRES_URL`` and drop it at the end.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.config import AuthMode, Settings
+from app.kit import migrate
+from app.kit.db import Database
+from app.kit.ids import DEFAULT_ORG_ID
+from app.main import create_app
+from app.models import Base
+from tests.fakes.llm_server import FakeLLMServer, run_fake_llm
+
+BACKEND = os.environ.get("SLEEPTIME_TEST_DB", "sqlite")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SLEEPTIME_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+MODEL = "openai/gpt-4o-mini"
+
+
+async def _admin_execute(sql: str) -> None:
+    db = Database(POSTGRES_ADMIN_URL)
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(sql))
+    finally:
+        await db.dispose()
+
+
+class DatabaseFactory:
+    """Creates empty databases of the configured backend and drops them at the end."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.created: list[str] = []
+
+    async def create(self) -> str:
+        name = f"sleeptime_test_{uuid.uuid4().hex[:12]}"
+        if BACKEND == "sqlite":
+            return f"sqlite+aiosqlite:///{self.tmp / name}.db"
+        await _admin_execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return str(make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(False))
+
+    async def drop_all(self) -> None:
+        for name in self.created:
+            await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def database_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[DatabaseFactory]:
+    if BACKEND not in {"sqlite", "postgresql"}:
+        raise pytest.UsageError(f"SLEEPTIME_TEST_DB must be sqlite or postgresql, not {BACKEND}")
+    factory = DatabaseFactory(tmp_path_factory.mktemp("db"))
+    yield factory
+    await factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+async def database_url(database_factory: DatabaseFactory) -> str:
+    url = await database_factory.create()
+    db = Database(url)
+    try:
+        await migrate.upgrade(db.engine)
+    finally:
+        await db.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "db" not in request.fixturenames:
+        return
+    database: Database = request.getfixturevalue("db")
+    async with database.session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name == "organizations":
+                await session.execute(table.delete().where(table.c.id != DEFAULT_ORG_ID))
+            else:
+                await session.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLMServer]:
+    with run_fake_llm() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
+    return Settings(
+        database_url=database_url,
+        openai_base_url=fake_llm.base_url,
+        openai_models=["gpt-4o-mini", "gpt-4.1"],
+        log_level="WARNING",
+    )
+
+
+AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def make_client(settings: Settings, db: Database) -> AsyncIterator[AppFactory]:
+    """Build an app with settings overrides, run its lifespan, and return a client for it."""
+    stack: list[tuple[FastAPI, Any, httpx.AsyncClient]] = []
+
+    async def build(**overrides: Any) -> httpx.AsyncClient:
+        app = create_app(settings.model_copy(update=overrides))
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://testserver",
+        )
+        stack.append((app, lifespan, client))
+        return client
+
+    yield build
+    for _app, lifespan, client in reversed(stack):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def client(make_client: AppFactory) -> httpx.AsyncClient:
+    return await make_client()
+
+
+@pytest.fixture
+def auth_required() -> dict[str, Any]:
+    return {"auth": AuthMode.required}

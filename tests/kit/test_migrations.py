@@ -1,0 +1,75 @@
+"""Migrations are the only way the schema is made: they must run both ways on both
+databases and produce exactly what the models describe."""
+
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from app.kit import migrate
+from app.kit.db import Database
+from app.kit.ids import DEFAULT_ORG_ID
+from app.models import Base
+from tests.conftest import DatabaseFactory
+
+
+def _diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+async def test_upgrade_downgrade_upgrade(database_factory: DatabaseFactory) -> None:
+    db = Database(await database_factory.create())
+    try:
+        await migrate.upgrade(db.engine)
+        assert await migrate.current_revision(db.engine) == migrate.head_revision()
+        async with db.engine.connect() as conn:
+            assert {t.name for t in Base.metadata.sorted_tables} <= await conn.run_sync(_tables)
+            org = await conn.scalar(
+                text("SELECT name FROM organizations WHERE id = :id"), {"id": DEFAULT_ORG_ID}
+            )
+            assert org == "default"
+        await migrate.downgrade(db.engine)
+        assert await migrate.current_revision(db.engine) is None
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(_tables) <= {"alembic_version"}
+        await migrate.upgrade(db.engine)
+        assert await migrate.current_revision(db.engine) == migrate.head_revision()
+    finally:
+        await db.dispose()
+
+
+async def test_schema_matches_the_models(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_partial_unique_indexes_hold_one_waiting_and_one_running_sleeptime_run(
+    db: Database,
+) -> None:
+    async with db.engine.connect() as conn:
+        indexes = {
+            ix["name"]: ix for ix in await conn.run_sync(lambda c: inspect(c).get_indexes("runs"))
+        }
+    assert indexes["ux_runs_sleeptime_running"]["unique"]
+    assert indexes["ux_runs_sleeptime_created"]["unique"]
+
+
+async def test_ensure_schema_refuses_an_unmigrated_database(
+    database_factory: DatabaseFactory,
+) -> None:
+    db = Database(await database_factory.create())
+    try:
+        with pytest.raises(migrate.SchemaNotReadyError, match="sleeptime migrate"):
+            await migrate.ensure_schema(db.engine, migrate=False)
+        await migrate.ensure_schema(db.engine, migrate=True)
+        await migrate.ensure_schema(db.engine, migrate=False)
+    finally:
+        await db.dispose()
