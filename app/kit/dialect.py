@@ -5,9 +5,9 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 _IMMEDIATE = "sleeptime_sqlite_immediate"
@@ -52,6 +52,21 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+# An arbitrary constant naming the advisory lock that serialises migrations.
+_MIGRATION_LOCK_KEY = 0x5E1EE9
+
+
+async def lock_for_migration(connection: AsyncConnection) -> None:
+    """Serialise concurrent migrators (several replicas starting with ``--migrate``).
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: one process per file already.
+    """
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+        )
 
 
 class ProcessLockError(RuntimeError):

@@ -9,6 +9,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.kit import dialect
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -46,6 +48,7 @@ async def _run(engine: AsyncEngine, action: str, revision: str) -> None:
         getattr(command, action)(config, revision)
 
     async with engine.begin() as connection:
+        await dialect.lock_for_migration(connection)
         await connection.run_sync(run)
 
 

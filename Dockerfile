@@ -1,0 +1,30 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PROJECT_ENVIRONMENT=/app/.venv \
+    PATH="/app/.venv/bin:$PATH" \
+    SLEEPTIME_DATABASE_URL="sqlite+aiosqlite:////app/data/sleeptime.db"
+
+RUN pip install --no-cache-dir uv==0.13.8 \
+    && useradd --create-home --uid 10001 sleeptime
+
+WORKDIR /app
+# Dependencies first, so code changes do not reinstall them.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-dev --no-install-project
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY app ./app
+RUN uv sync --locked --no-dev \
+    && mkdir -p /app/data \
+    && chown -R sleeptime:sleeptime /app/data
+
+USER sleeptime
+VOLUME ["/app/data"]
+EXPOSE 8283
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8283/livez', timeout=2)"
+CMD ["sleeptime", "serve", "--host", "0.0.0.0", "--port", "8283"]
