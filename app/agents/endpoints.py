@@ -79,6 +79,25 @@ async def list_agents(
     return await views.agent_states(session, actor, agents, deps.registry, _include(include))
 
 
+@router.get("/count", response_model=int)
+async def count_agents(
+    session: SessionDep,
+    actor: ActorDep,
+    name: str | None = None,
+    query_text: str | None = None,
+    tags: Annotated[list[str] | None, Query()] = None,
+    match_all_tags: bool = False,
+) -> int:
+    return await service.count_agents(
+        session,
+        actor,
+        name=name,
+        query_text=query_text,
+        tags=tags or [],
+        match_all_tags=match_all_tags,
+    )
+
+
 @router.get("/{agent_id}", response_model=AgentState)
 async def retrieve_agent(
     agent: AgentDep, session: SessionDep, actor: ActorDep, deps: AgentDeps, include: Include = None

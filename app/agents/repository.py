@@ -1,5 +1,6 @@
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,15 +30,14 @@ class AgentRepository:
             return []
         return (await self.session.scalars(self._scoped().where(Agent.id.in_(agent_ids)))).all()
 
-    async def list_page(
+    def _filtered(
         self,
-        params: PageParams,
         *,
         name: str | None = None,
         query_text: str | None = None,
         tags: Sequence[str] = (),
         match_all_tags: bool = False,
-    ) -> Sequence[Agent]:
+    ) -> Select[Agent]:
         stmt = self._scoped()
         if name is not None:
             stmt = stmt.where(Agent.name == name)
@@ -52,9 +52,17 @@ class AgentRepository:
                     func.count(AgentTag.tag) == len(set(tags))
                 )
             stmt = stmt.where(Agent.id.in_(tagged))
+        return stmt
+
+    async def list_page(self, params: PageParams, **filters: Any) -> Sequence[Agent]:
+        stmt = self._filtered(**filters)
         return await paginate(
             self.session, stmt, entity=Agent, organization_id=self.organization_id, params=params
         )
+
+    async def count(self, **filters: Any) -> int:
+        stmt = self._filtered(**filters).with_only_columns(func.count()).order_by(None)
+        return int(await self.session.scalar(stmt) or 0)
 
     async def tags_of(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
         tags: dict[str, list[str]] = defaultdict(list)

@@ -246,6 +246,20 @@ async def _replace_blocks(
             repo.attach(agent.id, block.id)
 
 
+async def count_agents(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    name: str | None,
+    query_text: str | None,
+    tags: Sequence[str],
+    match_all_tags: bool,
+) -> int:
+    return await AgentRepository(session, actor.organization_id).count(
+        name=name, query_text=query_text, tags=tags, match_all_tags=match_all_tags
+    )
+
+
 def _apply_fields(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
     fields = data.model_fields_set
     for name in _PLAIN_FIELDS:

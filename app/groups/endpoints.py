@@ -28,6 +28,11 @@ async def list_groups(
     return [view.response() for view in views]
 
 
+@router.get("/count", response_model=int)
+async def count_groups(session: SessionDep, actor: ActorDep) -> int:
+    return await service.count(session, actor)
+
+
 @router.get("/{group_id}", response_model=GroupResponse)
 async def retrieve_group(
     group_id: GroupIdPath, session: SessionDep, actor: ActorDep

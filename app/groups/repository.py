@@ -1,7 +1,7 @@
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups.models import Group, GroupAgent
@@ -30,6 +30,13 @@ class GroupRepository:
             stmt = stmt.where(Group.manager_type == manager_type)
         return await paginate(
             self.session, stmt, entity=Group, organization_id=self.organization_id, params=params
+        )
+
+    async def count(self) -> int:
+        stmt = select(func.count()).select_from(Group)
+        return int(
+            await self.session.scalar(stmt.where(Group.organization_id == self.organization_id))
+            or 0
         )
 
     async def managed_by(self, agent_ids: Sequence[str]) -> Sequence[Group]:

@@ -146,6 +146,10 @@ async def list_groups(
     return await views(repo, await repo.list_page(params, manager_type=manager_type))
 
 
+async def count(session: AsyncSession, actor: Actor) -> int:
+    return await GroupRepository(session, actor.organization_id).count()
+
+
 async def _change_manager(
     agents: AgentRepository, groups: GroupRepository, group: Group, manager_id: str
 ) -> None:

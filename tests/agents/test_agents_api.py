@@ -312,3 +312,11 @@ async def test_core_memory_errors_on_existing_agent(client: httpx.AsyncClient) -
         f"/v1/agents/{aid}/core-memory/blocks/human", json={"value": ["x"]}
     )
     assert wrong_type.status_code == 422
+
+
+async def test_count(client: httpx.AsyncClient) -> None:
+    await create_agent(client, name="one", tags=["t"])
+    await create_agent(client, name="two", enable_sleeptime=True)
+    assert await ok(client.get("/v1/agents/count")) == 3
+    assert await ok(client.get("/v1/agents/count", params={"tags": ["t"]})) == 1
+    assert await ok(client.get("/v1/groups/count")) == 1

@@ -69,12 +69,15 @@ async def test_write_path_never_truncates(db: Database) -> None:
         block = await service.create(
             session, ACTOR, BlockCreate(label="h", value="abc", limit=5), default_limit=100
         )
-    with pytest.raises(BlockLimitExceeded):
+    async def overwrite() -> None:
         async with db.session() as session:
             repo = BlockRepository(session, DEFAULT_ORG_ID)
             loaded = await repo.get(block.id, for_update=True)
             assert loaded is not None
             await service.write(repo, loaded, BlockUpdate(value="abcdef"), service.API_CHANGE)
+
+    with pytest.raises(BlockLimitExceeded):
+        await overwrite()
     async with db.session() as session:
         again = await BlockRepository(session, DEFAULT_ORG_ID).get(block.id)
         assert again is not None
