@@ -69,6 +69,7 @@ async def test_write_path_never_truncates(db: Database) -> None:
         block = await service.create(
             session, ACTOR, BlockCreate(label="h", value="abc", limit=5), default_limit=100
         )
+
     async def overwrite() -> None:
         async with db.session() as session:
             repo = BlockRepository(session, DEFAULT_ORG_ID)
