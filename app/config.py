@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     anthropic_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     default_context_window: int = Field(default=128_000, gt=0)
     provider_timeout_seconds: float = Field(default=60.0, gt=0)
+    provider_max_retries: int = Field(default=3, ge=0)
+    provider_retry_base_seconds: float = Field(default=0.5, ge=0)
+    provider_retry_max_seconds: float = Field(default=20.0, ge=0)
 
     block_default_limit: int = Field(default=20_000, gt=0)
     sleeptime_default_frequency: int = Field(default=5, gt=0)
