@@ -70,7 +70,11 @@ class BlockLimitExceeded(Unprocessable):
 async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AppError):  # registered for AppError only
         raise exc
-    headers = {"x-should-retry": "false"} if exc.status_code == 409 else None
+    headers = None
+    if exc.status_code == 409:
+        headers = {"x-should-retry": "false"}
+    elif exc.status_code == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 
