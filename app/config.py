@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     provider_retry_max_seconds: float = Field(default=20.0, ge=0)
 
     block_default_limit: int = Field(default=20_000, gt=0)
+    # A turn sent while another is active waits this long (policy `enqueue`) before AGENT_BUSY.
+    turn_wait_seconds: float = Field(default=60.0, ge=0)
+    # At most this many recent messages are loaded into a step's context (older ones stay
+    # in history, reachable with conversation_search); the token budget may keep fewer.
+    context_max_messages: int = Field(default=100, ge=2)
     sleeptime_default_frequency: int = Field(default=5, gt=0)
 
     @field_validator("openai_models", "anthropic_models", mode="before")

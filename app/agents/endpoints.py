@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents import memory, service, views
 from app.agents.deps import AgentDep, AgentDeps
 from app.agents.models import Agent
-from app.agents.schemas import AgentState, CreateAgent, Memory, UpdateAgent
+from app.agents.schemas import AgentState, CreateAgent, Memory, ToolApproval, UpdateAgent
 from app.auth.deps import Actor, ActorDep
 from app.blocks.schemas import BlockResponse, BlockUpdate
 from app.kit.deps import SessionDep
@@ -117,6 +117,21 @@ async def modify_agent(
 async def delete_agent(agent_id: AgentIdPath, session: SessionDep, actor: ActorDep) -> DeleteResult:
     await service.delete(session, actor, agent_id)
     return DeleteResult(message=f"Agent id={agent_id} successfully deleted")
+
+
+@router.patch("/{agent_id}/tools/approval/{tool_name}", response_model=AgentState)
+async def modify_tool_approval(
+    agent_id: AgentIdPath,
+    tool_name: str,
+    body: ToolApproval,
+    session: SessionDep,
+    actor: ActorDep,
+    deps: AgentDeps,
+) -> AgentState:
+    agent = await service.set_tool_approval(
+        session, actor, agent_id, tool_name, body.requires_approval
+    )
+    return await _state(session, actor, agent, deps)
 
 
 @router.get("/{agent_id}/tools", response_model=list[ToolResponse])

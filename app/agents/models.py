@@ -36,6 +36,8 @@ class Agent(TimestampMixin, Base):
     last_run_completion: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_run_duration_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_stop_reason: Mapped[str | None] = mapped_column(String(64))
+    # Set while a turn is paused on tool calls: {message_id, run_id, tool_call_ids}.
+    pending_approval: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class AgentTag(Base):

@@ -144,3 +144,9 @@ class AgentState(ResponseModel):
     last_updated_by_id: str | None = None
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class ToolApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requires_approval: bool

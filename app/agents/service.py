@@ -328,3 +328,23 @@ async def delete(session: AsyncSession, actor: Actor, agent_id: str) -> None:
             await groups_service.delete_group(session, actor, group)
     await AgentRepository(session, actor.organization_id).delete_many(doomed)
     await session.flush()
+
+
+async def set_tool_approval(
+    session: AsyncSession, actor: Actor, agent_id: str, tool_name: str, required: bool
+) -> Agent:
+    """Add or drop the ``requires_approval`` rule of one of the agent's tools."""
+    agent = await get(session, actor, agent_id, for_update=True)
+    if tool_name not in agent.tool_names:
+        raise NotFound(f"Tool {tool_name!r} is not attached to agent {agent_id}")
+    rules = [
+        r
+        for r in agent.tool_rules
+        if not (r.get("tool_name") == tool_name and r.get("type") == "requires_approval")
+    ]
+    if required:
+        rules.append({"tool_name": tool_name, "type": "requires_approval"})
+    agent.tool_rules = rules
+    agent.updated_at = utcnow()
+    await session.flush()
+    return agent

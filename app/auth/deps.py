@@ -7,7 +7,7 @@ from fastapi import Depends, Header
 
 from app.auth import service
 from app.config import AuthMode
-from app.kit.deps import SessionDep, SettingsDep
+from app.kit.deps import DatabaseDep, SettingsDep
 from app.kit.errors import Unauthorized
 from app.kit.ids import DEFAULT_ORG_ID
 
@@ -21,7 +21,7 @@ _DEFAULT_ACTOR = Actor(organization_id=DEFAULT_ORG_ID)
 
 
 async def get_actor(
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Actor:
@@ -31,7 +31,9 @@ async def get_actor(
     scheme, _, secret = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("Unauthorized: send `Authorization: Bearer <api key>`")
-    organization_id = await service.organization_for_secret(session, secret.strip())
+    # Its own short read: the request's unit of work (if any) is not opened for this.
+    async with db.session(write=False) as session:
+        organization_id = await service.organization_for_secret(session, secret.strip())
     if organization_id is None:
         raise Unauthorized("Unauthorized: unknown or revoked API key")
     return Actor(organization_id=organization_id)

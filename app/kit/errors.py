@@ -6,8 +6,9 @@
     ├── NotFound (404)
     ├── Conflict (409)
     ├── Gone (410)
-    └── Unprocessable (422)
-        └── BlockLimitExceeded (422, BLOCK_LIMIT_EXCEEDED)
+    ├── Unprocessable (422)
+    │   └── BlockLimitExceeded (422, BLOCK_LIMIT_EXCEEDED)
+    └── NotAvailable (501)
 
 Bodies are Letta-shaped: ``{"detail": "<message>"}``; an error with a code answers
 ``{"detail": {"code": ..., "message": ..., **extra}}`` as Letta does for ``PENDING_APPROVAL``.
@@ -65,6 +66,10 @@ class Unprocessable(AppError):
 
 class BlockLimitExceeded(Unprocessable):
     code = "BLOCK_LIMIT_EXCEEDED"
+
+
+class NotAvailable(AppError):
+    status_code = 501
 
 
 async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:

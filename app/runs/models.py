@@ -11,6 +11,7 @@ _SLEEPTIME_CREATED = text("kind = 'sleeptime' AND status = 'created'")
 _QUEUED = text("status = 'created' AND kind IN ('async', 'sleeptime')")
 _LEASED = text("status = 'running'")
 _IDEMPOTENT = text("idempotency_key IS NOT NULL")
+_ACTIVE_TURN = text("kind IN ('foreground', 'async') AND status IN ('created', 'running')")
 
 
 def _partial(name: str, *columns: str, where: Any, unique: bool = False) -> Index:
@@ -20,8 +21,8 @@ def _partial(name: str, *columns: str, where: Any, unique: bool = False) -> Inde
 class Run(TimestampMixin, Base):
     """A foreground turn, a queued (async) turn, or a sleeptime job.
 
-    At most one ``running`` and one ``created`` sleeptime run per sleeptime agent: the partial
-    unique indexes hold that rule, so a second trigger joins the waiting run instead.
+    At most one ``running`` and one ``created`` sleeptime run per sleeptime agent, and one active
+    turn (foreground or async) per agent: partial unique indexes hold these rules.
     """
 
     __tablename__ = "runs"
@@ -33,6 +34,7 @@ class Run(TimestampMixin, Base):
         _partial("ux_runs_sleeptime_created", "agent_id", where=_SLEEPTIME_CREATED, unique=True),
         _partial("ix_runs_queue", "available_at", "created_at", where=_QUEUED),
         _partial("ix_runs_lease", "lease_expires_at", where=_LEASED),
+        _partial("ux_runs_agent_active_turn", "agent_id", where=_ACTIVE_TURN, unique=True),
         _partial(
             "ux_runs_idempotency",
             "organization_id",

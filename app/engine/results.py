@@ -1,0 +1,55 @@
+"""The outcome of a step and of a turn."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.providers.base import Usage
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    step_count: int = 0
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def add(self, usage: Usage) -> None:
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.step_count += 1
+        if usage.cached_input_tokens is not None:
+            self.cached_input_tokens = (self.cached_input_tokens or 0) + usage.cached_input_tokens
+        if usage.reasoning_tokens is not None:
+            self.reasoning_tokens = (self.reasoning_tokens or 0) + usage.reasoning_tokens
+
+    def letta(self, run_ids: list[str] | None = None) -> dict[str, Any]:
+        return {
+            "message_type": "usage_statistics",
+            "completion_tokens": self.completion_tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "step_count": self.step_count,
+            "run_ids": run_ids,
+            "cached_input_tokens": self.cached_input_tokens,
+            "cache_write_tokens": None,
+            "reasoning_tokens": self.reasoning_tokens,
+            "context_tokens": None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What a step decided: go on, or stop for ``stop_reason``."""
+
+    stop_reason: str | None
+    messages: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    stop_reason: str
+    usage: UsageTotals
+    error: dict[str, Any] | None = None
+    ttft_ns: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,191 @@
+"""Stored messages, seen two ways: as Letta messages for clients, and as chat messages for
+the model.
+
+A stored message has a ``role`` (user, system, assistant, tool, approval) and structured parts:
+``content`` ([{type: text|reasoning|image, ...}]), ``tool_calls`` ([{id, name, arguments,
+requires_approval?}]), ``tool_returns`` ([{tool_call_id, status, tool_return, stdout,
+stderr}]) and ``approvals`` (the client's approval items). One stored message may become
+several Letta messages; they share its id and get distinct ``otid``s.
+"""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from app.messages.models import Message
+
+SEND_MESSAGE = "send_message"
+# Agent types whose plain model text is their reply; others speak through send_message.
+TEXT_IS_REPLY = frozenset({"letta_v1_agent", "sleeptime_agent"})
+
+
+def otid_for(message_id: str, index: int) -> str:
+    """Letta's derived otid: the message uuid with its lowest 7 bits set to the part index."""
+    if index < 0:
+        return message_id
+    raw = uuid.UUID(message_id.split("-", 1)[1]).int
+    return str(uuid.UUID(int=(raw & ~0x7F) | (index & 0x7F)))
+
+
+def letta_date(value: datetime) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def text_of(parts: list[dict[str, Any]]) -> str:
+    return "\n".join(p["text"] for p in parts if p.get("type") == "text")
+
+
+def _base(message: Message, message_type: str, index: int) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "date": letta_date(message.created_at),
+        "name": message.name,
+        "message_type": message_type,
+        "otid": otid_for(message.id, index),
+        "sender_id": message.sender_id,
+        "step_id": message.step_id,
+        "is_err": True if message.is_err else None,
+        "seq_id": None,
+        "run_id": message.run_id,
+    }
+
+
+def _call(call: dict[str, Any]) -> dict[str, Any]:
+    return {"name": call["name"], "arguments": call["arguments"], "tool_call_id": call["id"]}
+
+
+def _send_message_text(call: dict[str, Any]) -> str:
+    try:
+        args = json.loads(call["arguments"] or "{}")
+    except json.JSONDecodeError:
+        return str(call["arguments"])
+    return str(args.get("message", "")) if isinstance(args, dict) else str(args)
+
+
+def _assistant(message: Message, agent_type: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in message.content:
+        kind = part.get("type")
+        if kind == "reasoning" or (kind == "text" and agent_type not in TEXT_IS_REPLY):
+            item = _base(message, "reasoning_message", len(out))
+            source = "reasoner_model" if part.get("is_native") else "non_reasoner_model"
+            text = part.get("reasoning", part.get("text", ""))
+            item.update(source=source, reasoning=text, signature=part.get("signature"))
+            out.append(item)
+        elif kind == "text":
+            out.append({**_base(message, "assistant_message", len(out)), "content": part["text"]})
+    calls = message.tool_calls or []
+    for call in calls:
+        if call["name"] == SEND_MESSAGE and not call.get("requires_approval"):
+            item = _base(message, "assistant_message", len(out))
+            out.append({**item, "content": _send_message_text(call)})
+    plain = [
+        _call(c) for c in calls if c["name"] != SEND_MESSAGE and not c.get("requires_approval")
+    ]
+    if plain:
+        item = _base(message, "tool_call_message", len(out))
+        out.append({**item, "tool_call": plain[0], "tool_calls": plain})
+    paused = [_call(c) for c in calls if c.get("requires_approval")]
+    if paused:
+        item = _base(message, "approval_request_message", -1)
+        out.append({**item, "tool_call": paused[0], "tool_calls": paused})
+    return out
+
+
+def _tool(message: Message) -> list[dict[str, Any]]:
+    returns = message.tool_returns or []
+    items = [
+        {
+            "type": "tool",
+            "tool_return": r["tool_return"],
+            "status": r["status"],
+            "tool_call_id": r["tool_call_id"],
+            "stdout": r.get("stdout"),
+            "stderr": r.get("stderr"),
+        }
+        for r in returns
+    ]
+    first = items[0] if items else {"tool_return": "", "status": "success", "tool_call_id": ""}
+    item = _base(message, "tool_return_message", 0)
+    item.update(
+        tool_return=first["tool_return"],
+        status=first["status"],
+        tool_call_id=first["tool_call_id"],
+        stdout=first.get("stdout"),
+        stderr=first.get("stderr"),
+        tool_returns=items,
+    )
+    return [item]
+
+
+def _approval_response(message: Message) -> list[dict[str, Any]]:
+    approvals = message.approvals or []
+    first = next((a for a in approvals if a.get("type") == "approval"), None)
+    item = _base(message, "approval_response_message", 0)
+    item.update(
+        approvals=approvals,
+        approve=first.get("approve") if first else None,
+        approval_request_id=first.get("tool_call_id") if first else None,
+        reason=first.get("reason") if first else None,
+    )
+    return [item]
+
+
+def to_letta(message: Message, agent_type: str) -> list[dict[str, Any]]:
+    if message.role == "user":
+        parts = message.content
+        simple = all(p.get("type") == "text" for p in parts)
+        content: Any = text_of(parts) if simple else parts
+        return [{**_base(message, "user_message", 0), "content": content}]
+    if message.role == "system":
+        return [{**_base(message, "system_message", 0), "content": text_of(message.content)}]
+    if message.role == "assistant":
+        return _assistant(message, agent_type)
+    if message.role == "tool":
+        return _tool(message)
+    if message.role == "approval":
+        return _approval_response(message)
+    return []
+
+
+def to_letta_many(
+    messages: list[Message], agent_type: str, types: set[str] | None = None
+) -> list[dict[str, Any]]:
+    out = [m for message in messages for m in to_letta(message, agent_type)]
+    return out if types is None else [m for m in out if m["message_type"] in types]
+
+
+def tool_envelope(status: str, text: str) -> str:
+    """The JSON a tool result is shown to the model as (Letta's status/message envelope)."""
+    return json.dumps({"status": "OK" if status == "success" else "Failed", "message": text})
+
+
+def to_chat(message: Message) -> list[dict[str, Any]]:
+    """The chat messages the model sees for one stored message (approval records show none)."""
+    if message.role == "user":
+        return [{"role": "user", "content": text_of(message.content)}]
+    if message.role == "assistant":
+        chat: dict[str, Any] = {"role": "assistant", "content": text_of(message.content) or None}
+        if message.tool_calls:
+            chat["tool_calls"] = [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": c["arguments"]},
+                }
+                for c in message.tool_calls
+            ]
+        return [chat]
+    if message.role == "tool":
+        return [
+            {
+                "role": "tool",
+                "tool_call_id": r["tool_call_id"],
+                "content": tool_envelope(r["status"], r["tool_return"]),
+            }
+            for r in message.tool_returns or []
+        ]
+    if message.role == "system":
+        return [{"role": "system", "content": text_of(message.content)}]
+    return []

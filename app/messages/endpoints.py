@@ -1,0 +1,130 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+
+from app.agents import service as agents_service
+from app.auth.deps import Actor, ActorDep
+from app.groups import service as groups_service
+from app.kit.deps import SessionDep
+from app.kit.errors import NotAvailable, Unprocessable
+from app.kit.ids import AgentIdPath, GroupIdPath
+from app.kit.pagination import Order
+from app.messages.convert import to_letta_many
+from app.messages.deps import TurnsDep
+from app.messages.repository import MessageRepository
+from app.messages.schemas import LettaRequest, LettaResponse, MessageType
+
+router = APIRouter(prefix="/v1", tags=["messages"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+Types = Annotated[list[MessageType] | None, Query()]
+
+
+def _check_json_request(body: LettaRequest) -> None:
+    if body.streaming:
+        raise NotAvailable("streaming responses are not available on this server yet")
+    for name, value, default in (
+        ("stream_tokens", body.stream_tokens, False),
+        ("include_pings", body.include_pings, True),
+        ("background", body.background, False),
+    ):
+        if value != default:
+            raise Unprocessable(f"{name}: applies only to streaming requests (streaming=true)")
+
+
+@router.post("/agents/{agent_id}/messages", response_model=LettaResponse)
+async def send_message(
+    agent_id: AgentIdPath,
+    body: LettaRequest,
+    actor: ActorDep,
+    turns: TurnsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LettaResponse:
+    _check_json_request(body)
+    return await turns.send(actor, agent_id, body, idempotency_key=idempotency_key)
+
+
+@router.post("/groups/{group_id}/messages", response_model=LettaResponse)
+async def send_group_message(
+    group_id: GroupIdPath,
+    body: LettaRequest,
+    actor: ActorDep,
+    turns: TurnsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> LettaResponse:
+    _check_json_request(body)
+    manager = await turns.group_manager(actor, group_id)
+    return await turns.send(
+        actor, manager, body, group_id=group_id, idempotency_key=idempotency_key
+    )
+
+
+async def _list(
+    session: SessionDep,
+    actor: Actor,
+    agent_id: str,
+    *,
+    limit: int,
+    order: Order,
+    after: str | None,
+    before: str | None,
+    types: list[MessageType] | None,
+    group_id: str | None = None,
+) -> list[dict[str, Any]]:
+    agent = await agents_service.get(session, actor, agent_id)
+    stored = await MessageRepository(session, actor.organization_id).list_page(
+        agent.id, limit=limit, order=order, after=after, before=before, group_id=group_id
+    )
+    return to_letta_many(stored, agent.agent_type, set(types) if types else None)
+
+
+@router.get("/agents/{agent_id}/messages", response_model=list[dict[str, Any]])
+async def list_messages(
+    agent_id: AgentIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    before: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order: Order = Order.desc,
+    group_id: Annotated[str | None, Query()] = None,
+    include_return_message_types: Types = None,
+) -> list[dict[str, Any]]:
+    return await _list(
+        session,
+        actor,
+        agent_id,
+        limit=limit,
+        order=order,
+        after=after,
+        before=before,
+        types=include_return_message_types,
+        group_id=group_id,
+    )
+
+
+@router.get("/groups/{group_id}/messages", response_model=list[dict[str, Any]])
+async def list_group_messages(
+    group_id: GroupIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    before: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    order: Order = Order.desc,
+    include_return_message_types: Types = None,
+) -> list[dict[str, Any]]:
+    view = await groups_service.get(session, actor, group_id)
+    if view.group.manager_agent_id is None:
+        return []
+    return await _list(
+        session,
+        actor,
+        view.group.manager_agent_id,
+        limit=limit,
+        order=order,
+        after=after,
+        before=before,
+        types=include_return_message_types,
+        group_id=group_id,
+    )

@@ -1,0 +1,120 @@
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents.models import Agent
+from app.kit.errors import BadRequest
+from app.kit.pagination import Order
+from app.messages.models import Message
+
+
+class MessageRepository:
+    """Every message query, scoped to one organization. Messages order by per-agent ``seq``."""
+
+    def __init__(self, session: AsyncSession, organization_id: str) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    async def allocate_seq(self, agent_id: str, count: int) -> int:
+        """Reserve ``count`` sequence numbers for an agent; returns the first. The update also
+        locks the agent row, so concurrent writers of one agent's history take turns."""
+        last = await self.session.scalar(
+            update(Agent)
+            .where(Agent.id == agent_id, Agent.organization_id == self.organization_id)
+            .values(last_message_seq=Agent.last_message_seq + count)
+            .returning(Agent.last_message_seq)
+        )
+        if last is None:
+            raise LookupError(f"agent {agent_id} vanished")
+        return int(last) - count + 1
+
+    def add_all(self, messages: Sequence[Message]) -> None:
+        self.session.add_all(messages)
+
+    def _agent(self, agent_id: str) -> Select[Message]:
+        return select(Message).where(
+            Message.agent_id == agent_id, Message.organization_id == self.organization_id
+        )
+
+    async def _seq_of(self, agent_id: str, message_id: str, name: str) -> int:
+        seq = await self.session.scalar(
+            select(Message.seq).where(
+                Message.id == message_id,
+                Message.agent_id == agent_id,
+                Message.organization_id == self.organization_id,
+            )
+        )
+        if seq is None:
+            raise BadRequest(f"{name}: no message with id {message_id!r} in this list")
+        return int(seq)
+
+    async def list_page(
+        self,
+        agent_id: str,
+        *,
+        limit: int,
+        order: Order,
+        after: str | None = None,
+        before: str | None = None,
+        group_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[Message]:
+        """Cursors are chronological whatever the order; ``order=desc`` picks the newest page.
+        The result is always oldest first, as Letta returns it."""
+        stmt = self._agent(agent_id)
+        if after is not None:
+            stmt = stmt.where(Message.seq > await self._seq_of(agent_id, after, "after"))
+        if before is not None:
+            stmt = stmt.where(Message.seq < await self._seq_of(agent_id, before, "before"))
+        if group_id is not None:
+            stmt = stmt.where(Message.group_id == group_id)
+        if run_id is not None:
+            stmt = stmt.where(Message.run_id == run_id)
+        newest_first = order is Order.desc and after is None
+        stmt = stmt.order_by(Message.seq.desc() if newest_first else Message.seq.asc())
+        rows = list((await self.session.scalars(stmt.limit(limit))).all())
+        return rows[::-1] if newest_first else rows
+
+    async def in_context(self, agent_id: str, start_seq: int, limit: int) -> list[Message]:
+        """The newest ``limit`` messages from ``start_seq`` on, oldest first."""
+        stmt = (
+            self._agent(agent_id)
+            .where(Message.seq >= start_seq)
+            .order_by(Message.seq.desc())
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())[::-1]
+
+    async def latest(self, agent_id: str, *, role: str) -> Message | None:
+        stmt = self._agent(agent_id).where(Message.role == role)
+        return await self.session.scalar(stmt.order_by(Message.seq.desc()).limit(1))
+
+    async def for_run(self, run_id: str) -> list[Message]:
+        stmt = select(Message).where(
+            Message.run_id == run_id, Message.organization_id == self.organization_id
+        )
+        return list((await self.session.scalars(stmt.order_by(Message.seq))).all())
+
+    async def search(
+        self,
+        agent_id: str,
+        *,
+        query: str | None,
+        roles: Sequence[str],
+        limit: int,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[Message]:
+        stmt = self._agent(agent_id).where(Message.text.is_not(None))
+        if query:
+            stmt = stmt.where(func.lower(Message.text).contains(query.lower(), autoescape=True))
+        if roles:
+            stmt = stmt.where(Message.role.in_(roles))
+        if start is not None:
+            stmt = stmt.where(Message.created_at >= start)
+        if end is not None:
+            stmt = stmt.where(Message.created_at <= end)
+        stmt = stmt.order_by(Message.seq.desc()).limit(limit)
+        return list((await self.session.scalars(stmt)).all())

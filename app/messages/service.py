@@ -1,0 +1,409 @@
+"""A turn, end to end: admission, durable acceptance, the loop, and the finish.
+
+The input messages and the run row are committed together before any model call; the run's
+terminal state, usage and timing are committed together at the end.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents.models import Agent
+from app.agents.repository import AgentRepository
+from app.auth.deps import Actor
+from app.config import Settings
+from app.engine.events import CollectingSink
+from app.engine.loop import Engine, TurnSpec
+from app.engine.results import TurnOutcome, UsageTotals
+from app.groups.repository import GroupRepository
+from app.kit.db import Database, utcnow
+from app.kit.errors import BadRequest, Conflict, NotFound
+from app.kit.ids import Prefix, new_id
+from app.messages import approvals
+from app.messages.convert import text_of, to_letta_many
+from app.messages.models import Message
+from app.messages.repository import MessageRepository
+from app.messages.schemas import (
+    ApprovalCreate,
+    ImagePart,
+    LettaRequest,
+    LettaResponse,
+    MessageCreate,
+    TextPart,
+)
+from app.runs.admission import AgentBusy, TurnGate
+from app.runs.models import Run
+from app.runs.repository import RunRepository
+
+INPUT_TYPES = frozenset({"user_message", "approval_response_message", "system_message"})
+FAILED = frozenset(
+    {
+        "error",
+        "llm_api_error",
+        "invalid_llm_response",
+        "invalid_tool_call",
+        "no_tool_call",
+        "max_tokens_exceeded",
+        "context_window_overflow_in_system_prompt",
+    }
+)
+
+
+def run_status(stop_reason: str) -> str:
+    if stop_reason == "cancelled":
+        return "cancelled"
+    return "failed" if stop_reason in FAILED else "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDeps:
+    db: Database
+    engine: Engine
+    gate: TurnGate
+    settings: Settings
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    run: Run
+    resumed: list[dict[str, Any]]  # tool returns produced by resolving a pending approval
+    agent_type: str
+
+
+def request_hash(agent_id: str, body: LettaRequest) -> str:
+    canonical = json.dumps([agent_id, body.model_dump(mode="json")], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _split(body: LettaRequest) -> tuple[ApprovalCreate | None, list[MessageCreate]]:
+    inputs = body.inputs()
+    approval = None
+    if not isinstance(inputs[0], MessageCreate):
+        approval = approvals.as_approval(inputs[0])
+        inputs = inputs[1:]
+    rest = [m for m in inputs if isinstance(m, MessageCreate)]
+    if len(rest) != len(inputs):
+        raise BadRequest("messages: an approval or tool_return item must come first")
+    return approval, rest
+
+
+def _parts(content: str | Sequence[TextPart | ImagePart]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [p.model_dump() for p in content]
+
+
+class TurnService:
+    def __init__(self, deps: TurnDeps) -> None:
+        self.deps = deps
+
+    async def send(
+        self,
+        actor: Actor,
+        agent_id: str,
+        body: LettaRequest,
+        *,
+        group_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> LettaResponse:
+        digest = request_hash(agent_id, body) if idempotency_key else None
+        if idempotency_key and digest:
+            replay = await self._replay(actor, agent_id, body, idempotency_key, digest)
+            if replay is not None:
+                return replay
+        wait = body.multitask_strategy == "enqueue"
+        async with self.deps.gate.turn(
+            agent_id, wait=wait, wait_seconds=self.deps.settings.turn_wait_seconds
+        ):
+            if idempotency_key and digest:
+                replay = await self._replay(actor, agent_id, body, idempotency_key, digest)
+                if replay is not None:
+                    return replay
+            started = time.perf_counter_ns()
+            accepted = await self._accept(actor, agent_id, body, group_id, idempotency_key, digest)
+            if isinstance(accepted, LettaResponse):
+                return accepted
+            return await self._run(actor, body, accepted, started)
+
+    async def group_manager(self, actor: Actor, group_id: str) -> str:
+        async with self.deps.db.session(write=False) as session:
+            group = await GroupRepository(session, actor.organization_id).get(group_id)
+        if group is None:
+            raise NotFound(f"Group {group_id} not found")
+        if group.manager_agent_id is None:
+            raise BadRequest(f"Group {group_id} has no manager agent to answer")
+        return group.manager_agent_id
+
+    async def _replay(
+        self, actor: Actor, agent_id: str, body: LettaRequest, key: str, digest: str
+    ) -> LettaResponse | None:
+        async with self.deps.db.session(write=False) as session:
+            run = await RunRepository(session, actor.organization_id).by_idempotency_key(key)
+            if run is None:
+                return None
+            if run.request_hash != digest:
+                raise Conflict("Idempotency-Key was already used with a different request")
+            if run.status in ("created", "running"):
+                return None  # the caller waits on the agent's turn, then replays the result
+            return await response_of(session, actor, run, body.include_return_message_types)
+
+    async def _accept(
+        self,
+        actor: Actor,
+        agent_id: str,
+        body: LettaRequest,
+        group_id: str | None,
+        key: str | None,
+        digest: str | None,
+    ) -> _Accepted | LettaResponse:
+        approval, inputs = _split(body)
+        try:
+            async with self.deps.db.session() as session:
+                agents = AgentRepository(session, actor.organization_id)
+                agent = await agents.get(agent_id, for_update=True)
+                if agent is None:
+                    raise NotFound(f"Agent {agent_id} not found")
+                if approval is None and agent.pending_approval:
+                    raise approvals.pending_error(agent)
+                if approval is not None and not agent.pending_approval:
+                    return await self._retried_approval(session, actor, agent, approval, body)
+                if group_id is None:
+                    managed = await GroupRepository(session, actor.organization_id).managed_by(
+                        [agent.id]
+                    )
+                    group_id = managed[0].id if managed else None
+                run = _new_run(actor, agent, body, group_id, key, digest)
+                session.add(run)
+                await session.flush()
+                stored, resumed = await self._inputs(session, agent, run, approval, inputs)
+                repo = MessageRepository(session, actor.organization_id)
+                first = await repo.allocate_seq(agent.id, len(stored))
+                for offset, message in enumerate(stored):
+                    message.seq = first + offset
+                repo.add_all(stored)
+                return _Accepted(run, to_letta_many(resumed, agent.agent_type), agent.agent_type)
+        except IntegrityError as exc:
+            raise AgentBusy(
+                f"Agent {agent_id} is busy with another turn", agent_id=agent_id
+            ) from exc
+
+    async def _retried_approval(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        agent: Agent,
+        approval: ApprovalCreate,
+        body: LettaRequest,
+    ) -> LettaResponse:
+        """An approval that was already applied (a client retry) gets the first answer again."""
+        last = await MessageRepository(session, actor.organization_id).latest(
+            agent.id, role="approval"
+        )
+        if (
+            last is None
+            or not approvals.same_decisions(last.approvals, approval)
+            or last.run_id is None
+        ):
+            raise BadRequest(approvals.NOTHING_PENDING)
+        run = await RunRepository(session, actor.organization_id).get(last.run_id)
+        if run is None or run.status in ("created", "running"):
+            raise BadRequest(approvals.NOTHING_PENDING)
+        return await response_of(session, actor, run, body.include_return_message_types)
+
+    async def _inputs(
+        self,
+        session: AsyncSession,
+        agent: Agent,
+        run: Run,
+        approval: ApprovalCreate | None,
+        inputs: list[MessageCreate],
+    ) -> tuple[list[Message], list[Message]]:
+        stored: list[Message] = []
+        resumed: list[Message] = []
+        if approval is not None:
+            approvals.check_ids(
+                list((agent.pending_approval or {}).get("tool_call_ids", [])), approval
+            )
+            stored.append(
+                _message(
+                    agent,
+                    run,
+                    "approval",
+                    approvals=approvals.approvals_payload(approval),
+                    otid=approval.otid,
+                )
+            )
+            for res in await approvals.resolve(session, agent, run.id, approval):
+                tool = _message(
+                    agent,
+                    run,
+                    "tool",
+                    tool_call_id=res.tool_call_id,
+                    tool_returns=[
+                        {
+                            "tool_call_id": res.tool_call_id,
+                            "status": res.result.status,
+                            "tool_return": res.result.text,
+                            "stdout": None,
+                            "stderr": None,
+                        }
+                    ],
+                )
+                tool.text = res.result.text
+                resumed.append(tool)
+            stored += resumed
+            agent.pending_approval = None
+        for item in inputs:
+            parts = _parts(item.content)
+            message = _message(
+                agent,
+                run,
+                item.role,
+                content=parts,
+                name=item.name,
+                otid=item.otid,
+                sender_id=item.sender_id,
+            )
+            message.text = text_of(parts) or None
+            stored.append(message)
+        return stored, resumed
+
+    async def _run(
+        self, actor: Actor, body: LettaRequest, accepted: _Accepted, started: int
+    ) -> LettaResponse:
+        run = accepted.run
+        spec = TurnSpec(
+            organization_id=actor.organization_id,
+            agent_id=run.agent_id,
+            run_id=run.id,
+            max_steps=body.max_steps,
+            group_id=run.group_id,
+            client_tools={
+                t.name: {
+                    "name": t.name,
+                    "description": t.description or "",
+                    "parameters": t.parameters or {"type": "object", "properties": {}},
+                }
+                for t in body.client_tools or []
+            },
+        )
+        sink = CollectingSink()
+        try:
+            outcome = await self.deps.engine.run(spec, sink, started_ns=started)
+        except BaseException:
+            # A bug or a dropped database: the run must still end, then the error goes on.
+            await self._finish(
+                actor,
+                run,
+                TurnOutcome(
+                    "error",
+                    UsageTotals(),
+                    {"type": "internal_error", "message": "the turn failed unexpectedly"},
+                ),
+                started,
+            )
+            raise
+        await self._finish(actor, run, outcome, started)
+        types = (
+            set(body.include_return_message_types) if body.include_return_message_types else None
+        )
+        messages = [
+            m
+            for m in accepted.resumed + sink.messages
+            if types is None or m["message_type"] in types
+        ]
+        return LettaResponse(
+            messages=messages,
+            stop_reason={"message_type": "stop_reason", "stop_reason": outcome.stop_reason},
+            usage=outcome.usage.letta(),
+        )
+
+    async def _finish(self, actor: Actor, run: Run, outcome: TurnOutcome, started: int) -> None:
+        duration = time.perf_counter_ns() - started
+        async with self.deps.db.session() as session:
+            row = await RunRepository(session, actor.organization_id).get(run.id, for_update=True)
+            if row is None:
+                return
+            now = utcnow()
+            row.status, row.stop_reason = run_status(outcome.stop_reason), outcome.stop_reason
+            row.completed_at, row.total_duration_ns, row.ttft_ns = now, duration, outcome.ttft_ns
+            row.usage, row.error, row.updated_at = outcome.usage.letta(), outcome.error, now
+            agent = await AgentRepository(session, actor.organization_id).get(
+                run.agent_id, for_update=True
+            )
+            if agent is not None:
+                agent.last_stop_reason, agent.last_run_completion = outcome.stop_reason, now
+                agent.last_run_duration_ms = duration // 1_000_000
+
+
+def _new_run(
+    actor: Actor,
+    agent: Agent,
+    body: LettaRequest,
+    group_id: str | None,
+    key: str | None,
+    digest: str | None,
+) -> Run:
+    now = utcnow()
+    return Run(
+        id=new_id(Prefix.run),
+        organization_id=actor.organization_id,
+        agent_id=agent.id,
+        group_id=group_id,
+        kind="foreground",
+        status="running",
+        background=False,
+        metadata_={"run_type": "send_message"},
+        request_config={
+            "include_return_message_types": body.include_return_message_types,
+            "use_assistant_message": body.use_assistant_message,
+        },
+        attempts=1,
+        idempotency_key=key,
+        request_hash=digest,
+        cancel_requested=False,
+        created_at=now,
+        updated_at=now,
+        started_at=now,
+    )
+
+
+def _message(agent: Agent, run: Run, role: str, **fields: Any) -> Message:
+    return Message(
+        id=new_id(Prefix.message),
+        organization_id=agent.organization_id,
+        agent_id=agent.id,
+        role=role,
+        run_id=run.id,
+        group_id=run.group_id,
+        is_err=False,
+        created_at=utcnow(),
+        **{"content": [], **fields},
+    )
+
+
+async def response_of(
+    session: AsyncSession, actor: Actor, run: Run, types: Sequence[str] | None
+) -> LettaResponse:
+    """The response a finished run gave, rebuilt from what it stored."""
+    agent = await AgentRepository(session, actor.organization_id).get(run.agent_id)
+    agent_type = agent.agent_type if agent else "letta_v1_agent"
+    stored = await MessageRepository(session, actor.organization_id).for_run(run.id)
+    wanted = set(types) if types else None
+    messages = [
+        m
+        for m in to_letta_many(stored, agent_type)
+        if m["message_type"] not in INPUT_TYPES and (wanted is None or m["message_type"] in wanted)
+    ]
+    usage = run.usage or UsageTotals().letta()
+    return LettaResponse(
+        messages=messages,
+        stop_reason={"message_type": "stop_reason", "stop_reason": run.stop_reason or "error"},
+        usage=usage,
+    )

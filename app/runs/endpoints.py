@@ -1,0 +1,89 @@
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from app.agents import service as agents_service
+from app.auth.deps import ActorDep
+from app.kit.deps import SessionDep
+from app.kit.ids import RunIdPath
+from app.kit.pagination import Order, PageParams, page_params
+from app.messages.convert import to_letta_many
+from app.messages.repository import MessageRepository
+from app.runs import service
+from app.runs.schemas import RunResponse, RunUsage, StepResponse
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+RunPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
+StepPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
+RunStatus = Literal["created", "running", "completed", "failed", "cancelled"]
+
+
+@router.get("/", response_model=list[RunResponse])
+async def list_runs(
+    session: SessionDep,
+    actor: ActorDep,
+    page: RunPage,
+    agent_id: str | None = None,
+    agent_ids: Annotated[list[str] | None, Query()] = None,
+    statuses: Annotated[list[RunStatus] | None, Query()] = None,
+    active: bool = False,
+    background: bool | None = None,
+    stop_reason: str | None = None,
+) -> list[RunResponse]:
+    ids = [*([agent_id] if agent_id else []), *(agent_ids or [])]
+    runs = await service.list_runs(
+        session,
+        actor,
+        page,
+        agent_ids=ids,
+        statuses=list(statuses or []),
+        active=active,
+        background=background,
+        stop_reason=stop_reason,
+    )
+    return [RunResponse.model_validate(r) for r in runs]
+
+
+@router.get("/{run_id}", response_model=RunResponse)
+async def retrieve_run(run_id: RunIdPath, session: SessionDep, actor: ActorDep) -> RunResponse:
+    return RunResponse.model_validate(await service.get(session, actor, run_id))
+
+
+@router.delete("/{run_id}", response_model=None)
+async def delete_run(run_id: RunIdPath, session: SessionDep, actor: ActorDep) -> None:
+    await service.delete(session, actor, run_id)
+
+
+@router.get("/{run_id}/messages", response_model=list[dict[str, Any]])
+async def list_run_messages(
+    run_id: RunIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    before: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order: Order = Order.asc,
+) -> list[dict[str, Any]]:
+    run = await service.get(session, actor, run_id)
+    agent = await agents_service.get(session, actor, run.agent_id)
+    stored = await MessageRepository(session, actor.organization_id).list_page(
+        agent.id, limit=limit, order=order, after=after, before=before, run_id=run.id
+    )
+    types = (run.request_config or {}).get("include_return_message_types")
+    return to_letta_many(stored, agent.agent_type, set(types) if types else None)
+
+
+@router.get("/{run_id}/steps", response_model=list[StepResponse])
+async def list_run_steps(
+    run_id: RunIdPath, session: SessionDep, actor: ActorDep, page: StepPage
+) -> list[StepResponse]:
+    return [
+        StepResponse.model_validate(s) for s in await service.steps(session, actor, run_id, page)
+    ]
+
+
+@router.get("/{run_id}/usage", response_model=RunUsage)
+async def retrieve_run_usage(run_id: RunIdPath, session: SessionDep, actor: ActorDep) -> RunUsage:
+    completion, prompt, total = await service.usage(session, actor, run_id)
+    return RunUsage(completion_tokens=completion, prompt_tokens=prompt, total_tokens=total)

@@ -1,0 +1,83 @@
+from collections.abc import Sequence
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kit.pagination import Order, PageParams, paginate
+from app.runs.models import Run, Step
+
+ACTIVE = ("created", "running")
+
+
+class RunRepository:
+    """Every run and step query, scoped to one organization."""
+
+    def __init__(self, session: AsyncSession, organization_id: str) -> None:
+        self.session = session
+        self.organization_id = organization_id
+
+    def _scoped(self) -> Select[Run]:
+        return select(Run).where(Run.organization_id == self.organization_id)
+
+    async def get(self, run_id: str, *, for_update: bool = False) -> Run | None:
+        stmt = self._scoped().where(Run.id == run_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def by_idempotency_key(self, key: str) -> Run | None:
+        return await self.session.scalar(self._scoped().where(Run.idempotency_key == key))
+
+    async def list_page(
+        self,
+        params: PageParams,
+        *,
+        agent_ids: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        background: bool | None = None,
+        stop_reason: str | None = None,
+    ) -> Sequence[Run]:
+        stmt = self._scoped()
+        if agent_ids:
+            stmt = stmt.where(Run.agent_id.in_(agent_ids))
+        if statuses:
+            stmt = stmt.where(Run.status.in_(statuses))
+        if background is not None:
+            stmt = stmt.where(Run.background.is_(background))
+        if stop_reason is not None:
+            stmt = stmt.where(Run.stop_reason == stop_reason)
+        return await paginate(
+            self.session, stmt, entity=Run, organization_id=self.organization_id, params=params
+        )
+
+    async def active_turns(self, agent_id: str) -> Sequence[Run]:
+        stmt = self._scoped().where(
+            Run.agent_id == agent_id, Run.status.in_(ACTIVE), Run.kind.in_(("foreground", "async"))
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def steps(self, run_id: str, params: PageParams) -> Sequence[Step]:
+        stmt = select(Step).where(
+            Step.run_id == run_id, Step.organization_id == self.organization_id
+        )
+        return await paginate(
+            self.session, stmt, entity=Step, organization_id=self.organization_id, params=params
+        )
+
+    async def usage(self, run_id: str) -> tuple[int, int, int]:
+        row = (
+            await self.session.execute(
+                select(
+                    func.coalesce(func.sum(Step.completion_tokens), 0),
+                    func.coalesce(func.sum(Step.prompt_tokens), 0),
+                    func.coalesce(func.sum(Step.total_tokens), 0),
+                ).where(Step.run_id == run_id, Step.organization_id == self.organization_id)
+            )
+        ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def delete(self, run: Run) -> None:
+        await self.session.delete(run)
+
+
+__all__ = ["ACTIVE", "Order", "RunRepository"]

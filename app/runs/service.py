@@ -1,0 +1,60 @@
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.deps import Actor
+from app.kit.errors import Conflict, NotFound
+from app.kit.pagination import PageParams
+from app.runs.models import Run, Step
+from app.runs.repository import ACTIVE, RunRepository
+
+
+async def get(session: AsyncSession, actor: Actor, run_id: str) -> Run:
+    run = await RunRepository(session, actor.organization_id).get(run_id)
+    if run is None:
+        raise NotFound(f"Run {run_id} not found")
+    return run
+
+
+async def list_runs(
+    session: AsyncSession,
+    actor: Actor,
+    params: PageParams,
+    *,
+    agent_ids: Sequence[str],
+    statuses: Sequence[str],
+    active: bool,
+    background: bool | None,
+    stop_reason: str | None,
+) -> Sequence[Run]:
+    if active:
+        statuses = [s for s in statuses if s in ACTIVE] if statuses else list(ACTIVE)
+    return await RunRepository(session, actor.organization_id).list_page(
+        params,
+        agent_ids=agent_ids,
+        statuses=statuses,
+        background=background,
+        stop_reason=stop_reason,
+    )
+
+
+async def steps(
+    session: AsyncSession, actor: Actor, run_id: str, params: PageParams
+) -> Sequence[Step]:
+    await get(session, actor, run_id)
+    return await RunRepository(session, actor.organization_id).steps(run_id, params)
+
+
+async def usage(session: AsyncSession, actor: Actor, run_id: str) -> tuple[int, int, int]:
+    await get(session, actor, run_id)
+    return await RunRepository(session, actor.organization_id).usage(run_id)
+
+
+async def delete(session: AsyncSession, actor: Actor, run_id: str) -> None:
+    repo = RunRepository(session, actor.organization_id)
+    run = await repo.get(run_id, for_update=True)
+    if run is None:
+        raise NotFound(f"Run {run_id} not found")
+    if run.status in ACTIVE:
+        raise Conflict(f"Run {run_id} is still {run.status}; cancel it before deleting it")
+    await repo.delete(run)
