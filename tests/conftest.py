@@ -106,9 +106,17 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 
 @pytest.fixture(scope="session")
-def fake_llm() -> Iterator[FakeLLMServer]:
+def _fake_llm_server() -> Iterator[FakeLLMServer]:
     with run_fake_llm() as server:
         yield server
+
+
+@pytest.fixture
+def fake_llm(_fake_llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The loopback model server, with an empty script for this test."""
+    _fake_llm_server.state.reset()
+    yield _fake_llm_server
+    _fake_llm_server.state.reset()
 
 
 @pytest.fixture
@@ -118,6 +126,8 @@ def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
         openai_base_url=fake_llm.base_url,
         openai_models=["gpt-4o-mini", "gpt-4.1"],
         log_level="WARNING",
+        provider_retry_base_seconds=0.0,
+        provider_retry_max_seconds=0.0,
     )
 
 

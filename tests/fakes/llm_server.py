@@ -1,26 +1,94 @@
 """A small OpenAI-compatible server on loopback, run in a background thread for tests.
 
-It answers what the provider code asks of a real endpoint; tests configure its model list.
+Tests script its answers turn by turn (``FakeLLMState.script``); with nothing scripted it
+echoes the last user message. Every request body is recorded for assertions.
 """
 
 import asyncio
+import json
 import socket
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+
+@dataclass
+class Reply:
+    """One scripted answer: text and/or tool calls, or an HTTP error."""
+
+    text: str | None = None
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    status: int = 200
+    error_body: Any = None
+    raw_body: str | None = None
+    finish_reason: str | None = None
+    hold: threading.Event | None = None  # the answer waits until the test sets it
+    delay: float = 0.0
 
 
 @dataclass
 class FakeLLMState:
     models: list[str] = field(default_factory=lambda: ["fake-model-small", "fake-model-large"])
+    script: deque[Reply] = field(default_factory=deque)
+    chat_requests: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    _arrivals: threading.Condition = field(default_factory=threading.Condition)
+
+    def record_chat(self, body: dict[str, Any]) -> None:
+        with self._arrivals:
+            self.chat_requests.append(body)
+            self._arrivals.notify_all()
+
+    def wait_for_chat_requests(self, count: int, timeout: float = 30) -> None:
+        """Block (in a worker thread) until ``count`` chat requests have arrived."""
+        with self._arrivals:
+            if not self._arrivals.wait_for(lambda: len(self.chat_requests) >= count, timeout):
+                raise TimeoutError(f"{count} chat requests did not arrive within {timeout}s")
+
+    def reset(self) -> None:
+        self.script.clear()
+        self.chat_requests.clear()
+        self.requests.clear()
+
+    def add(self, *replies: Reply) -> None:
+        self.script.extend(replies)
+
+
+def _echo(body: dict[str, Any]) -> Reply:
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    return Reply(text=f"echo: {users[-1]['content'] if users else ''}")
+
+
+def _completion(reply: Reply, index: int) -> dict[str, Any]:
+    calls = [
+        {
+            "id": f"call_{index}_{n}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(args)},
+        }
+        for n, (name, args) in enumerate(reply.tool_calls)
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    if calls:
+        message["tool_calls"] = calls
+    finish = reply.finish_reason or ("tool_calls" if calls else "stop")
+    return {
+        "id": f"chatcmpl-{index}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
 
 
 def _app(state: FakeLLMState) -> Starlette:
@@ -29,7 +97,25 @@ def _app(state: FakeLLMState) -> Starlette:
         data = [{"id": m, "object": "model", "owned_by": "fake"} for m in state.models]
         return JSONResponse({"object": "list", "data": data})
 
-    return Starlette(routes=[Route("/v1/models", models)])
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        state.record_chat(body)
+        reply = state.script.popleft() if state.script else _echo(body)
+        if reply.hold is not None:
+            await asyncio.to_thread(reply.hold.wait, 30)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.raw_body is not None:
+            return Response(reply.raw_body, status_code=reply.status, media_type="application/json")
+        if reply.status != 200:
+            return JSONResponse(
+                reply.error_body or {"error": {"message": "scripted"}}, reply.status
+            )
+        return JSONResponse(_completion(reply, len(state.chat_requests)))
+
+    return Starlette(
+        routes=[Route("/v1/models", models), Route("/v1/chat/completions", chat, methods=["POST"])]
+    )
 
 
 @dataclass
