@@ -1,5 +1,6 @@
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
@@ -89,6 +90,19 @@ class AgentRepository:
             update(Agent)
             .where(Agent.id == agent_id, Agent.organization_id == self.organization_id)
             .values(enable_sleeptime=enabled)
+        )
+
+    async def record_run(
+        self, agent_id: str, *, stop_reason: str, at: datetime, duration_ms: int
+    ) -> None:
+        await self.session.execute(
+            update(Agent)
+            .where(Agent.id == agent_id, Agent.organization_id == self.organization_id)
+            .values(
+                last_stop_reason=stop_reason,
+                last_run_completion=at,
+                last_run_duration_ms=duration_ms,
+            )
         )
 
     def add(self, agent: Agent) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from app.agents.models import Agent
 from app.blocks.models import Block
 from app.messages.convert import to_chat
-from app.messages.models import Message
+from app.messages.repository import ChatRow
 from app.tools.builtin import BUILTIN_TOOLS
 
 MEMORY_PLACEHOLDER = "{CORE_MEMORY}"
@@ -67,23 +67,32 @@ def tool_schemas(agent: Agent, client_tools: dict[str, dict[str, Any]]) -> list[
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    messages: list[Message]
+    chat: list[dict[str, Any]]  # the kept messages, as the model sees them
     start_seq: int  # the first seq kept in context (the agent's new context_start_seq)
 
 
-def fit_window(messages: list[Message], budget_tokens: int) -> Window | None:
+def _chat_tokens(chat: list[dict[str, Any]]) -> int:
+    chars = 0
+    for item in chat:
+        chars += len(item.get("content") or "") + 16
+        for call in item.get("tool_calls") or ():
+            chars += len(call["function"]["arguments"]) + len(call["function"]["name"]) + 32
+    return chars // CHARS_PER_TOKEN + 1
+
+
+def fit_window(messages: list[ChatRow], budget_tokens: int) -> Window | None:
     """Drop the oldest messages until the rest fit ``budget_tokens``, never starting on a tool
     result whose call was dropped. None when nothing fits."""
-    sizes = [sum(estimate_tokens(json.dumps(c)) for c in to_chat(m)) for m in messages]
+    chats = [to_chat(m) for m in messages]
+    sizes = [_chat_tokens(c) for c in chats]
     total, start = sum(sizes), 0
     while start < len(messages) and (total > budget_tokens or messages[start].role == "tool"):
         total -= sizes[start]
         start += 1
-    kept = messages[start:]
-    if not kept and messages:
+    if start == len(messages) and messages:
         return None
-    first = kept[0].seq if kept else (messages[-1].seq + 1 if messages else 0)
-    return Window(kept, first)
+    first = messages[start].seq if messages else 0
+    return Window([c for chat in chats[start:] for c in chat], first)
 
 
 def budget(

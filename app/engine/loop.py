@@ -5,12 +5,15 @@ short transaction, calls the model with none open, then writes the step in anoth
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.agents.models import Agent
 from app.agents.repository import AgentRepository
+from app.blocks.models import Block
 from app.blocks.repository import BlockRepository
 from app.engine import context as ctxmod
 from app.engine.events import ErrorEvent, EventSink, MessageEvent
@@ -18,9 +21,9 @@ from app.engine.results import StepOutcome, TurnOutcome, UsageTotals
 from app.engine.tools import ToolContext, ToolResult, execute, failed
 from app.kit.db import Database, utcnow
 from app.kit.ids import Prefix, new_id
-from app.messages.convert import SEND_MESSAGE, to_chat, to_letta_many
+from app.messages.convert import SEND_MESSAGE, to_letta_many
 from app.messages.models import Message
-from app.messages.repository import MessageRepository
+from app.messages.repository import ChatRow, MessageRepository
 from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
@@ -40,6 +43,8 @@ class TurnSpec:
 
 
 class ContextOverflowError(Exception):
+    """The context cannot be built; returned (not raised) by ``prepare``."""
+
     def __init__(self, stop_reason: str, message: str) -> None:
         super().__init__(message)
         self.stop_reason = stop_reason
@@ -54,11 +59,21 @@ class _Step:
     info: ModelInfo
 
 
+Prepared = _Step | ContextOverflowError
+
+
 def _rules(agent: Agent, kind: str) -> set[str]:
     return {r["tool_name"] for r in agent.tool_rules if r.get("type") == kind}
 
 
+FinishHook = Callable[[AsyncSession, TurnOutcome], Awaitable[None]]
+
+
 class Engine:
+    """Runs turns. The caller supplies ``finish``, which commits the run's end in the same
+    transaction as the turn's last step; with the first context loaded in the caller's
+    acceptance transaction, a one-step turn costs two transactions."""
+
     def __init__(
         self,
         db: Database,
@@ -72,63 +87,84 @@ class Engine:
         self.providers = providers
         self.max_context_messages = max_context_messages
 
-    async def run(self, spec: TurnSpec, sink: EventSink, *, started_ns: int) -> TurnOutcome:
+    async def run(
+        self,
+        spec: TurnSpec,
+        sink: EventSink,
+        *,
+        started_ns: int,
+        first: Prepared | None,
+        finish: FinishHook,
+    ) -> TurnOutcome:
         totals, ttft = UsageTotals(), None
-        for _ in range(spec.max_steps):
-            try:
-                step = await self._load(spec)
-            except ContextOverflowError as exc:
-                await sink.emit(ErrorEvent("context_window_overflow", exc.message))
-                return TurnOutcome(
-                    exc.stop_reason,
-                    totals,
-                    {"type": "context_window_overflow", "message": exc.message},
-                )
+        for index in range(spec.max_steps):
+            step = first if index == 0 else None
+            if step is None:
+                async with self.db.session(write=False) as session:
+                    step = await self.prepare(session, spec)
+            if isinstance(step, ContextOverflowError):
+                error = {"type": "context_window_overflow", "message": step.message}
+                await sink.emit(ErrorEvent("context_window_overflow", step.message))
+                return await self._end(TurnOutcome(step.stop_reason, totals, error, ttft), finish)
             called = time.perf_counter_ns()
             try:
                 response = await self.providers(step.info).complete(step.request)
             except ProviderError as exc:
-                await self._record_failure(spec, step, exc, time.perf_counter_ns() - called)
+                error = {"type": exc.error_type, "message": exc.message}
                 await sink.emit(ErrorEvent(exc.error_type, exc.message))
-                return TurnOutcome(
-                    exc.stop_reason, totals, {"type": exc.error_type, "message": exc.message}, ttft
+                failed = self._failed_step(spec, step, exc, time.perf_counter_ns() - called)
+                return await self._end(
+                    TurnOutcome(exc.stop_reason, totals, error, ttft), finish, failed
                 )
             ttft = ttft if ttft is not None else time.perf_counter_ns() - started_ns
             totals.add(response.usage)
-            outcome = await self._commit(spec, step, response, time.perf_counter_ns() - called)
-            for message in outcome.messages:
+            last = index == spec.max_steps - 1
+            took = time.perf_counter_ns() - called
+            decided = await self._commit(spec, step, response, took, totals, ttft, finish, last)
+            for message in decided.messages:
                 await sink.emit(MessageEvent(message))
-            if outcome.stop_reason is not None:
-                return TurnOutcome(outcome.stop_reason, totals, None, ttft)
-        return TurnOutcome("max_steps", totals, None, ttft)
+            if decided.stop_reason is not None:
+                return TurnOutcome(decided.stop_reason, totals, None, ttft)
+        raise AssertionError("unreachable: the last step always decides")
 
-    async def _load(self, spec: TurnSpec) -> _Step:
-        async with self.db.session(write=False) as session:
-            agent = await AgentRepository(session, spec.organization_id).get(spec.agent_id)
-            if agent is None:
-                raise ContextOverflowError("error", f"agent {spec.agent_id} no longer exists")
-            pairs = await BlockRepository(session, spec.organization_id).for_agents([agent.id])
-            recent = await MessageRepository(session, spec.organization_id).in_context(
-                agent.id, agent.context_start_seq, self.max_context_messages
-            )
-        info = self.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
-        system = ctxmod.compile_system(
-            agent, [b for _, b in pairs], max(agent.context_start_seq - 1, 0)
+    async def _end(
+        self, outcome: TurnOutcome, finish: FinishHook, failed_step: Step | None = None
+    ) -> TurnOutcome:
+        async with self.db.session() as session:
+            if failed_step is not None:
+                session.add(failed_step)
+            await finish(session, outcome)
+        return outcome
+
+    async def prepare(
+        self, session: AsyncSession, spec: TurnSpec, agent: Agent | None = None
+    ) -> Prepared:
+        """The next step's context, read with the caller's session (and agent, if loaded)."""
+        agent = agent or await AgentRepository(session, spec.organization_id).get(spec.agent_id)
+        if agent is None:
+            return ContextOverflowError("error", f"agent {spec.agent_id} no longer exists")
+        pairs = await BlockRepository(session, spec.organization_id).for_agents([agent.id])
+        recent = await MessageRepository(session, spec.organization_id).in_context(
+            agent.id, agent.context_start_seq, self.max_context_messages
         )
+        return self._build(spec, agent, [b for _, b in pairs], recent)
+
+    def _build(
+        self, spec: TurnSpec, agent: Agent, blocks: list[Block], recent: list[ChatRow]
+    ) -> Prepared:
+        info = self.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
+        system = ctxmod.compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
         tools = ctxmod.tool_schemas(agent, spec.client_tools)
         budget = ctxmod.budget(agent, info.context_window, system, tools)
         if budget <= 0:
-            raise ContextOverflowError(
+            return ContextOverflowError(
                 "context_window_overflow_in_system_prompt",
                 f"the system prompt and tools exceed the {info.context_window}-token window",
             )
         window = ctxmod.fit_window(recent, budget)
         if window is None:
-            raise ContextOverflowError(
-                "error", "the newest message alone exceeds the context window"
-            )
-        chat = [{"role": "system", "content": system}]
-        chat += [c for m in window.messages for c in to_chat(m)]
+            return ContextOverflowError("error", "the newest message alone exceeds the window")
+        chat = [{"role": "system", "content": system}, *window.chat]
         settings = agent.model_settings or {}
         request = LLMRequest(
             model=info.model,
@@ -154,66 +190,72 @@ class Engine:
             created_at=utcnow(),
         )
 
-    async def _record_failure(
+    def _failed_step(
         self, spec: TurnSpec, step: _Step, exc: ProviderError, duration_ns: int
-    ) -> None:
+    ) -> Step:
         row = self._step_row(spec, step, duration_ns)
         row.status, row.stop_reason, row.error_type = "failed", exc.stop_reason, exc.error_type
         row.error_data = {"message": exc.message, "status_code": exc.status_code}
-        async with self.db.session() as session:
-            session.add(row)
+        return row
 
     async def _commit(
-        self, spec: TurnSpec, step: _Step, response: LLMResponse, duration_ns: int
+        self,
+        spec: TurnSpec,
+        step: _Step,
+        response: LLMResponse,
+        duration_ns: int,
+        totals: UsageTotals,
+        ttft: int | None,
+        finish: FinishHook,
+        last: bool,
     ) -> StepOutcome:
+        """Persist the step: run its server tools, store its messages and step row, and decide.
+        The agent's configuration is the one the step was prepared with."""
+        agent = step.agent
+        row = self._step_row(spec, step, duration_ns)
+        pausing = _rules(agent, "requires_approval") | set(spec.client_tools)
+        calls = [
+            {"id": c.id, "name": c.name, "arguments": c.arguments}
+            | ({"requires_approval": True} if c.name in pausing else {})
+            for c in response.tool_calls
+        ]
+        assistant = self._message(
+            spec, row.id, "assistant", content=_content(response), tool_calls=calls or None
+        )
+        assistant.text = _searchable(response)
+        stop = _decide(agent, calls, response)
+        agent_values: dict[str, Any] = {}
+        if step.window.start_seq > agent.context_start_seq:
+            agent_values["context_start_seq"] = step.window.start_seq
+        if stop == "requires_approval":
+            paused = [c["id"] for c in calls if c.get("requires_approval")]
+            agent_values["pending_approval"] = {
+                "message_id": assistant.id,
+                "run_id": spec.run_id,
+                "tool_call_ids": paused,
+            }
         async with self.db.session() as session:
-            agent = await AgentRepository(session, spec.organization_id).get(
-                spec.agent_id, for_update=True
-            )
-            if agent is None:
-                return StepOutcome("error", [])
-            row = self._step_row(spec, step, duration_ns)
-            pausing = _rules(agent, "requires_approval") | set(spec.client_tools)
-            calls = [
-                {"id": c.id, "name": c.name, "arguments": c.arguments}
-                | ({"requires_approval": True} if c.name in pausing else {})
-                for c in response.tool_calls
-            ]
-            assistant = self._message(
-                spec, row.id, "assistant", content=_content(response), tool_calls=calls or None
-            )
-            assistant.text = _searchable(response)
             tctx = ToolContext(session, spec.organization_id, agent.id, spec.run_id)
-            tool_messages = []
+            stored = [assistant]
             for call in calls:
-                if call.get("requires_approval"):
-                    continue
-                result = await self._run_tool(tctx, agent, call)
-                tool_messages.append(self.tool_message(spec, row.id, str(call["id"]), result))
-            stored = [assistant, *tool_messages]
+                if not call.get("requires_approval"):
+                    result = await self._run_tool(tctx, agent, call)
+                    stored.append(self.tool_message(spec, row.id, str(call["id"]), result))
             messages = MessageRepository(session, spec.organization_id)
-            first = await messages.allocate_seq(agent.id, len(stored))
+            first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
+            if first is None:
+                error = {"type": "internal_error", "message": "the agent was deleted mid-turn"}
+                await finish(session, TurnOutcome("error", totals, error, ttft))
+                return StepOutcome("error", [])
             for offset, message in enumerate(stored):
                 message.seq = first + offset
             messages.add_all(stored)
-            agent.context_start_seq = max(agent.context_start_seq, step.window.start_seq)
-            stop = _decide(agent, calls, response)
-            if stop == "requires_approval":
-                paused = [c["id"] for c in calls if c.get("requires_approval")]
-                agent.pending_approval = {
-                    "message_id": assistant.id,
-                    "run_id": spec.run_id,
-                    "tool_call_ids": paused,
-                }
-            usage = response.usage
-            row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-            row.total_tokens, row.cached_input_tokens = (
-                usage.total_tokens,
-                usage.cached_input_tokens,
-            )
-            row.reasoning_tokens, row.status = usage.reasoning_tokens, "success"
-            row.stop_reason = stop or "tool_calls"
+            _fill_usage(row, response, stop)
             session.add(row)
+            if stop is None and last:
+                stop = "max_steps"
+            if stop is not None:
+                await finish(session, TurnOutcome(stop, totals, None, ttft))
         return StepOutcome(stop, to_letta_many(stored, agent.agent_type))
 
     async def _run_tool(self, ctx: ToolContext, agent: Agent, call: dict[str, Any]) -> ToolResult:
@@ -255,6 +297,14 @@ class Engine:
         )
         message.text = result.text
         return message
+
+
+def _fill_usage(row: Step, response: LLMResponse, stop: str | None) -> None:
+    usage = response.usage
+    row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    row.total_tokens, row.cached_input_tokens = usage.total_tokens, usage.cached_input_tokens
+    row.reasoning_tokens, row.status = usage.reasoning_tokens, "success"
+    row.stop_reason = stop or "tool_calls"
 
 
 def _content(response: LLMResponse) -> list[dict[str, Any]]:

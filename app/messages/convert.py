@@ -11,7 +11,7 @@ several Letta messages; they share its id and get distinct ``otid``s.
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from app.messages.models import Message
 
@@ -161,7 +161,20 @@ def tool_envelope(status: str, text: str) -> str:
     return json.dumps({"status": "OK" if status == "success" else "Failed", "message": text})
 
 
-def to_chat(message: Message) -> list[dict[str, Any]]:
+class ChatSource(Protocol):
+    """What ``to_chat`` reads: a stored message, or a lighter row with the same fields."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> list[dict[str, Any]]: ...
+    @property
+    def tool_calls(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def tool_returns(self) -> list[dict[str, Any]] | None: ...
+
+
+def to_chat(message: ChatSource) -> list[dict[str, Any]]:
     """The chat messages the model sees for one stored message (approval records show none)."""
     if message.role == "user":
         return [{"role": "user", "content": text_of(message.content)}]

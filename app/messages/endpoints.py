@@ -117,6 +117,7 @@ async def list_group_messages(
     view = await groups_service.get(session, actor, group_id)
     if view.group.manager_agent_id is None:
         return []
+    # The group's conversation is its primary's: all of the manager's messages.
     return await _list(
         session,
         actor,
@@ -126,5 +127,4 @@ async def list_group_messages(
         after=after,
         before=before,
         types=include_return_message_types,
-        group_id=group_id,
     )

@@ -1,5 +1,6 @@
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +11,23 @@ from app.kit.pagination import Order
 from app.messages.models import Message
 
 
+class ChatRow(NamedTuple):
+    seq: int
+    role: str
+    content: list[dict[str, Any]]
+    tool_calls: list[dict[str, Any]] | None
+    tool_returns: list[dict[str, Any]] | None
+
+
+CHAT_COLUMNS = (
+    Message.seq,
+    Message.role,
+    Message.content,
+    Message.tool_calls,
+    Message.tool_returns,
+)
+
+
 class MessageRepository:
     """Every message query, scoped to one organization. Messages order by per-agent ``seq``."""
 
@@ -17,18 +35,18 @@ class MessageRepository:
         self.session = session
         self.organization_id = organization_id
 
-    async def allocate_seq(self, agent_id: str, count: int) -> int:
-        """Reserve ``count`` sequence numbers for an agent; returns the first. The update also
-        locks the agent row, so concurrent writers of one agent's history take turns."""
+    async def allocate_seq(self, agent_id: str, count: int, **agent_values: Any) -> int | None:
+        """Reserve ``count`` sequence numbers for an agent and return the first (None if the
+        agent is gone). The update locks the agent row, so writers of one agent's history take
+        turns; ``agent_values`` are other agent columns to set in the same statement."""
         last = await self.session.scalar(
             update(Agent)
             .where(Agent.id == agent_id, Agent.organization_id == self.organization_id)
-            .values(last_message_seq=Agent.last_message_seq + count)
+            .values(last_message_seq=Agent.last_message_seq + count, **agent_values)
             .returning(Agent.last_message_seq)
+            .execution_options(synchronize_session=False)
         )
-        if last is None:
-            raise LookupError(f"agent {agent_id} vanished")
-        return int(last) - count + 1
+        return None if last is None else int(last) - count + 1
 
     def add_all(self, messages: Sequence[Message]) -> None:
         self.session.add_all(messages)
@@ -77,15 +95,18 @@ class MessageRepository:
         rows = list((await self.session.scalars(stmt.limit(limit))).all())
         return rows[::-1] if newest_first else rows
 
-    async def in_context(self, agent_id: str, start_seq: int, limit: int) -> list[Message]:
-        """The newest ``limit`` messages from ``start_seq`` on, oldest first."""
+    async def in_context(self, agent_id: str, start_seq: int, limit: int) -> list[ChatRow]:
+        """The newest ``limit`` messages from ``start_seq`` on, oldest first: plain rows with
+        just what the model sees (this runs on every step, so no ORM objects)."""
         stmt = (
-            self._agent(agent_id)
+            select(*CHAT_COLUMNS)
+            .where(Message.agent_id == agent_id, Message.organization_id == self.organization_id)
             .where(Message.seq >= start_seq)
             .order_by(Message.seq.desc())
             .limit(limit)
         )
-        return list((await self.session.scalars(stmt)).all())[::-1]
+        rows = (await self.session.execute(stmt)).all()
+        return [ChatRow(*row) for row in reversed(rows)]
 
     async def latest(self, agent_id: str, *, role: str) -> Message | None:
         stmt = self._agent(agent_id).where(Message.role == role)

@@ -19,7 +19,7 @@ from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.config import Settings
 from app.engine.events import CollectingSink
-from app.engine.loop import Engine, TurnSpec
+from app.engine.loop import Engine, Prepared, TurnSpec
 from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.repository import GroupRepository
 from app.kit.db import Database, utcnow
@@ -72,8 +72,9 @@ class TurnDeps:
 @dataclass(frozen=True, slots=True)
 class _Accepted:
     run: Run
+    spec: TurnSpec
+    first: Prepared  # the first step's context, read in the acceptance transaction
     resumed: list[dict[str, Any]]  # tool returns produced by resolving a pending approval
-    agent_type: str
 
 
 def request_hash(agent_id: str, body: LettaRequest) -> str:
@@ -173,21 +174,22 @@ class TurnService:
                     raise approvals.pending_error(agent)
                 if approval is not None and not agent.pending_approval:
                     return await self._retried_approval(session, actor, agent, approval, body)
-                if group_id is None:
-                    managed = await GroupRepository(session, actor.organization_id).managed_by(
-                        [agent.id]
-                    )
-                    group_id = managed[0].id if managed else None
                 run = _new_run(actor, agent, body, group_id, key, digest)
                 session.add(run)
                 await session.flush()
                 stored, resumed = await self._inputs(session, agent, run, approval, inputs)
                 repo = MessageRepository(session, actor.organization_id)
                 first = await repo.allocate_seq(agent.id, len(stored))
+                if first is None:
+                    raise NotFound(f"Agent {agent_id} not found")
                 for offset, message in enumerate(stored):
                     message.seq = first + offset
                 repo.add_all(stored)
-                return _Accepted(run, to_letta_many(resumed, agent.agent_type), agent.agent_type)
+                await session.flush()
+                spec = _spec(actor, run, body)
+                first_step = await self.deps.engine.prepare(session, spec, agent)
+                resumed_letta = to_letta_many(resumed, agent.agent_type)
+                return _Accepted(run, spec, first_step, resumed_letta)
         except IntegrityError as exc:
             raise AgentBusy(
                 f"Agent {agent_id} is busy with another turn", agent_id=agent_id
@@ -278,45 +280,24 @@ class TurnService:
         self, actor: Actor, body: LettaRequest, accepted: _Accepted, started: int
     ) -> LettaResponse:
         run = accepted.run
-        spec = TurnSpec(
-            organization_id=actor.organization_id,
-            agent_id=run.agent_id,
-            run_id=run.id,
-            max_steps=body.max_steps,
-            group_id=run.group_id,
-            client_tools={
-                t.name: {
-                    "name": t.name,
-                    "description": t.description or "",
-                    "parameters": t.parameters or {"type": "object", "properties": {}},
-                }
-                for t in body.client_tools or []
-            },
-        )
         sink = CollectingSink()
+
+        async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
+            await finish_run(session, actor, run, outcome, time.perf_counter_ns() - started)
+
         try:
-            outcome = await self.deps.engine.run(spec, sink, started_ns=started)
+            outcome = await self.deps.engine.run(
+                accepted.spec, sink, started_ns=started, first=accepted.first, finish=finish
+            )
         except BaseException:
             # A bug or a dropped database: the run must still end, then the error goes on.
-            await self._finish(
-                actor,
-                run,
-                TurnOutcome(
-                    "error",
-                    UsageTotals(),
-                    {"type": "internal_error", "message": "the turn failed unexpectedly"},
-                ),
-                started,
-            )
+            error = {"type": "internal_error", "message": "the turn failed unexpectedly"}
+            async with self.deps.db.session() as session:
+                await finish(session, TurnOutcome("error", UsageTotals(), error))
             raise
-        await self._finish(actor, run, outcome, started)
-        types = (
-            set(body.include_return_message_types) if body.include_return_message_types else None
-        )
+        wanted = body.include_return_message_types
         messages = [
-            m
-            for m in accepted.resumed + sink.messages
-            if types is None or m["message_type"] in types
+            m for m in accepted.resumed + sink.messages if not wanted or m["message_type"] in wanted
         ]
         return LettaResponse(
             messages=messages,
@@ -324,22 +305,43 @@ class TurnService:
             usage=outcome.usage.letta(),
         )
 
-    async def _finish(self, actor: Actor, run: Run, outcome: TurnOutcome, started: int) -> None:
-        duration = time.perf_counter_ns() - started
-        async with self.deps.db.session() as session:
-            row = await RunRepository(session, actor.organization_id).get(run.id, for_update=True)
-            if row is None:
-                return
-            now = utcnow()
-            row.status, row.stop_reason = run_status(outcome.stop_reason), outcome.stop_reason
-            row.completed_at, row.total_duration_ns, row.ttft_ns = now, duration, outcome.ttft_ns
-            row.usage, row.error, row.updated_at = outcome.usage.letta(), outcome.error, now
-            agent = await AgentRepository(session, actor.organization_id).get(
-                run.agent_id, for_update=True
-            )
-            if agent is not None:
-                agent.last_stop_reason, agent.last_run_completion = outcome.stop_reason, now
-                agent.last_run_duration_ms = duration // 1_000_000
+
+async def finish_run(
+    session: AsyncSession, actor: Actor, run: Run, outcome: TurnOutcome, duration_ns: int
+) -> None:
+    """Record the end of a run that is still running (a cancel may have ended it already)."""
+    now = utcnow()
+    await RunRepository(session, actor.organization_id).finish(
+        run.id,
+        status=run_status(outcome.stop_reason),
+        stop_reason=outcome.stop_reason,
+        completed_at=now,
+        total_duration_ns=duration_ns,
+        ttft_ns=outcome.ttft_ns,
+        usage=outcome.usage.letta(),
+        error=outcome.error,
+    )
+    await AgentRepository(session, actor.organization_id).record_run(
+        run.agent_id, stop_reason=outcome.stop_reason, at=now, duration_ms=duration_ns // 1_000_000
+    )
+
+
+def _spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
+    return TurnSpec(
+        organization_id=actor.organization_id,
+        agent_id=run.agent_id,
+        run_id=run.id,
+        max_steps=body.max_steps,
+        group_id=run.group_id,
+        client_tools={
+            t.name: {
+                "name": t.name,
+                "description": t.description or "",
+                "parameters": t.parameters or {"type": "object", "properties": {}},
+            }
+            for t in body.client_tools or []
+        },
+    )
 
 
 def _new_run(

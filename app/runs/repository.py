@@ -1,8 +1,10 @@
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kit.db import utcnow
 from app.kit.pagination import Order, PageParams, paginate
 from app.runs.models import Run, Step
 
@@ -75,6 +77,15 @@ class RunRepository:
             )
         ).one()
         return int(row[0]), int(row[1]), int(row[2])
+
+    async def finish(self, run_id: str, **values: Any) -> None:
+        """End a running run; a run that already ended (cancelled, say) is left alone."""
+        await self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.organization_id == self.organization_id)
+            .where(Run.status == "running")
+            .values(updated_at=utcnow(), **values)
+        )
 
     async def delete(self, run: Run) -> None:
         await self.session.delete(run)
