@@ -132,14 +132,17 @@ def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
 
 
 AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+AppAndClient = tuple[FastAPI, httpx.AsyncClient]
 
 
 @pytest.fixture
-async def make_client(settings: Settings, db: Database) -> AsyncIterator[AppFactory]:
-    """Build an app with settings overrides, run its lifespan, and return a client for it."""
-    stack: list[tuple[FastAPI, Any, httpx.AsyncClient]] = []
+async def make_app(
+    settings: Settings, db: Database
+) -> AsyncIterator[Callable[..., Awaitable[AppAndClient]]]:
+    """Build an app with settings overrides, run its lifespan, and return it with a client."""
+    stack: list[tuple[Any, httpx.AsyncClient]] = []
 
-    async def build(**overrides: Any) -> httpx.AsyncClient:
+    async def build(**overrides: Any) -> AppAndClient:
         app = create_app(settings.model_copy(update=overrides))
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
@@ -147,13 +150,21 @@ async def make_client(settings: Settings, db: Database) -> AsyncIterator[AppFact
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
             base_url="http://testserver",
         )
-        stack.append((app, lifespan, client))
-        return client
+        stack.append((lifespan, client))
+        return app, client
 
     yield build
-    for _app, lifespan, client in reversed(stack):
+    for lifespan, client in reversed(stack):
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+def make_client(make_app: Callable[..., Awaitable[AppAndClient]]) -> AppFactory:
+    async def build(**overrides: Any) -> httpx.AsyncClient:
+        return (await make_app(**overrides))[1]
+
+    return build
 
 
 @pytest.fixture
