@@ -203,3 +203,45 @@ async def test_group_endpoint_sends_to_the_primary(
             "/v1/groups/group-00000000-0000-4000-8000-000000000000/messages", json={"input": "x"}
         )
     ).status_code == 404
+
+
+async def test_sleeptime_agent_edits_and_finishes(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    primary = await create_agent(
+        client, enable_sleeptime=True, memory_blocks=[{"label": "human", "value": "Ana"}]
+    )
+    helper_id = primary["managed_group"]["agent_ids"][0]
+    fake_llm.state.add(
+        Reply(tool_calls=[("memory_rethink", {"label": "human", "new_memory": "Ana, likes tea"})]),
+        Reply(tool_calls=[("memory_finish_edits", {})]),
+    )
+    response = await ok(send(client, helper_id, "user: I like tea"))
+    assert response["stop_reason"]["stop_reason"] == "tool_rule"
+    shared = await ok(client.get(f"/v1/agents/{primary['id']}/core-memory/blocks/human"))
+    assert shared["value"] == "Ana, likes tea"
+    finish = [m for m in response["messages"] if m["message_type"] == "tool_return_message"][-1]
+    assert finish["tool_return"] == "None"
+
+
+async def test_run_listing_filters_and_delete(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    one, two = await create_agent(client), await create_agent(client)
+    await ok(send(client, one["id"], "a"))
+    fake_llm.state.add(Reply(status=401))
+    await ok(send(client, two["id"], "b"))
+    runs = await ok(client.get("/v1/runs/"))
+    assert len(runs) == 2 and runs[0]["agent_id"] == two["id"]  # newest first
+    assert [
+        r["agent_id"] for r in await ok(client.get("/v1/runs", params={"agent_id": one["id"]}))
+    ] == [one["id"]]
+    failed = await ok(client.get("/v1/runs/", params={"statuses": ["failed"]}))
+    assert [r["agent_id"] for r in failed] == [two["id"]]
+    assert await ok(client.get("/v1/runs/", params={"active": "true"})) == []
+    assert len(await ok(client.get("/v1/runs/", params={"stop_reason": "end_turn"}))) == 1
+    assert await ok(client.get("/v1/runs/", params={"background": "true"})) == []
+    run_id = failed[0]["id"]
+    assert await ok(client.delete(f"/v1/runs/{run_id}")) is None
+    assert (await client.get(f"/v1/runs/{run_id}")).status_code == 404
+    assert (await client.delete(f"/v1/runs/{run_id}")).status_code == 404
