@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.agents.models import Agent
-from app.blocks.models import Block
+from app.engine.memory import MemoryView
 from app.messages.convert import to_chat
 from app.messages.repository import ChatRow
 from app.tools.builtin import BUILTIN_TOOLS
@@ -22,7 +22,7 @@ def estimate_tokens(text: str) -> int:
     return len(text) // CHARS_PER_TOKEN + 1
 
 
-def render_memory(blocks: Sequence[Block]) -> str:
+def render_memory(blocks: Sequence[MemoryView]) -> str:
     parts = [
         "<memory_blocks>",
         "The following memory blocks are currently engaged in your core memory unit:",
@@ -39,7 +39,7 @@ def render_memory(blocks: Sequence[Block]) -> str:
     return "\n".join(parts)
 
 
-def compile_system(agent: Agent, blocks: Sequence[Block], evicted: int) -> str:
+def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> str:
     memory = render_memory(blocks)
     metadata = "\n".join(
         [

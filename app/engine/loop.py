@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
 from app.agents.repository import AgentRepository
-from app.blocks.models import Block
 from app.blocks.repository import BlockRepository
 from app.engine import context as ctxmod
 from app.engine.events import ErrorEvent, EventSink, MessageEvent
+from app.engine.memory import DirectMemory, MemoryView, StagedMemory
 from app.engine.results import StepOutcome, TurnOutcome, UsageTotals
 from app.engine.tools import ToolContext, ToolResult, execute, failed
 from app.kit.db import Database, utcnow
@@ -40,6 +40,8 @@ class TurnSpec:
     group_id: str | None = None
     # Client-side tools of this request, as model-facing schemas keyed by name.
     client_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Set for runs whose memory edits must land together at the end (sleeptime runs).
+    staged: StagedMemory | None = None
 
 
 class ContextOverflowError(Exception):
@@ -147,10 +149,13 @@ class Engine:
         recent = await MessageRepository(session, spec.organization_id).in_context(
             agent.id, agent.context_start_seq, self.max_context_messages
         )
-        return self._build(spec, agent, [b for _, b in pairs], recent)
+        blocks: list[MemoryView] = [b for _, b in pairs]
+        if spec.staged is not None:
+            blocks = spec.staged.overlay(blocks)
+        return self._build(spec, agent, blocks, recent)
 
     def _build(
-        self, spec: TurnSpec, agent: Agent, blocks: list[Block], recent: list[ChatRow]
+        self, spec: TurnSpec, agent: Agent, blocks: list[MemoryView], recent: list[ChatRow]
     ) -> Prepared:
         info = self.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
         system = ctxmod.compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
@@ -235,7 +240,10 @@ class Engine:
                 "tool_call_ids": paused,
             }
         async with self.db.session() as session:
-            tctx = ToolContext(session, spec.organization_id, agent.id, spec.run_id)
+            memory = spec.staged or DirectMemory(
+                session, spec.organization_id, agent.id, spec.run_id
+            )
+            tctx = ToolContext(session, spec.organization_id, agent.id, spec.run_id, memory)
             stored = [assistant]
             for call in calls:
                 if not call.get("requires_approval"):

@@ -9,11 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.blocks import service as blocks_service
-from app.blocks.repository import BlockRepository
-from app.blocks.schemas import BlockUpdate
 from app.engine import memory_edits
-from app.kit.errors import BlockLimitExceeded
+from app.engine.memory import Edit, EditFailedError, MemoryWriter
 from app.messages.convert import text_of
 from app.messages.repository import MessageRepository
 
@@ -38,32 +35,20 @@ class ToolContext:
     organization_id: str
     agent_id: str
     run_id: str
+    memory: MemoryWriter
 
 
 Handler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
 
 
-async def _edit_block(
-    ctx: ToolContext, label: object, edit: Callable[[str, str], str]
-) -> ToolResult:
-    """Load the block for update, apply ``edit`` and write it through the one write path."""
+async def _edit_block(ctx: ToolContext, label: object, edit: Edit) -> ToolResult:
+    """Apply ``edit`` to the block through the run's memory writer."""
     if not isinstance(label, str):
         return failed("Error: `label` must be a string.")
-    repo = BlockRepository(ctx.session, ctx.organization_id)
-    block = await repo.get_by_label(ctx.agent_id, label, for_update=True)
-    if block is None:
-        return failed(f"Error: there is no memory block labelled `{label}`.")
-    if block.read_only:
-        return failed(memory_edits.READ_ONLY)
     try:
-        new_value = edit(block.value, label)
-        source = blocks_service.ChangeSource("agent", ctx.agent_id, ctx.run_id)
-        await blocks_service.write(repo, block, BlockUpdate(value=new_value), source)
-    except memory_edits.EditRejected as exc:
+        return ok(await ctx.memory.edit(label, edit))
+    except EditFailedError as exc:
         return failed(exc.message)
-    except BlockLimitExceeded as exc:
-        return failed(exc.message)
-    return ok(new_value)
 
 
 def _str(args: dict[str, Any], name: str, default: str | None = None) -> str:

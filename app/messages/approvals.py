@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
+from app.engine.memory import DirectMemory
 from app.engine.tools import ToolContext, ToolResult, execute, failed
 from app.kit.errors import BadRequest, Conflict
 from app.messages.models import Message
@@ -65,7 +66,8 @@ async def resolve(
     own run, or a denial the model is told about."""
     request = await session.get(Message, (agent.pending_approval or {}).get("message_id"))
     calls = {c["id"]: c for c in (request.tool_calls if request else None) or []}
-    ctx = ToolContext(session, agent.organization_id, agent.id, run_id)
+    memory = DirectMemory(session, agent.organization_id, agent.id, run_id)
+    ctx = ToolContext(session, agent.organization_id, agent.id, run_id, memory)
     out = []
     for item in approval.approvals:
         if isinstance(item, ToolReturn):
