@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -14,6 +15,7 @@ from app.kit import dialect, migrate
 from app.kit.db import Database
 from app.kit.errors import NotFound
 from app.kit.logging import configure_logging
+from app.runtime import runtime
 
 log = structlog.get_logger("app.cli")
 
@@ -61,6 +63,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _work(settings: Settings) -> None:
+    """Run only the dispatcher until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with runtime(settings, dispatch=True) as rt:
+        log.info("worker.started", owner=rt.control.owner)
+        await stop.wait()
+    log.info("worker.stopped")
+
+
 async def _migrate(settings: Settings) -> None:
     db = Database(settings.database_url)
     try:
@@ -100,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8283)
     serve.add_argument("--migrate", action="store_true", help="apply migrations before starting")
+    commands.add_parser("worker", help="run only the background-run dispatcher")
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -119,7 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args, settings)
     try:
-        if args.command == "migrate":
+        if args.command == "worker":
+            if settings.is_sqlite:
+                log.error("worker.refused", reason="on SQLite the API process runs the dispatcher")
+                return 1
+            asyncio.run(_work(settings))
+        elif args.command == "migrate":
             asyncio.run(_migrate(settings))
         else:
             asyncio.run(_keys(args, settings))

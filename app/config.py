@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     provider_retry_base_seconds: float = Field(default=0.5, ge=0)
     provider_retry_max_seconds: float = Field(default=20.0, ge=0)
 
+    # Background runs (async turns, sleeptime runs): leases, retries, dispatch.
+    dispatcher: bool = True  # run the dispatcher inside `sleeptime serve`
+    lease_seconds: float = Field(default=30.0, gt=0)
+    reaper_seconds: float = Field(default=5.0, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    worker_concurrency: int = Field(default=8, ge=1)
+    sleeptime_max_steps: int = Field(default=10, ge=1)
+    sleeptime_max_tokens: int = Field(default=200_000, ge=1)
+    sleeptime_max_seconds: float = Field(default=300.0, gt=0)
+
     block_default_limit: int = Field(default=20_000, gt=0)
     # A turn sent while another is active waits this long (policy `enqueue`) before AGENT_BUSY.
     turn_wait_seconds: float = Field(default=60.0, ge=0)

@@ -1,9 +1,8 @@
-"""The application factory and its lifespan: database, HTTP client, provider registry."""
+"""The application factory and its lifespan (the runtime: database, clients, dispatcher)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
@@ -11,21 +10,16 @@ from app import __version__
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
 from app.config import Settings, get_settings
-from app.engine.loop import Engine
 from app.groups.endpoints import router as groups_router
 from app.health.endpoints import router as health_router
 from app.kit import migrate
-from app.kit.db import Database
 from app.kit.errors import install_error_handlers
 from app.kit.logging import configure_logging
 from app.kit.observability import ObservabilityMiddleware
 from app.messages.endpoints import router as messages_router
-from app.messages.service import TurnDeps, TurnService
 from app.providers.endpoints import router as models_router
-from app.providers.factory import make_provider
-from app.providers.registry import ProviderRegistry
-from app.runs.admission import TurnGate
 from app.runs.endpoints import router as runs_router
+from app.runtime import runtime
 
 ROUTERS = (
     health_router,
@@ -41,26 +35,15 @@ ROUTERS = (
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    db = Database(settings.database_url)
-    try:
-        await migrate.ensure_schema(db.engine, migrate=settings.migrate_on_start)
-        timeout = httpx.Timeout(settings.provider_timeout_seconds, connect=10.0)
-        async with httpx.AsyncClient(timeout=timeout) as http:
-            registry = ProviderRegistry(settings, http)
-            engine = Engine(
-                db,
-                registry,
-                lambda info: make_provider(info, http=http, settings=settings),
-                max_context_messages=settings.context_max_messages,
-            )
-            app.state.db = db
-            app.state.http = http
-            app.state.providers = registry
-            app.state.turns = TurnService(TurnDeps(db, engine, TurnGate(), settings))
-            app.state.schema_head = migrate.head_revision()
-            yield
-    finally:
-        await db.dispose()
+    async with runtime(settings, dispatch=settings.dispatcher) as rt:
+        app.state.runtime = rt
+        app.state.db = rt.db
+        app.state.http = rt.http
+        app.state.providers = rt.registry
+        app.state.turns = rt.turns
+        app.state.control = rt.control
+        app.state.schema_head = migrate.head_revision()
+        yield
 
 
 def _add_slashless_aliases(router: APIRouter) -> None:

@@ -4,6 +4,7 @@ It never holds a database session across a model call: each step reads its conte
 short transaction, calls the model with none open, then writes the step in another.
 """
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,30 @@ class TurnSpec:
     client_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Set for runs whose memory edits must land together at the end (sleeptime runs).
     staged: StagedMemory | None = None
+    # A token budget for the whole turn; reaching it ends the turn like max_steps.
+    max_total_tokens: int | None = None
+
+
+class TurnCancelledError(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What one turn accumulates across its steps."""
+
+    started_ns: int
+    finish: "FinishHook"
+    cancel: asyncio.Event
+    totals: UsageTotals = field(default_factory=UsageTotals)
+    ttft: int | None = None
+    produced: tuple[int, str] | None = None  # last stored (seq, message id) of the turn
+
+    def outcome(self, stop_reason: str, error: dict[str, Any] | None) -> TurnOutcome:
+        last_seq, last_id = self.produced if self.produced else (None, None)
+        return TurnOutcome(
+            stop_reason, self.totals, error, self.ttft, last_seq=last_seq, last_message_id=last_id
+        )
 
 
 class ContextOverflowError(Exception):
@@ -97,9 +122,12 @@ class Engine:
         started_ns: int,
         first: Prepared | None,
         finish: FinishHook,
+        cancel: asyncio.Event | None = None,
     ) -> TurnOutcome:
-        totals, ttft = UsageTotals(), None
+        turn = _Turn(started_ns, finish, cancel or asyncio.Event())
         for index in range(spec.max_steps):
+            if turn.cancel.is_set():
+                return await self._end(turn, "cancelled", None)
             step = first if index == 0 else None
             if step is None:
                 async with self.db.session(write=False) as session:
@@ -107,35 +135,57 @@ class Engine:
             if isinstance(step, ContextOverflowError):
                 error = {"type": "context_window_overflow", "message": step.message}
                 await sink.emit(ErrorEvent("context_window_overflow", step.message))
-                return await self._end(TurnOutcome(step.stop_reason, totals, error, ttft), finish)
+                return await self._end(turn, step.stop_reason, error)
             called = time.perf_counter_ns()
             try:
-                response = await self.providers(step.info).complete(step.request)
+                response = await self._call(step, turn.cancel)
+            except TurnCancelledError:
+                return await self._end(turn, "cancelled", None)
             except ProviderError as exc:
                 error = {"type": exc.error_type, "message": exc.message}
                 await sink.emit(ErrorEvent(exc.error_type, exc.message))
                 failed = self._failed_step(spec, step, exc, time.perf_counter_ns() - called)
-                return await self._end(
-                    TurnOutcome(exc.stop_reason, totals, error, ttft), finish, failed
-                )
-            ttft = ttft if ttft is not None else time.perf_counter_ns() - started_ns
-            totals.add(response.usage)
-            last = index == spec.max_steps - 1
+                return await self._end(turn, exc.stop_reason, error, failed)
+            turn.ttft = turn.ttft or time.perf_counter_ns() - started_ns
+            turn.totals.add(response.usage)
+            over_budget = spec.max_total_tokens is not None and (
+                turn.totals.prompt_tokens + turn.totals.completion_tokens >= spec.max_total_tokens
+            )
+            last = index == spec.max_steps - 1 or over_budget
             took = time.perf_counter_ns() - called
-            decided = await self._commit(spec, step, response, took, totals, ttft, finish, last)
+            decided = await self._commit(spec, step, response, took, turn, last)
             for message in decided.messages:
                 await sink.emit(MessageEvent(message))
-            if decided.stop_reason is not None:
-                return TurnOutcome(decided.stop_reason, totals, None, ttft)
+            if decided.outcome is not None:
+                return decided.outcome
         raise AssertionError("unreachable: the last step always decides")
 
+    async def _call(self, step: _Step, cancel: asyncio.Event) -> LLMResponse:
+        """The model call, abandoned as soon as the turn is cancelled."""
+        call = asyncio.ensure_future(self.providers(step.info).complete(step.request))
+        waiter = asyncio.ensure_future(cancel.wait())
+        try:
+            await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            if not call.done():
+                call.cancel()
+        if call.cancelled():
+            raise TurnCancelledError
+        return call.result()
+
     async def _end(
-        self, outcome: TurnOutcome, finish: FinishHook, failed_step: Step | None = None
+        self,
+        turn: "_Turn",
+        stop_reason: str,
+        error: dict[str, Any] | None,
+        failed_step: Step | None = None,
     ) -> TurnOutcome:
+        outcome = turn.outcome(stop_reason, error)
         async with self.db.session() as session:
             if failed_step is not None:
                 session.add(failed_step)
-            await finish(session, outcome)
+            await turn.finish(session, outcome)
         return outcome
 
     async def prepare(
@@ -209,9 +259,7 @@ class Engine:
         step: _Step,
         response: LLMResponse,
         duration_ns: int,
-        totals: UsageTotals,
-        ttft: int | None,
-        finish: FinishHook,
+        turn: "_Turn",
         last: bool,
     ) -> StepOutcome:
         """Persist the step: run its server tools, store its messages and step row, and decide.
@@ -253,8 +301,10 @@ class Engine:
             first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
             if first is None:
                 error = {"type": "internal_error", "message": "the agent was deleted mid-turn"}
-                await finish(session, TurnOutcome("error", totals, error, ttft))
-                return StepOutcome("error", [])
+                ended = turn.outcome("error", error)
+                await turn.finish(session, ended)
+                return StepOutcome(ended, [])
+            turn.produced = (first + len(stored) - 1, stored[-1].id)
             for offset, message in enumerate(stored):
                 message.seq = first + offset
             messages.add_all(stored)
@@ -262,9 +312,10 @@ class Engine:
             session.add(row)
             if stop is None and last:
                 stop = "max_steps"
-            if stop is not None:
-                await finish(session, TurnOutcome(stop, totals, None, ttft))
-        return StepOutcome(stop, to_letta_many(stored, agent.agent_type))
+            outcome = None if stop is None else turn.outcome(stop, None)
+            if outcome is not None:
+                await turn.finish(session, outcome)
+        return StepOutcome(outcome, to_letta_many(stored, agent.agent_type))
 
     async def _run_tool(self, ctx: ToolContext, agent: Agent, call: dict[str, Any]) -> ToolResult:
         if call["name"] not in agent.tool_names:

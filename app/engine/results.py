@@ -1,6 +1,6 @@
 """The outcome of a step and of a turn."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from app.providers.base import Usage
@@ -38,18 +38,20 @@ class UsageTotals:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
-    """What a step decided: go on, or stop for ``stop_reason``."""
-
-    stop_reason: str | None
-    messages: list[dict[str, Any]]
-
-
 @dataclass(slots=True)
 class TurnOutcome:
     stop_reason: str
     usage: UsageTotals
     error: dict[str, Any] | None = None
     ttft_ns: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    last_seq: int | None = None  # the turn's last stored message, if it stored any
+    last_message_id: str | None = None
+    run_ids: list[str] | None = None  # sleeptime runs the turn's end queued
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What a step decided: go on (``outcome`` None), or the turn's end."""
+
+    outcome: TurnOutcome | None
+    messages: list[dict[str, Any]]

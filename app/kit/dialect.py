@@ -5,9 +5,11 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Insert, Table, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 _IMMEDIATE = "sleeptime_sqlite_immediate"
@@ -67,6 +69,38 @@ async def lock_for_migration(connection: AsyncConnection) -> None:
         await connection.execute(
             text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
         )
+
+
+NOTIFY_CHANNEL = "sleeptime_runs"
+
+
+async def notify_runs(session: AsyncSession) -> None:
+    """Tell other processes that runs are waiting. PostgreSQL delivers it at commit;
+    SQLite has one process, whose dispatcher is woken in memory instead."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+def dialect_of(session: AsyncSession) -> str:
+    bind = session.bind
+    return bind.dialect.name if bind is not None else "sqlite"
+
+
+def insert_ignoring_conflict(
+    session: AsyncSession,
+    table: Table,
+    values: dict[str, Any],
+    *,
+    index_elements: list[str],
+    index_where: Any,
+) -> Insert:
+    """INSERT that does nothing when a partial unique index already holds such a row."""
+    insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
+    return (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=index_elements, index_where=index_where)
+    )
 
 
 class ProcessLockError(RuntimeError):

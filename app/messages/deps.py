@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.messages.service import TurnService
+from app.worker.control import RunControl
 
 
 def get_turns(request: Request) -> TurnService:
@@ -10,4 +11,10 @@ def get_turns(request: Request) -> TurnService:
     return turns
 
 
+def get_control(request: Request) -> RunControl:
+    control: RunControl = request.app.state.control
+    return control
+
+
 TurnsDep = Annotated[TurnService, Depends(get_turns)]
+ControlDep = Annotated[RunControl, Depends(get_control)]

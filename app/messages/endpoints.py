@@ -10,9 +10,11 @@ from app.kit.errors import NotAvailable, Unprocessable
 from app.kit.ids import AgentIdPath, GroupIdPath
 from app.kit.pagination import Order
 from app.messages.convert import to_letta_many
-from app.messages.deps import TurnsDep
+from app.messages.deps import ControlDep, TurnsDep
 from app.messages.repository import MessageRepository
-from app.messages.schemas import LettaRequest, LettaResponse, MessageType
+from app.messages.schemas import CancelRequest, LettaRequest, LettaResponse, MessageType
+from app.runs import cancel
+from app.runs.schemas import RunResponse
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -42,6 +44,34 @@ async def send_message(
 ) -> LettaResponse:
     _check_json_request(body)
     return await turns.send(actor, agent_id, body, idempotency_key=idempotency_key)
+
+
+@router.post("/agents/{agent_id}/messages/async", response_model=RunResponse)
+async def send_message_async(
+    agent_id: AgentIdPath,
+    body: LettaRequest,
+    actor: ActorDep,
+    turns: TurnsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RunResponse:
+    run = await turns.send_async(actor, agent_id, body, idempotency_key=idempotency_key)
+    return RunResponse.model_validate(run)
+
+
+@router.post("/agents/{agent_id}/messages/cancel", response_model=dict[str, str])
+async def cancel_agent_runs(
+    agent_id: AgentIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    control: ControlDep,
+    body: CancelRequest | None = None,
+) -> dict[str, str]:
+    result = await cancel.cancel_agent_runs(
+        session, actor, agent_id, body.run_ids if body else None
+    )
+    for run_id in result:
+        control.cancel(run_id)
+    return result
 
 
 @router.post("/groups/{group_id}/messages", response_model=LettaResponse)

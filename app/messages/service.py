@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,15 +19,17 @@ from app.agents.models import Agent
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.config import Settings
-from app.engine.events import CollectingSink
+from app.engine.events import CollectingSink, EventSink
 from app.engine.loop import Engine, Prepared, TurnSpec
 from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.repository import GroupRepository
+from app.kit import dialect
 from app.kit.db import Database, utcnow
 from app.kit.errors import BadRequest, Conflict, NotFound
 from app.kit.ids import Prefix, new_id
 from app.messages import approvals
 from app.messages.convert import text_of, to_letta_many
+from app.messages.finish import LeaseLostError, end_run, finish_turn
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import (
@@ -40,25 +43,9 @@ from app.messages.schemas import (
 from app.runs.admission import AgentBusy, TurnGate
 from app.runs.models import Run
 from app.runs.repository import RunRepository
+from app.worker.control import RunControl
 
 INPUT_TYPES = frozenset({"user_message", "approval_response_message", "system_message"})
-FAILED = frozenset(
-    {
-        "error",
-        "llm_api_error",
-        "invalid_llm_response",
-        "invalid_tool_call",
-        "no_tool_call",
-        "max_tokens_exceeded",
-        "context_window_overflow_in_system_prompt",
-    }
-)
-
-
-def run_status(stop_reason: str) -> str:
-    if stop_reason == "cancelled":
-        return "cancelled"
-    return "failed" if stop_reason in FAILED else "completed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +54,24 @@ class TurnDeps:
     engine: Engine
     gate: TurnGate
     settings: Settings
+    control: RunControl
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """How a request enters: as a foreground turn or a queued (async) one."""
+
+    kind: str = "foreground"
+    group_id: str | None = None
+    key: str | None = None
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _Accepted:
     run: Run
     spec: TurnSpec
-    first: Prepared  # the first step's context, read in the acceptance transaction
+    first: Prepared | None  # the first step's context, read in the acceptance transaction
     resumed: list[dict[str, Any]]  # tool returns produced by resolving a pending approval
 
 
@@ -127,10 +125,39 @@ class TurnService:
                 if replay is not None:
                     return replay
             started = time.perf_counter_ns()
-            accepted = await self._accept(actor, agent_id, body, group_id, idempotency_key, digest)
+            intake = Intake("foreground", group_id, idempotency_key, digest)
+            accepted = await self._accept(actor, agent_id, body, intake)
             if isinstance(accepted, LettaResponse):
                 return accepted
             return await self._run(actor, body, accepted, started)
+
+    async def send_async(
+        self, actor: Actor, agent_id: str, body: LettaRequest, *, idempotency_key: str | None
+    ) -> Run:
+        """Accept a turn to run in the background; its run is returned at once."""
+        digest = request_hash(agent_id, body) if idempotency_key else None
+        if idempotency_key and digest:
+            async with self.deps.db.session(write=False) as session:
+                existing = await RunRepository(session, actor.organization_id).by_idempotency_key(
+                    idempotency_key
+                )
+            if existing is not None:
+                if existing.request_hash != digest:
+                    raise Conflict("Idempotency-Key was already used with a different request")
+                return existing
+        accepted = await self._accept(
+            actor, agent_id, body, Intake("async", None, idempotency_key, digest)
+        )
+        if isinstance(accepted, LettaResponse):
+            raise BadRequest(approvals.NOTHING_PENDING)
+        self.deps.control.wakeup.wake()
+        return accepted.run
+
+    async def execute_queued(self, run: Run) -> None:
+        """The dispatcher's entry for an ``async`` run it claimed."""
+        body = LettaRequest.model_validate(run.request or {})
+        spec = _spec(Actor(organization_id=run.organization_id), run, body)
+        await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None)
 
     async def group_manager(self, actor: Actor, group_id: str) -> str:
         async with self.deps.db.session(write=False) as session:
@@ -155,13 +182,7 @@ class TurnService:
             return await response_of(session, actor, run, body.include_return_message_types)
 
     async def _accept(
-        self,
-        actor: Actor,
-        agent_id: str,
-        body: LettaRequest,
-        group_id: str | None,
-        key: str | None,
-        digest: str | None,
+        self, actor: Actor, agent_id: str, body: LettaRequest, intake: Intake
     ) -> _Accepted | LettaResponse:
         approval, inputs = _split(body)
         try:
@@ -174,7 +195,14 @@ class TurnService:
                     raise approvals.pending_error(agent)
                 if approval is not None and not agent.pending_approval:
                     return await self._retried_approval(session, actor, agent, approval, body)
-                run = _new_run(actor, agent, body, group_id, key, digest)
+                run = _new_run(
+                    actor,
+                    agent,
+                    body,
+                    intake,
+                    self.deps.control.owner,
+                    self.deps.settings.lease_seconds,
+                )
                 session.add(run)
                 await session.flush()
                 stored, resumed = await self._inputs(session, agent, run, approval, inputs)
@@ -187,6 +215,9 @@ class TurnService:
                 repo.add_all(stored)
                 await session.flush()
                 spec = _spec(actor, run, body)
+                if intake.kind == "async":
+                    await dialect.notify_runs(session)
+                    return _Accepted(run, spec, None, [])
                 first_step = await self.deps.engine.prepare(session, spec, agent)
                 resumed_letta = to_letta_many(resumed, agent.agent_type)
                 return _Accepted(run, spec, first_step, resumed_letta)
@@ -282,19 +313,7 @@ class TurnService:
         run = accepted.run
         sink = CollectingSink()
 
-        async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
-            await finish_run(session, actor, run, outcome, time.perf_counter_ns() - started)
-
-        try:
-            outcome = await self.deps.engine.run(
-                accepted.spec, sink, started_ns=started, first=accepted.first, finish=finish
-            )
-        except BaseException:
-            # A bug or a dropped database: the run must still end, then the error goes on.
-            error = {"type": "internal_error", "message": "the turn failed unexpectedly"}
-            async with self.deps.db.session() as session:
-                await finish(session, TurnOutcome("error", UsageTotals(), error))
-            raise
+        outcome = await self.execute(run, accepted.spec, sink, started, accepted.first)
         wanted = body.include_return_message_types
         messages = [
             m for m in accepted.resumed + sink.messages if not wanted or m["message_type"] in wanted
@@ -302,28 +321,42 @@ class TurnService:
         return LettaResponse(
             messages=messages,
             stop_reason={"message_type": "stop_reason", "stop_reason": outcome.stop_reason},
-            usage=outcome.usage.letta(),
+            usage=outcome.usage.letta(outcome.run_ids),
         )
 
+    async def execute(
+        self, run: Run, spec: TurnSpec, sink: EventSink, started: int, first: Prepared | None
+    ) -> TurnOutcome:
+        """Run an accepted turn to its end, whatever happens: the run always ends."""
+        owner = self.deps.control.owner
 
-async def finish_run(
-    session: AsyncSession, actor: Actor, run: Run, outcome: TurnOutcome, duration_ns: int
-) -> None:
-    """Record the end of a run that is still running (a cancel may have ended it already)."""
-    now = utcnow()
-    await RunRepository(session, actor.organization_id).finish(
-        run.id,
-        status=run_status(outcome.stop_reason),
-        stop_reason=outcome.stop_reason,
-        completed_at=now,
-        total_duration_ns=duration_ns,
-        ttft_ns=outcome.ttft_ns,
-        usage=outcome.usage.letta(),
-        error=outcome.error,
-    )
-    await AgentRepository(session, actor.organization_id).record_run(
-        run.agent_id, stop_reason=outcome.stop_reason, at=now, duration_ms=duration_ns // 1_000_000
-    )
+        async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
+            await finish_turn(session, run, outcome, time.perf_counter_ns() - started, owner)
+
+        cancel = self.deps.control.register(run.id)
+        try:
+            outcome = await self.deps.engine.run(
+                spec, sink, started_ns=started, first=first, finish=finish, cancel=cancel
+            )
+        except LeaseLostError:
+            raise
+        except BaseException:
+            # A bug or a dropped database: the run must still end, then the error goes on.
+            error = {"type": "internal_error", "message": "the turn failed unexpectedly"}
+            async with self.deps.db.session() as session:
+                await end_run(
+                    session,
+                    run,
+                    TurnOutcome("error", UsageTotals(), error),
+                    time.perf_counter_ns() - started,
+                    owner,
+                )
+            raise
+        finally:
+            self.deps.control.unregister(run.id)
+        if outcome.run_ids:
+            self.deps.control.wakeup.wake()
+        return outcome
 
 
 def _spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
@@ -345,34 +378,33 @@ def _spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
 
 
 def _new_run(
-    actor: Actor,
-    agent: Agent,
-    body: LettaRequest,
-    group_id: str | None,
-    key: str | None,
-    digest: str | None,
+    actor: Actor, agent: Agent, body: LettaRequest, intake: Intake, owner: str, lease_seconds: float
 ) -> Run:
     now = utcnow()
+    queued = intake.kind == "async"
     return Run(
         id=new_id(Prefix.run),
         organization_id=actor.organization_id,
         agent_id=agent.id,
-        group_id=group_id,
-        kind="foreground",
-        status="running",
-        background=False,
-        metadata_={"run_type": "send_message"},
+        group_id=intake.group_id,
+        kind=intake.kind,
+        status="created" if queued else "running",
+        background=queued,
+        metadata_={"run_type": "send_message_async" if queued else "send_message"},
         request_config={
             "include_return_message_types": body.include_return_message_types,
             "use_assistant_message": body.use_assistant_message,
         },
-        attempts=1,
-        idempotency_key=key,
-        request_hash=digest,
+        request=body.model_dump(mode="json") if queued else None,
+        attempts=0 if queued else 1,
+        lease_owner=None if queued else owner,
+        lease_expires_at=None if queued else now + timedelta(seconds=lease_seconds),
+        idempotency_key=intake.key,
+        request_hash=intake.digest,
         cancel_requested=False,
         created_at=now,
         updated_at=now,
-        started_at=now,
+        started_at=None if queued else now,
     )
 
 

@@ -8,8 +8,9 @@ from app.kit.deps import SessionDep
 from app.kit.ids import RunIdPath
 from app.kit.pagination import Order, PageParams, page_params
 from app.messages.convert import to_letta_many
+from app.messages.deps import ControlDep
 from app.messages.repository import MessageRepository
-from app.runs import service
+from app.runs import cancel, service
 from app.runs.schemas import RunResponse, RunUsage, StepResponse
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -48,6 +49,15 @@ async def list_runs(
 @router.get("/{run_id}", response_model=RunResponse)
 async def retrieve_run(run_id: RunIdPath, session: SessionDep, actor: ActorDep) -> RunResponse:
     return RunResponse.model_validate(await service.get(session, actor, run_id))
+
+
+@router.post("/{run_id}/cancel", response_model=dict[str, str])
+async def cancel_run(
+    run_id: RunIdPath, session: SessionDep, actor: ActorDep, control: ControlDep
+) -> dict[str, str]:
+    result = await cancel.cancel_runs(session, actor, [run_id])
+    control.cancel(run_id)
+    return result
 
 
 @router.delete("/{run_id}", response_model=None)

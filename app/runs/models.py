@@ -7,7 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.kit.db import Base, JSONType, TimestampMixin, UTCDateTime, utcnow
 
 _SLEEPTIME_RUNNING = text("kind = 'sleeptime' AND status = 'running'")
-_SLEEPTIME_CREATED = text("kind = 'sleeptime' AND status = 'created'")
+SLEEPTIME_CREATED = "kind = 'sleeptime' AND status = 'created'"
+_SLEEPTIME_CREATED = text(SLEEPTIME_CREATED)
 _QUEUED = text("status = 'created' AND kind IN ('async', 'sleeptime')")
 _LEASED = text("status = 'running'")
 _IDEMPOTENT = text("idempotency_key IS NOT NULL")

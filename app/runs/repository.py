@@ -78,14 +78,17 @@ class RunRepository:
         ).one()
         return int(row[0]), int(row[1]), int(row[2])
 
-    async def finish(self, run_id: str, **values: Any) -> None:
-        """End a running run; a run that already ended (cancelled, say) is left alone."""
-        await self.session.execute(
+    async def finish(self, run_id: str, *, owner: str, **values: Any) -> bool:
+        """End a running run held by ``owner``; False if it is not (anymore): someone else
+        took its lease over, or a cancel already ended it."""
+        result = await self.session.execute(
             update(Run)
             .where(Run.id == run_id, Run.organization_id == self.organization_id)
-            .where(Run.status == "running")
-            .values(updated_at=utcnow(), **values)
+            .where(Run.status == "running", Run.lease_owner == owner)
+            .values(updated_at=utcnow(), lease_owner=None, lease_expires_at=None, **values)
+            .execution_options(synchronize_session=False)
         )
+        return bool(getattr(result, "rowcount", 0))
 
     async def delete(self, run: Run) -> None:
         await self.session.delete(run)

@@ -1,0 +1,74 @@
+"""The end of a turn, committed in the same transaction as its last step: the run's terminal
+state (fenced on the lease owner), the agent's last-run fields, and the sleeptime trigger."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents.repository import AgentRepository
+from app.engine.results import TurnOutcome
+from app.kit.db import utcnow
+from app.runs.models import Run
+from app.runs.repository import RunRepository
+from app.sleeptime import trigger
+
+FAILED = frozenset(
+    {
+        "error",
+        "llm_api_error",
+        "invalid_llm_response",
+        "invalid_tool_call",
+        "no_tool_call",
+        "max_tokens_exceeded",
+        "context_window_overflow_in_system_prompt",
+    }
+)
+
+
+def run_status(stop_reason: str) -> str:
+    if stop_reason == "cancelled":
+        return "cancelled"
+    return "failed" if stop_reason in FAILED else "completed"
+
+
+class LeaseLostError(Exception):
+    """Another process took this run over (our lease expired); our results must not land."""
+
+
+async def finish_turn(
+    session: AsyncSession, run: Run, outcome: TurnOutcome, duration_ns: int, owner: str
+) -> None:
+    """End a primary's (or any agent's) turn; queue sleeptime runs when they are due."""
+    org = run.organization_id
+    if outcome.last_seq is not None and outcome.last_message_id is not None:
+        outcome.run_ids = await trigger.fire(
+            session,
+            organization_id=org,
+            primary_id=run.agent_id,
+            parent_run_id=run.id,
+            through_seq=outcome.last_seq,
+            last_message_id=outcome.last_message_id,
+        )
+    await end_run(session, run, outcome, duration_ns, owner)
+    await AgentRepository(session, org).record_run(
+        run.agent_id,
+        stop_reason=outcome.stop_reason,
+        at=utcnow(),
+        duration_ms=duration_ns // 1_000_000,
+    )
+
+
+async def end_run(
+    session: AsyncSession, run: Run, outcome: TurnOutcome, duration_ns: int, owner: str
+) -> None:
+    ended = await RunRepository(session, run.organization_id).finish(
+        run.id,
+        owner=owner,
+        status=run_status(outcome.stop_reason),
+        stop_reason=outcome.stop_reason,
+        completed_at=utcnow(),
+        total_duration_ns=duration_ns,
+        ttft_ns=outcome.ttft_ns,
+        usage=outcome.usage.letta(outcome.run_ids),
+        error=outcome.error,
+    )
+    if not ended:
+        raise LeaseLostError(f"run {run.id} is no longer ours to finish")

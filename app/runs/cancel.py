@@ -1,0 +1,135 @@
+"""Cancelling runs: idempotent, and always ending in a terminal state.
+
+- ``created``: cancelled at once.
+- ``running``: flagged; the process executing it stops at its next chance (at once when it
+  is this process, within a heartbeat otherwise), and a dead owner's run is settled as
+  cancelled by the reaper.
+- paused on ``requires_approval``: cancelled, and its pending tool calls are denied so the
+  agent is free for new messages.
+- already ended: left as it is.
+"""
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents.repository import AgentRepository
+from app.auth.deps import Actor
+from app.kit.db import utcnow
+from app.kit.errors import Conflict, NotFound
+from app.kit.ids import Prefix, new_id
+from app.messages import approvals
+from app.messages.models import Message
+from app.messages.repository import MessageRepository
+from app.messages.schemas import ApprovalCreate, ApprovalReturn
+from app.runs.models import Run
+from app.runs.repository import RunRepository
+
+DENIAL_REASON = "The run was cancelled."
+
+
+class RunNotActive(Conflict):
+    code = "RUN_NOT_ACTIVE"
+
+
+async def _deny_pending(session: AsyncSession, actor: Actor, run: Run) -> None:
+    agents = AgentRepository(session, actor.organization_id)
+    agent = await agents.get(run.agent_id, for_update=True)
+    pending = agent.pending_approval if agent else None
+    if agent is None or not pending or pending.get("run_id") != run.id:
+        return
+    denial = ApprovalCreate(
+        approvals=[
+            ApprovalReturn(tool_call_id=i, approve=False, reason=DENIAL_REASON)
+            for i in pending.get("tool_call_ids", [])
+        ]
+    )
+    stored = [_message(run, "approval", approvals=approvals.approvals_payload(denial))]
+    for res in await approvals.resolve(session, agent, run.id, denial):
+        returns = [
+            {
+                "tool_call_id": res.tool_call_id,
+                "status": res.result.status,
+                "tool_return": res.result.text,
+                "stdout": None,
+                "stderr": None,
+            }
+        ]
+        stored.append(_message(run, "tool", tool_call_id=res.tool_call_id, tool_returns=returns))
+    repo = MessageRepository(session, actor.organization_id)
+    first = await repo.allocate_seq(agent.id, len(stored), pending_approval=None)
+    if first is None:
+        return
+    for offset, message in enumerate(stored):
+        message.seq = first + offset
+    repo.add_all(stored)
+
+
+def _message(run: Run, role: str, **fields: object) -> Message:
+    return Message(
+        id=new_id(Prefix.message),
+        organization_id=run.organization_id,
+        agent_id=run.agent_id,
+        role=role,
+        run_id=run.id,
+        group_id=run.group_id,
+        is_err=False,
+        created_at=utcnow(),
+        **{"content": [], **fields},
+    )
+
+
+async def cancel(session: AsyncSession, actor: Actor, run: Run) -> str:
+    """Cancel one run (locked by the caller); returns the status it now has or will have."""
+    now = utcnow()
+    if run.status == "created":
+        run.status, run.stop_reason, run.completed_at, run.updated_at = (
+            "cancelled",
+            "cancelled",
+            now,
+            now,
+        )
+        return "cancelled"
+    if run.status == "running":
+        run.cancel_requested, run.updated_at = True, now
+        return "cancelled"
+    if run.status == "completed" and run.stop_reason == "requires_approval":
+        await _deny_pending(session, actor, run)
+        run.status, run.stop_reason, run.updated_at = "cancelled", "cancelled", now
+        return "cancelled"
+    return run.status
+
+
+async def cancel_runs(
+    session: AsyncSession, actor: Actor, run_ids: Sequence[str]
+) -> dict[str, str]:
+    repo = RunRepository(session, actor.organization_id)
+    result: dict[str, str] = {}
+    for run_id in run_ids:
+        run = await repo.get(run_id, for_update=True)
+        if run is None:
+            raise NotFound(f"Run {run_id} not found")
+        result[run_id] = await cancel(session, actor, run)
+    return result
+
+
+async def cancel_agent_runs(
+    session: AsyncSession, actor: Actor, agent_id: str, run_ids: Sequence[str] | None
+) -> dict[str, str]:
+    """Cancel the given runs of an agent, or all its active ones (and a paused turn)."""
+    if run_ids:
+        runs = [await RunRepository(session, actor.organization_id).get(i) for i in run_ids]
+        if any(r is None or r.agent_id != agent_id for r in runs):
+            raise NotFound(f"run_ids: not all of these runs belong to agent {agent_id}")
+        return await cancel_runs(session, actor, run_ids)
+    agent = await AgentRepository(session, actor.organization_id).get(agent_id)
+    if agent is None:
+        raise NotFound(f"Agent {agent_id} not found")
+    active = [
+        r.id for r in await RunRepository(session, actor.organization_id).active_turns(agent_id)
+    ]
+    paused = (agent.pending_approval or {}).get("run_id")
+    targets = [*active, *([paused] if paused and paused not in active else [])]
+    if not targets:
+        raise RunNotActive(f"Agent {agent_id} has no active run to cancel")
+    return await cancel_runs(session, actor, targets)

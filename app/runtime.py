@@ -1,0 +1,68 @@
+"""The long-lived parts of a process, built once: database, HTTP client, provider registry,
+agent engine, turn service and the background-run dispatcher. ``sleeptime serve`` uses all of
+them behind the HTTP API; ``sleeptime worker`` runs only the dispatcher."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from app.config import Settings
+from app.engine.loop import Engine
+from app.kit import migrate
+from app.kit.db import Database
+from app.messages.service import TurnDeps, TurnService
+from app.providers.factory import make_provider
+from app.providers.registry import ProviderRegistry
+from app.runs.admission import TurnGate
+from app.sleeptime.job import SleeptimeJob
+from app.worker.control import RunControl
+from app.worker.dispatcher import Dispatcher
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    db: Database
+    http: httpx.AsyncClient
+    registry: ProviderRegistry
+    turns: TurnService
+    control: RunControl
+    dispatcher: Dispatcher
+
+
+@asynccontextmanager
+async def runtime(settings: Settings, *, dispatch: bool) -> AsyncIterator[Runtime]:
+    """Build everything, run the dispatcher if asked, and tear down in order on exit."""
+    db = Database(settings.database_url)
+    try:
+        await migrate.ensure_schema(db.engine, migrate=settings.migrate_on_start)
+        timeout = httpx.Timeout(settings.provider_timeout_seconds, connect=10.0)
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            registry = ProviderRegistry(settings, http)
+            engine = Engine(
+                db,
+                registry,
+                lambda info: make_provider(info, http=http, settings=settings),
+                max_context_messages=settings.context_max_messages,
+            )
+            control = RunControl()
+            turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control))
+            job = SleeptimeJob(db, engine, settings, control)
+            dispatcher = Dispatcher(
+                db, settings, control, {"async": turns.execute_queued, "sleeptime": job.execute}
+            )
+            rt = Runtime(settings, db, http, registry, turns, control, dispatcher)
+            if not dispatch:
+                yield rt
+                return
+            task = asyncio.create_task(dispatcher.run(), name="dispatcher")
+            try:
+                yield rt
+            finally:
+                dispatcher.stop()
+                await task
+    finally:
+        await db.dispose()

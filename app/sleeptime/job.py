@@ -1,0 +1,184 @@
+"""A sleeptime run: read the primary's new messages, let the sleeptime agent edit memory
+through the ordinary loop, and land everything in one transaction.
+
+The edits are staged while the run goes; the final transaction applies them (replaying them on
+any block someone changed meanwhile), advances this sleeptime agent's watermark over exactly
+the messages the transcript showed, and completes the run, fenced on our lease. A failed,
+cancelled or crashed attempt therefore leaves no edit and no watermark move behind, and the
+next run covers the same messages again: no gaps, no overlaps.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.blocks.repository import BlockRepository
+from app.config import Settings
+from app.engine.events import CollectingSink
+from app.engine.loop import Engine, TurnSpec
+from app.engine.memory import StagedConflictError, StagedMemory
+from app.engine.results import TurnOutcome, UsageTotals
+from app.groups.models import GroupAgent
+from app.kit.db import Database, utcnow
+from app.kit.ids import Prefix, new_id
+from app.messages.finish import LeaseLostError, end_run, run_status
+from app.messages.models import Message
+from app.messages.repository import MessageRepository
+from app.runs.models import Run
+from app.sleeptime.transcript import transcript
+from app.worker.control import RunControl
+
+log = structlog.get_logger("app.sleeptime")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    start_seq: int  # the member's watermark when the run started
+    through_seq: int
+    transcript: str | None  # None: nothing to read
+    member: bool = True  # False: the agent left the group; there is no watermark to move
+
+
+class SleeptimeJob:
+    def __init__(
+        self, db: Database, engine: Engine, settings: Settings, control: RunControl
+    ) -> None:
+        self.db = db
+        self.engine = engine
+        self.settings = settings
+        self.control = control
+
+    async def execute(self, run: Run) -> None:
+        started = time.perf_counter_ns()
+        try:
+            async with asyncio.timeout(self._budget(run, "max_seconds")):
+                await self._execute(run, started)
+        except TimeoutError:
+            error = {"type": "budget_exceeded", "message": "the run exceeded its time budget"}
+            await self._end(run, TurnOutcome("error", UsageTotals(), error), started)
+        except StagedConflictError as exc:
+            await self._retry(run, str(exc))
+        except LeaseLostError:
+            log.warning("sleeptime.lease_lost", run_id=run.id)
+
+    def _budget(self, run: Run, name: str) -> float:
+        budgets = (run.request or {}).get("budgets") or {}
+        default = {
+            "max_seconds": self.settings.sleeptime_max_seconds,
+            "max_steps": self.settings.sleeptime_max_steps,
+            "max_tokens": self.settings.sleeptime_max_tokens,
+        }[name]
+        return float(budgets.get(name, default))
+
+    async def _plan(self, session: AsyncSession, run: Run) -> _Plan:
+        request = run.request or {}
+        through = int(request["through_seq"])
+        start = await session.scalar(
+            select(GroupAgent.processed_through_seq).where(
+                GroupAgent.group_id == run.group_id, GroupAgent.agent_id == run.agent_id
+            )
+        )
+        if start is None:
+            return _Plan(through, through, None, member=False)
+        if start >= through:
+            return _Plan(int(start), int(start), None)
+        primary = str(request["primary_agent_id"])
+        messages = (
+            await session.scalars(
+                select(Message)
+                .where(Message.agent_id == primary, Message.seq > start, Message.seq <= through)
+                .order_by(Message.seq)
+            )
+        ).all()
+        return _Plan(int(start), through, transcript(list(messages)))
+
+    async def _execute(self, run: Run, started: int) -> None:
+        org = run.organization_id
+        async with self.db.session() as session:
+            plan = await self._plan(session, run)
+            pairs = await BlockRepository(session, org).for_agents([run.agent_id])
+        if plan.transcript is None:
+            done = TurnOutcome("end_turn", UsageTotals())
+            await self._end(run, done, started, plan if plan.member else None)
+            return
+        staged = StagedMemory([b for _, b in pairs])
+        spec = TurnSpec(
+            organization_id=org,
+            agent_id=run.agent_id,
+            run_id=run.id,
+            group_id=run.group_id,
+            max_steps=int(self._budget(run, "max_steps")),
+            staged=staged,
+            max_total_tokens=int(self._budget(run, "max_tokens")),
+        )
+        async with self.db.session() as session:
+            message = Message(
+                id=new_id(Prefix.message),
+                organization_id=org,
+                agent_id=run.agent_id,
+                role="user",
+                content=[{"type": "text", "text": plan.transcript}],
+                run_id=run.id,
+                group_id=run.group_id,
+                is_err=False,
+                created_at=utcnow(),
+            )
+            repo = MessageRepository(session, org)
+            seq = await repo.allocate_seq(run.agent_id, 1)
+            if seq is None:
+                return  # the sleeptime agent was deleted; its runs went with it
+            message.seq = seq
+            repo.add_all([message])
+            await session.flush()
+            first = await self.engine.prepare(session, spec)
+
+        async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
+            elapsed = time.perf_counter_ns() - started
+            if run_status(outcome.stop_reason) == "completed":
+                await staged.commit(session, org, run.agent_id, run.id)
+                await _advance(session, run, plan)
+            await end_run(session, run, outcome, elapsed, self.control.owner)
+
+        cancel = self.control.register(run.id)
+        await self.engine.run(
+            spec, CollectingSink(), started_ns=started, first=first, finish=finish, cancel=cancel
+        )
+
+    async def _end(
+        self, run: Run, outcome: TurnOutcome, started: int, plan: _Plan | None = None
+    ) -> None:
+        async with self.db.session() as session:
+            if plan is not None:
+                await _advance(session, run, plan)
+            await end_run(
+                session, run, outcome, time.perf_counter_ns() - started, self.control.owner
+            )
+
+    async def _retry(self, run: Run, reason: str) -> None:
+        """Give the run back to the queue (fenced): its next attempt reads fresh blocks."""
+        log.info("sleeptime.retry", run_id=run.id, reason=reason)
+        async with self.db.session() as session:
+            await session.execute(
+                update(Run)
+                .where(Run.id == run.id, Run.status == "running")
+                .where(Run.lease_owner == self.control.owner)
+                .values(lease_expires_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
+
+async def _advance(session: AsyncSession, run: Run, plan: _Plan) -> None:
+    """Move the watermark over what this run read, from exactly where it started."""
+    result = await session.execute(
+        update(GroupAgent)
+        .where(GroupAgent.group_id == run.group_id, GroupAgent.agent_id == run.agent_id)
+        .where(GroupAgent.processed_through_seq == plan.start_seq)
+        .values(processed_through_seq=plan.through_seq)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        raise LeaseLostError(f"the watermark of {run.agent_id} moved under run {run.id}")

@@ -1,0 +1,141 @@
+"""The sleeptime trigger, run inside the transaction that finishes a primary's turn.
+
+Letta-compatible schedule: with frequency ``f`` the group's ``turns_counter`` (from -1)
+becomes ``(counter + 1) mod f`` and the sleeptime agents run when it reaches 0, i.e. on turns
+1, 1+f, 1+2f, ...; without a frequency they run after every turn. The counter moves in one
+atomic statement, so concurrent turns never lose a count. Each sleeptime agent gets one run
+(``created``); if one is already waiting, the trigger joins it and extends what it covers.
+"""
+
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.agents.models import Agent
+from app.groups.models import Group, GroupAgent
+from app.kit import dialect
+from app.kit.db import utcnow
+from app.kit.ids import Prefix, new_id
+from app.runs.models import SLEEPTIME_CREATED, Run
+
+RUN_TYPE = "sleeptime_agent_send_message_async"
+_WAITING = (Run.kind == "sleeptime") & (Run.status == "created")
+# The predicate of the partial unique index, as text: PostgreSQL matches an ON CONFLICT target
+# against the index's own predicate, which bound parameters would not match.
+_WAITING_INDEX = text(SLEEPTIME_CREATED)
+
+
+async def _due(session: AsyncSession, group: Group) -> bool:
+    if not group.sleeptime_agent_frequency:
+        return True
+    counter = await session.scalar(
+        update(Group)
+        .where(Group.id == group.id)
+        .values(
+            turns_counter=(func.coalesce(Group.turns_counter, -1) + 1)
+            % Group.sleeptime_agent_frequency
+        )
+        .returning(Group.turns_counter)
+        .execution_options(synchronize_session=False)
+    )
+    return counter == 0
+
+
+async def fire(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    primary_id: str,
+    parent_run_id: str,
+    through_seq: int,
+    last_message_id: str,
+) -> list[str]:
+    """Queue the sleeptime runs this finished turn calls for; returns their ids."""
+    group = await session.scalar(
+        select(Group)
+        .join(Agent, Agent.id == Group.manager_agent_id)
+        .where(Group.manager_agent_id == primary_id, Group.organization_id == organization_id)
+        .where(Group.manager_type == "sleeptime", Agent.enable_sleeptime.is_(True))
+    )
+    if group is None or not await _due(session, group):
+        return []
+    await session.execute(
+        update(Group)
+        .where(Group.id == group.id)
+        .values(last_processed_message_id=last_message_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    members = (
+        await session.scalars(
+            select(GroupAgent.agent_id)
+            .where(GroupAgent.group_id == group.id)
+            .order_by(GroupAgent.position)
+        )
+    ).all()
+    ids = [
+        await _enqueue(session, group, member, parent_run_id, through_seq, primary_id)
+        for member in members
+    ]
+    if ids:
+        await dialect.notify_runs(session)
+    return ids
+
+
+async def _enqueue(
+    session: AsyncSession,
+    group: Group,
+    agent_id: str,
+    parent_run_id: str,
+    through_seq: int,
+    primary_id: str,
+) -> str:
+    now = utcnow()
+    debounce = group.sleeptime_debounce_seconds
+    available = now + timedelta(seconds=debounce) if debounce else None
+    values: dict[str, Any] = {
+        "id": new_id(Prefix.run),
+        "organization_id": group.organization_id,
+        "agent_id": agent_id,
+        "group_id": group.id,
+        "parent_run_id": parent_run_id,
+        "kind": "sleeptime",
+        "status": "created",
+        "background": True,
+        "attempts": 0,
+        "cancel_requested": False,
+        "metadata": {"run_type": RUN_TYPE, "agent_id": agent_id},
+        "request": {
+            "through_seq": through_seq,
+            "primary_agent_id": primary_id,
+            "budgets": group.budgets or {},
+        },
+        "available_at": available,
+        "created_at": now,
+        "updated_at": now,
+    }
+    table = cast(Table, Run.__table__)
+    waiting = None
+    for _ in range(3):  # a worker may claim the waiting run between our insert and select
+        await session.execute(
+            dialect.insert_ignoring_conflict(
+                session, table, values, index_elements=["agent_id"], index_where=_WAITING_INDEX
+            )
+        )
+        waiting = await session.scalar(
+            select(Run).where(Run.agent_id == agent_id, _WAITING).with_for_update()
+        )
+        if waiting is not None:
+            break
+    if waiting is None:
+        raise LookupError(f"could not queue a sleeptime run for {agent_id}")
+    if waiting.id != values["id"]:
+        # Join the run already waiting: it now covers this turn too.
+        request = dict(waiting.request or {})
+        request["through_seq"] = max(int(request.get("through_seq", 0)), through_seq)
+        waiting.request = request
+        if available is not None:
+            waiting.available_at = available
+        waiting.updated_at = now
+    return waiting.id

@@ -1,0 +1,130 @@
+"""The run queue: claim, renew, reap. Queued kinds are ``async`` and ``sleeptime``.
+
+A run being executed holds a lease (``lease_owner``, ``lease_expires_at``) that its process
+renews. Any process reaps expired leases: queued runs go back to ``created`` (until
+``max_attempts``), foreground turns and exhausted runs become ``failed``, and runs whose
+cancel was requested become ``cancelled``. Completion is fenced on the lease owner.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.kit.db import utcnow
+from app.runs.models import Run
+
+QUEUED_KINDS = ("async", "sleeptime")
+
+
+async def claim(session: AsyncSession, owner: str, lease: float) -> Run | None:
+    """Take the oldest runnable queued run, skipping agents that are busy with another run."""
+    now = utcnow()
+    other = aliased(Run)
+    busy = exists().where(
+        other.agent_id == Run.agent_id,
+        other.status == "running",
+        other.kind.in_(("foreground", *QUEUED_KINDS)),
+    )
+    candidate = await session.scalar(
+        select(Run)
+        .where(Run.status == "created", Run.kind.in_(QUEUED_KINDS))
+        .where((Run.available_at.is_(None)) | (Run.available_at <= now))
+        .where(~busy)
+        .order_by(Run.created_at, Run.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if candidate is None:
+        return None
+    candidate.status = "running"
+    candidate.lease_owner = owner
+    candidate.lease_expires_at = now + timedelta(seconds=lease)
+    candidate.attempts += 1
+    candidate.started_at = candidate.started_at or now
+    candidate.updated_at = now
+    await session.flush()
+    return candidate
+
+
+async def next_available_at(session: AsyncSession) -> datetime | None:
+    """When the earliest debounced run becomes runnable (for the dispatcher's wait)."""
+    return await session.scalar(
+        select(Run.available_at)
+        .where(Run.status == "created", Run.kind.in_(QUEUED_KINDS), Run.available_at > utcnow())
+        .order_by(Run.available_at)
+        .limit(1)
+    )
+
+
+async def renew(session: AsyncSession, owner: str, lease: float) -> list[tuple[str, bool]]:
+    """Extend every lease this process holds; returns (run id, cancel requested) for each."""
+    result = await session.execute(
+        update(Run)
+        .where(Run.lease_owner == owner, Run.status == "running")
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease))
+        .returning(Run.id, Run.cancel_requested)
+        .execution_options(synchronize_session=False)
+    )
+    return [(run_id, bool(cancel)) for run_id, cancel in result]
+
+
+def _ended(status: str, stop_reason: str, error: dict[str, Any] | None) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "status": status,
+        "stop_reason": stop_reason,
+        "error": error,
+        "completed_at": now,
+        "updated_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+
+
+async def reap(
+    session: AsyncSession, *, max_attempts: int, everything: bool = False
+) -> Sequence[Run]:
+    """Settle runs whose lease expired (or, with ``everything``, every running run: SQLite's
+    single process starting up knows they are all dead). Returns the runs it changed."""
+    now = utcnow()
+    stmt = select(Run).where(Run.status == "running")
+    if not everything:
+        stmt = stmt.where(Run.lease_expires_at < now)
+    expired = (await session.scalars(stmt.with_for_update(skip_locked=True))).all()
+    for run in expired:
+        if run.cancel_requested:
+            values = _ended("cancelled", "cancelled", None)
+        elif run.kind == "foreground":
+            error = {"type": "process_died", "message": "the process running this turn stopped"}
+            values = _ended("failed", "error", error)
+        elif run.attempts >= max_attempts:
+            error = {"type": "max_attempts", "message": f"gave up after {run.attempts} attempts"}
+            values = _ended("failed", "error", error)
+        elif run.kind == "sleeptime" and await _waiting_sleeptime(session, run):
+            # A later trigger is already queued for this agent and covers what this run did.
+            error = {"type": "superseded", "message": "a queued run covers this one's messages"}
+            values = _ended("failed", "error", error)
+        else:
+            values = {
+                "status": "created",
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "updated_at": now,
+            }
+        for key, value in values.items():
+            setattr(run, key, value)
+    await session.flush()
+    return expired
+
+
+async def _waiting_sleeptime(session: AsyncSession, run: Run) -> bool:
+    found = await session.scalar(
+        select(Run.id).where(
+            and_(Run.agent_id == run.agent_id, Run.kind == "sleeptime", Run.status == "created")
+        )
+    )
+    return found is not None
