@@ -7,6 +7,7 @@ short transaction, calls the model with none open, then writes the step in anoth
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,13 +167,15 @@ class Engine:
         waiter = asyncio.ensure_future(cancel.wait())
         try:
             await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            if not call.done():
-                call.cancel()
-        if call.cancelled():
+            if call.done():
+                return call.result()
             raise TurnCancelledError
-        return call.result()
+        finally:
+            for task in (waiter, call):
+                if not task.done():
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
 
     async def _end(
         self,
