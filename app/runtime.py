@@ -4,7 +4,7 @@ them behind the HTTP API; ``sleeptime worker`` runs only the dispatcher."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import httpx
@@ -20,6 +20,7 @@ from app.runs.admission import TurnGate
 from app.sleeptime.job import SleeptimeJob
 from app.worker.control import RunControl
 from app.worker.dispatcher import Dispatcher
+from app.worker.listener import RunListener
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +56,44 @@ async def runtime(settings: Settings, *, dispatch: bool) -> AsyncIterator[Runtim
                 db, settings, control, {"async": turns.execute_queued, "sleeptime": job.execute}
             )
             rt = Runtime(settings, db, http, registry, turns, control, dispatcher)
-            if not dispatch:
+            async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
                 yield rt
-                return
-            task = asyncio.create_task(dispatcher.run(), name="dispatcher")
-            try:
-                yield rt
-            finally:
-                dispatcher.stop()
-                await task
     finally:
         await db.dispose()
+
+
+@asynccontextmanager
+async def _dispatching(dispatcher: Dispatcher, enabled: bool) -> AsyncIterator[None]:
+    if not enabled:
+        yield
+        return
+    task = asyncio.create_task(dispatcher.run(), name="dispatcher")
+    try:
+        yield
+    finally:
+        dispatcher.stop()
+        await task
+
+
+@asynccontextmanager
+async def _listening(db: Database, settings: Settings, control: RunControl) -> AsyncIterator[None]:
+    """On PostgreSQL, listen for queued and ended runs of every process (reconnecting)."""
+    if db.is_sqlite:
+        yield
+        return
+    listener = RunListener(db.url, control)
+    stop = asyncio.Event()
+
+    async def keep() -> None:
+        while not stop.is_set():
+            await listener.ensure()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.poll_seconds)
+
+    task = asyncio.create_task(keep(), name="listener")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        await listener.close()

@@ -72,6 +72,7 @@ async def lock_for_migration(connection: AsyncConnection) -> None:
 
 
 NOTIFY_CHANNEL = "sleeptime_runs"
+DONE_CHANNEL = "sleeptime_run_done"
 
 
 async def notify_runs(session: AsyncSession) -> None:
@@ -79,6 +80,14 @@ async def notify_runs(session: AsyncSession) -> None:
     SQLite has one process, whose dispatcher is woken in memory instead."""
     if dialect_of(session) == "postgresql":
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+async def notify_done(session: AsyncSession, run_id: str) -> None:
+    """Tell every process that a run ended (delivered at commit, PostgreSQL only)."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :run_id)"), {"channel": DONE_CHANNEL, "run_id": run_id}
+        )
 
 
 def dialect_of(session: AsyncSession) -> str:

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.repository import AgentRepository
 from app.engine.results import TurnOutcome
+from app.kit import dialect
 from app.kit.db import utcnow
 from app.runs.models import Run
 from app.runs.repository import RunRepository
@@ -72,3 +73,4 @@ async def end_run(
     )
     if not ended:
         raise LeaseLostError(f"run {run.id} is no longer ours to finish")
+    await dialect.notify_done(session, run.id)

@@ -354,6 +354,7 @@ class TurnService:
             raise
         finally:
             self.deps.control.unregister(run.id)
+            self.deps.control.ended(run.id)
         if outcome.run_ids:
             self.deps.control.wakeup.wake()
         return outcome

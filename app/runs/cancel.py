@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
+from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, NotFound
 from app.kit.ids import Prefix, new_id
@@ -89,6 +90,7 @@ async def cancel(session: AsyncSession, actor: Actor, run: Run) -> str:
             now,
             now,
         )
+        await dialect.notify_done(session, run.id)
         return "cancelled"
     if run.status == "running":
         run.cancel_requested, run.updated_at = True, now

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Query
 
 from app.agents import service as agents_service
 from app.auth.deps import ActorDep
-from app.kit.deps import SessionDep
+from app.kit.deps import DatabaseDep, SessionDep
 from app.kit.ids import RunIdPath
 from app.kit.pagination import Order, PageParams, page_params
 from app.messages.convert import to_letta_many
@@ -47,8 +47,17 @@ async def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunResponse)
-async def retrieve_run(run_id: RunIdPath, session: SessionDep, actor: ActorDep) -> RunResponse:
-    return RunResponse.model_validate(await service.get(session, actor, run_id))
+async def retrieve_run(
+    run_id: RunIdPath,
+    actor: ActorDep,
+    db: DatabaseDep,
+    control: ControlDep,
+    wait: Annotated[
+        float, Query(ge=0, le=60, description="Extension: wait up to this long for it to end.")
+    ] = 0,
+) -> RunResponse:
+    run = await service.wait_for_end(db, control, actor, run_id, wait)
+    return RunResponse.model_validate(run)
 
 
 @router.post("/{run_id}/cancel", response_model=dict[str, str])

@@ -1,12 +1,17 @@
+import asyncio
+import time
 from collections.abc import Sequence
+from contextlib import suppress
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.deps import Actor
+from app.kit.db import Database
 from app.kit.errors import Conflict, NotFound
 from app.kit.pagination import PageParams
 from app.runs.models import Run, Step
 from app.runs.repository import ACTIVE, RunRepository
+from app.worker.control import RunControl
 
 
 async def get(session: AsyncSession, actor: Actor, run_id: str) -> Run:
@@ -14,6 +19,30 @@ async def get(session: AsyncSession, actor: Actor, run_id: str) -> Run:
     if run is None:
         raise NotFound(f"Run {run_id} not found")
     return run
+
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+async def wait_for_end(
+    db: Database, control: RunControl, actor: Actor, run_id: str, seconds: float
+) -> Run:
+    """The run, once it has ended or ``seconds`` have passed. Ends are signalled in memory
+    by this process and, on PostgreSQL, by every other one."""
+    deadline = time.monotonic() + seconds
+    ended = control.watch(run_id)
+    try:
+        while True:
+            async with db.session(write=False) as session:
+                run = await get(session, actor, run_id)
+            remaining = deadline - time.monotonic()
+            if run.status in TERMINAL or remaining <= 0:
+                return run
+            with suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), remaining)
+            ended.clear()
+    finally:
+        control.unwatch(run_id, ended)
 
 
 async def list_runs(

@@ -32,6 +32,7 @@ class RunControl:
         self.owner = owner or new_owner_id()
         self.wakeup = Wakeup()
         self._cancels: dict[str, asyncio.Event] = {}
+        self._watchers: dict[str, set[asyncio.Event]] = {}
 
     def register(self, run_id: str) -> asyncio.Event:
         return self._cancels.setdefault(run_id, asyncio.Event())
@@ -50,3 +51,20 @@ class RunControl:
     @property
     def running(self) -> list[str]:
         return list(self._cancels)
+
+    def watch(self, run_id: str) -> asyncio.Event:
+        """An event set when the run is reported ended (here, or by another process)."""
+        event = asyncio.Event()
+        self._watchers.setdefault(run_id, set()).add(event)
+        return event
+
+    def unwatch(self, run_id: str, event: asyncio.Event) -> None:
+        watchers = self._watchers.get(run_id)
+        if watchers is not None:
+            watchers.discard(event)
+            if not watchers:
+                del self._watchers[run_id]
+
+    def ended(self, run_id: str) -> None:
+        for event in self._watchers.get(run_id, ()):
+            event.set()

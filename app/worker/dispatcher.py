@@ -6,7 +6,7 @@ task it starts is tracked and awaited; none is fire-and-forget.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 
 import structlog
@@ -16,7 +16,6 @@ from app.kit.db import Database, utcnow
 from app.runs.models import Run
 from app.worker import queue
 from app.worker.control import RunControl
-from app.worker.listener import RunListener
 
 log = structlog.get_logger("app.worker")
 
@@ -41,7 +40,6 @@ class Dispatcher:
         self._passes = 0  # claim passes started
         self._idle_pass = -1  # the last pass that found nothing to claim with nothing running
         self._changed = asyncio.Condition()
-        self._listener = None if db.is_sqlite else RunListener(db.url, control.wakeup)
 
     async def run(self) -> None:
         """Run until ``stop``; then wait for the runs in flight."""
@@ -50,16 +48,13 @@ class Dispatcher:
                 dead = await queue.reap(
                     session, max_attempts=self.settings.max_attempts, everything=True
                 )
+            self._report(dead)
             if dead:
                 log.info("worker.reset_dead_runs", count=len(dead))
         loops = [self._claim_loop(), self._heartbeat_loop(), self._reaper_loop()]
-        try:
-            async with asyncio.TaskGroup() as group:
-                for loop in loops:
-                    group.create_task(loop)
-        finally:
-            if self._listener is not None:
-                await self._listener.close()
+        async with asyncio.TaskGroup() as group:
+            for loop in loops:
+                group.create_task(loop)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -84,8 +79,6 @@ class Dispatcher:
         while not self._stopping.is_set():
             self._passes += 1
             current = self._passes
-            if self._listener is not None:
-                await self._listener.ensure()
             claimed_nothing = False
             while not self._stopping.is_set() and not self._slots.locked():
                 run = await self._claim()
@@ -129,6 +122,7 @@ class Dispatcher:
             await self._release(run)
         finally:
             self.control.unregister(run.id)
+            self.control.ended(run.id)
             self._slots.release()
             current = asyncio.current_task()
             if current is not None:
@@ -163,4 +157,10 @@ class Dispatcher:
                 reaped = await queue.reap(session, max_attempts=self.settings.max_attempts)
             if reaped:
                 log.info("worker.reaped", runs=[(r.id, r.status) for r in reaped])
+                self._report(reaped)
                 self.control.wakeup.wake()
+
+    def _report(self, runs: Sequence[Run]) -> None:
+        for run in runs:
+            if run.status in ("completed", "failed", "cancelled"):
+                self.control.ended(run.id)

@@ -14,6 +14,7 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.kit import dialect
 from app.kit.db import utcnow
 from app.runs.models import Run
 
@@ -117,6 +118,8 @@ async def reap(
             }
         for key, value in values.items():
             setattr(run, key, value)
+        if run.status != "created":
+            await dialect.notify_done(session, run.id)
     await session.flush()
     return expired
 

@@ -195,3 +195,19 @@ async def test_async_turn(make_app: AppMaker, fake_llm: FakeLLMServer) -> None:
     messages = await ok(client.get(f"/v1/runs/{run['id']}/messages"))
     assert [m["message_type"] for m in messages] == ["user_message", "assistant_message"]
     assert messages[1]["content"] == "echo: later"
+
+
+async def test_waiting_for_a_run_to_end(make_app: AppMaker, fake_llm: FakeLLMServer) -> None:
+    app, client, primary, _ = await _world(make_app, 1)
+    hold = threading.Event()
+    fake_llm.state.add(Reply(text="ok"), Reply(tool_calls=[("memory_finish_edits", {})], hold=hold))
+    [run_id] = (await _turn(client, primary["id"], "x"))["usage"]["run_ids"]
+    await asyncio.to_thread(fake_llm.state.wait_for_chat_requests, 2)
+    early = await ok(client.get(f"/v1/runs/{run_id}", params={"wait": 0.05}))
+    assert early["status"] == "running"
+    waiting = asyncio.create_task(client.get(f"/v1/runs/{run_id}", params={"wait": 30}))
+    hold.set()
+    done = (await waiting).json()
+    assert (done["status"], done["stop_reason"]) == ("completed", "tool_rule")
+    assert (await client.get(f"/v1/runs/{run_id}", params={"wait": 61})).status_code == 422
+    await _settle(app)
