@@ -1,0 +1,74 @@
+"""Real ``sleeptime`` processes for tests: started, waited for (by their own log lines, read
+from a thread that drains stderr), stopped or killed."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Self
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], ready: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self._marker = ready
+        self._reader = threading.Thread(target=self._drain)
+        self._reader.start()
+        self._ready.wait(STARTUP_TIMEOUT)
+        if self.process.poll() is not None:
+            self.close()
+            raise AssertionError("process exited at start:\n" + "".join(self.lines[-30:]))
+
+    def _drain(self) -> None:
+        for line in self.process.stderr or ():
+            self.lines.append(line)
+            if self._marker in line:
+                self._ready.set()
+        self._ready.set()
+
+    @classmethod
+    def serve(cls, env: dict[str, str], *extra: str) -> tuple[Self, str]:
+        port = free_port()
+        proc = cls(["serve", "--port", str(port), *extra], env, "Uvicorn running on")
+        return proc, f"http://127.0.0.1:{port}"
+
+    @classmethod
+    def worker(cls, env: dict[str, str]) -> Self:
+        return cls(["worker"], env, "worker.started")
+
+    def kill(self) -> None:
+        """``kill -9``: no cleanup of any kind."""
+        self.process.send_signal(signal.SIGKILL)
+        self.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.close()
+
+    def close(self) -> None:
+        self.process.wait(STARTUP_TIMEOUT)
+        self._reader.join(STARTUP_TIMEOUT)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
