@@ -4,10 +4,12 @@ The input messages and the run row are committed together before any model call;
 terminal state, usage and timing are committed together at the end.
 """
 
+import asyncio
 import hashlib
 import json
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -126,7 +128,7 @@ class TurnService:
                     return replay
             started = time.perf_counter_ns()
             intake = Intake("foreground", group_id, idempotency_key, digest)
-            accepted = await self._accept(actor, agent_id, body, intake)
+            accepted = await self._admit(actor, agent_id, body, intake, wait=wait)
             if isinstance(accepted, LettaResponse):
                 return accepted
             return await self._run(actor, body, accepted, started)
@@ -145,8 +147,9 @@ class TurnService:
                 if existing.request_hash != digest:
                     raise Conflict("Idempotency-Key was already used with a different request")
                 return existing
-        accepted = await self._accept(
-            actor, agent_id, body, Intake("async", None, idempotency_key, digest)
+        intake = Intake("async", None, idempotency_key, digest)
+        accepted = await self._admit(
+            actor, agent_id, body, intake, wait=body.multitask_strategy == "enqueue"
         )
         if isinstance(accepted, LettaResponse):
             raise BadRequest(approvals.NOTHING_PENDING)
@@ -167,6 +170,41 @@ class TurnService:
         if group.manager_agent_id is None:
             raise BadRequest(f"Group {group_id} has no manager agent to answer")
         return group.manager_agent_id
+
+    async def _admit(
+        self, actor: Actor, agent_id: str, body: LettaRequest, intake: Intake, *, wait: bool
+    ) -> _Accepted | LettaResponse:
+        """Accept the turn; while another turn of the agent is active (in any process), wait
+        for it to end, up to the configured bound."""
+        deadline = time.monotonic() + self.deps.settings.turn_wait_seconds
+        while True:
+            try:
+                return await self._accept(actor, agent_id, body, intake)
+            except AgentBusy:
+                remaining = deadline - time.monotonic()
+                if not wait or remaining <= 0:
+                    raise
+                await self._until_turn_ends(actor, agent_id, remaining)
+            if intake.key and intake.digest:
+                replay = await self._replay(actor, agent_id, body, intake.key, intake.digest)
+                if replay is not None:
+                    return replay
+
+    async def _until_turn_ends(self, actor: Actor, agent_id: str, seconds: float) -> None:
+        async with self.deps.db.session(write=False) as session:
+            active = await RunRepository(session, actor.organization_id).active_turns(agent_id)
+        if not active:
+            return
+        run_id = active[0].id
+        ended = self.deps.control.watch(run_id)
+        try:
+            async with self.deps.db.session(write=False) as session:
+                run = await RunRepository(session, actor.organization_id).get(run_id)
+            if run is not None and run.status in ("created", "running"):
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), seconds)
+        finally:
+            self.deps.control.unwatch(run_id, ended)
 
     async def _replay(
         self, actor: Actor, agent_id: str, body: LettaRequest, key: str, digest: str

@@ -211,3 +211,31 @@ async def test_waiting_for_a_run_to_end(make_app: AppMaker, fake_llm: FakeLLMSer
     assert (done["status"], done["stop_reason"]) == ("completed", "tool_rule")
     assert (await client.get(f"/v1/runs/{run_id}", params={"wait": 61})).status_code == 422
     await _settle(app)
+
+
+async def test_a_hundred_concurrent_turns(
+    make_app: AppMaker, fake_llm: FakeLLMServer, db: Database
+) -> None:
+    app, client, primary, helper = await _world(make_app, 3, turn_wait_seconds=300)
+    responses = await asyncio.gather(
+        *(_turn(client, primary["id"], f"msg {i}") for i in range(100))
+    )
+    triggers = [r["usage"]["run_ids"] for r in responses if r["usage"]["run_ids"]]
+    assert len(triggers) == 34  # turns 1, 4, ..., 100
+    await _settle(app)
+    group = await ok(client.get(f"/v1/groups/{primary['managed_group']['id']}"))
+    assert group["turns_counter"] == 99 % 3
+    runs = await ok(client.get("/v1/runs/", params={"agent_id": helper, "limit": 1000}))
+    assert {r["id"] for r in runs} == {i for ids in triggers for i in ids}
+    assert {r["status"] for r in runs} == {"completed"}
+    spans = sorted((r["started_at"], r["completed_at"]) for r in runs)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))  # never two at once
+    history = await ok(client.get(f"/v1/agents/{helper}/messages", params={"limit": 1000}))
+    transcripts = "\n".join(m["content"] for m in history if m["message_type"] == "user_message")
+    for i in range(100):
+        assert transcripts.count(f"user: msg {i}\n") + transcripts.endswith(f"user: msg {i}") == 1
+    async with db.session(write=False) as session:
+        watermark = await session.scalar(
+            select(GroupAgent.processed_through_seq).where(GroupAgent.agent_id == helper)
+        )
+    assert watermark == 200
