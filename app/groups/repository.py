@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups.models import Group, GroupAgent
 from app.kit.pagination import PageParams, paginate
+from app.runs.models import Run
 
 
 class GroupRepository:
@@ -61,6 +62,25 @@ class GroupRepository:
         for group_id, agent_id in rows:
             members[group_id].append(agent_id)
         return members
+
+    async def last_sleeptime_runs(self, group_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(run id, status) of each group's newest sleeptime run: one row per group."""
+        if not group_ids:
+            return {}
+        rank = (
+            func.row_number()
+            .over(partition_by=Run.group_id, order_by=(Run.created_at.desc(), Run.id.desc()))
+            .label("rank")
+        )
+        ranked = (
+            select(Run.group_id, Run.id, Run.status, rank)
+            .where(Run.group_id.in_(group_ids), Run.kind == "sleeptime")
+            .subquery()
+        )
+        rows = await self.session.execute(
+            select(ranked.c.group_id, ranked.c.id, ranked.c.status).where(ranked.c.rank == 1)
+        )
+        return {group_id: (run_id, status) for group_id, run_id, status in rows}
 
     def add(self, group: Group) -> None:
         self.session.add(group)

@@ -46,6 +46,10 @@ class GroupResponse(ResponseModel):
     turns_counter: int | None
     last_processed_message_id: str | None
     sleeptime_debounce_seconds: float | None = None
+    # Extensions: how far behind the sleeptime side is.
+    turns_since_last_processed: int = 0
+    last_sleeptime_run_id: str | None = None
+    last_sleeptime_run_status: str | None = None
     max_turns: int | None = None
     termination_token: str | None = None
     max_message_buffer_length: int | None = None

@@ -27,6 +27,7 @@ SLEEPTIME = "sleeptime"
 class GroupView:
     group: Group
     agent_ids: list[str]
+    last_run: tuple[str, str] | None = None
 
     def response(self) -> GroupResponse:
         g = self.group
@@ -40,14 +41,19 @@ class GroupView:
             turns_counter=g.turns_counter,
             last_processed_message_id=g.last_processed_message_id,
             sleeptime_debounce_seconds=g.sleeptime_debounce_seconds,
+            turns_since_last_processed=max(g.turns_counter or 0, 0),
+            last_sleeptime_run_id=self.last_run[0] if self.last_run else None,
+            last_sleeptime_run_status=self.last_run[1] if self.last_run else None,
             created_at=g.created_at,
             updated_at=g.updated_at,
         )
 
 
 async def views(repo: GroupRepository, groups: Sequence[Group]) -> list[GroupView]:
-    members = await repo.member_ids([g.id for g in groups])
-    return [GroupView(g, members.get(g.id, [])) for g in groups]
+    ids = [g.id for g in groups]
+    members = await repo.member_ids(ids)
+    last = await repo.last_sleeptime_runs(ids)
+    return [GroupView(g, members.get(g.id, []), last.get(g.id)) for g in groups]
 
 
 async def _check_members(

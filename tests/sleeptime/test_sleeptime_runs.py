@@ -239,3 +239,21 @@ async def test_a_hundred_concurrent_turns(
             select(GroupAgent.processed_through_seq).where(GroupAgent.agent_id == helper)
         )
     assert watermark == 200
+
+
+async def test_group_shows_the_sleeptime_side(make_app: AppMaker, fake_llm: FakeLLMServer) -> None:
+    app, client, primary, _ = await _world(make_app, 3)
+    group_id = primary["managed_group"]["id"]
+    fresh = await ok(client.get(f"/v1/groups/{group_id}"))
+    assert (fresh["turns_since_last_processed"], fresh["last_sleeptime_run_id"]) == (0, None)
+    [run_id] = (await _turn(client, primary["id"], "one"))["usage"]["run_ids"]
+    await _settle(app)
+    await _turn(client, primary["id"], "two")
+    group = await ok(client.get(f"/v1/groups/{group_id}"))
+    assert group["turns_since_last_processed"] == 1
+    assert (group["last_sleeptime_run_id"], group["last_sleeptime_run_status"]) == (
+        run_id,
+        "completed",
+    )
+    listed = await ok(client.get("/v1/groups/"))
+    assert listed[0]["last_sleeptime_run_id"] == run_id
