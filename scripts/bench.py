@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -45,7 +46,7 @@ def _out(line: str = "") -> None:
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[None]:
+def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[subprocess.Popen[str]]:
     """Start a process and wait for ``ready`` on its stderr (a reader thread drains it)."""
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603 (our own commands)
     seen = threading.Event()
@@ -64,35 +65,47 @@ def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[None]
     if proc.poll() is not None:
         raise RuntimeError("process exited:\n" + "".join(lines[-20:]))
     try:
-        yield
+        yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
         proc.wait(30)
 
 
 @contextmanager
-def _fake_model() -> Iterator[str]:
+def _fake_model(sleeptime_delay: float = 0.0) -> Iterator[str]:
     port = _port()
     args = [sys.executable, "scripts/fake_openai.py", str(port)]
-    with _process(args, dict(os.environ), "Uvicorn running"):
+    env = {**os.environ, "FAKE_SLEEPTIME_DELAY": str(sleeptime_delay)}
+    with _process(args, env, "Uvicorn running"):
         yield f"http://127.0.0.1:{port}/v1"
 
 
-@contextmanager
-def _service(database_url: str, model_url: str) -> Iterator[str]:
-    port = _port()
-    env = {
+def _env(database_url: str, model_url: str, **extra: str) -> dict[str, str]:
+    return {
         **os.environ,
         "SLEEPTIME_DATABASE_URL": database_url,
         "SLEEPTIME_OPENAI_BASE_URL": model_url,
         "SLEEPTIME_OPENAI_MODELS": "bench",
-        "SLEEPTIME_LOG_LEVEL": "WARNING",
+        "SLEEPTIME_LOG_LEVEL": "INFO",  # the ready line is logged at INFO
         "SLEEPTIME_AUTO_MIGRATE": "true",
+        **extra,
     }
+
+
+@contextmanager
+def _service(database_url: str, model_url: str, **extra: str) -> Iterator[str]:
+    port = _port()
     args = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
-    env["SLEEPTIME_LOG_LEVEL"] = "INFO"  # the ready line is logged at INFO
-    with _process(args, env, "Uvicorn running"):
+    with _process(args, _env(database_url, model_url, **extra), "Uvicorn running"):
         yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def _worker(database_url: str, model_url: str, **extra: str) -> Iterator[subprocess.Popen[str]]:
+    args = [sys.executable, "-m", "app.cli", "worker"]
+    with _process(args, _env(database_url, model_url, **extra), "worker.started") as proc:
+        yield proc
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -152,6 +165,33 @@ async def _history(client: httpx.AsyncClient, turns: int) -> tuple[float, float]
     return statistics.mean(times[:tenth]), statistics.mean(times[-tenth:])
 
 
+async def _sleeptime_primary(client: httpx.AsyncClient) -> str:
+    agent = (
+        await client.post("/v1/agents/", json={"model": MODEL, "enable_sleeptime": True})
+    ).json()
+    group = agent["managed_group"]["id"]
+    config = {"manager_type": "sleeptime", "sleeptime_agent_frequency": 1}
+    await client.patch(f"/v1/groups/{group}", json={"manager_config": config})
+    return str(agent["id"])
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+async def _sleeptime_start(client: httpx.AsyncClient, turns: int) -> list[float]:
+    """Time from a turn's end to its sleeptime run's start, each with an idle queue."""
+    agent = await _sleeptime_primary(client)
+    delays = []
+    for i in range(turns):
+        body = (await client.post(f"/v1/agents/{agent}/messages", json={"input": f"hi {i}"})).json()
+        parent = (await client.get(f"/v1/runs/{body['messages'][0]['run_id']}")).json()
+        [run_id] = body["usage"]["run_ids"]
+        run = (await client.get(f"/v1/runs/{run_id}", params={"wait": 30})).json()
+        delays.append(_ts(run["started_at"]) - _ts(parent["completed_at"]))
+    return delays
+
+
 async def _measure(base_url: str, args: argparse.Namespace) -> None:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
@@ -164,6 +204,12 @@ async def _measure(base_url: str, args: argparse.Namespace) -> None:
         for workers in (8, 32):
             rate, errors = await _throughput(client, workers, args.seconds)
             _out(f"  {workers} clients: {rate:.0f} turns/s, {errors} errors")
+        if args.sleeptime:
+            ms = [d * 1000 for d in await _sleeptime_start(client, args.sleeptime)]
+            _out(
+                f"  sleeptime run start after its turn ({len(ms)} runs): p50 {_pct(ms, 0.5):.2f} ms"
+                f"  p95 {_pct(ms, 0.95):.2f} ms  max {max(ms):.2f} ms"
+            )
         if args.history:
             first, last = await _history(client, args.history)
             _out(
@@ -203,6 +249,60 @@ def run(db: str, args: argparse.Namespace) -> None:
             asyncio.run(_pg_database(admin, "DROP", name))
 
 
+async def _reclaim(
+    base: str,
+    url: str,
+    model_url: str,
+    workers: dict[int, subprocess.Popen[str]],
+    lease: float,
+    delay: float,
+) -> None:
+    """Kill -9 the worker holding a sleeptime run; time until another worker finishes it."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        agent = await _sleeptime_primary(client)
+        body = (await client.post(f"/v1/agents/{agent}/messages", json={"input": "hi"})).json()
+        [run_id] = body["usage"]["run_ids"]
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            owner = None
+            while owner is None:  # the claim happens within milliseconds of the turn
+                owner = await conn.fetchval("SELECT lease_owner FROM runs WHERE id = $1", run_id)
+                await asyncio.sleep(0.01)
+        finally:
+            await conn.close()
+        pid = int(owner.split(":")[1])
+        killed = time.perf_counter()
+        workers[pid].kill()
+        run = (await client.get(f"/v1/runs/{run_id}", params={"wait": 60})).json()
+        took = time.perf_counter() - killed
+        _out(
+            f"  reclaim after kill -9 (lease {lease:g} s): run {run['status']} after "
+            f"{run['attempts']} attempts; re-claimed {took - delay:.2f} s after the kill"
+        )
+
+
+def reclaim(args: argparse.Namespace) -> None:
+    _out("== postgresql: dead worker")
+    lease, delay = 5.0, 1.0
+    extra = {"SLEEPTIME_LEASE_SECONDS": str(lease), "SLEEPTIME_REAPER_SECONDS": "1"}
+    name = f"sleeptime_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_database(args.postgres, "CREATE", name))
+    url = (
+        args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        + f"/{name}"
+    )
+    try:
+        with (
+            _fake_model(sleeptime_delay=delay) as model_url,
+            _service(url, model_url, SLEEPTIME_DISPATCHER="false", **extra) as base,
+            _worker(url, model_url, **extra) as one,
+            _worker(url, model_url, **extra) as two,
+        ):
+            asyncio.run(_reclaim(base, url, model_url, {one.pid: one, two.pid: two}, lease, delay))
+    finally:
+        asyncio.run(_pg_database(args.postgres, "DROP", name))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -211,10 +311,14 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--history", type=int, default=1000)
+    parser.add_argument("--sleeptime", type=int, default=50, help="turns for the start latency")
+    parser.add_argument("--reclaim", action="store_true", help="also time a dead worker's run")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         run(db, args)
+    if args.reclaim:
+        reclaim(args)
 
 
 if __name__ == "__main__":

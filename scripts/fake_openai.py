@@ -1,10 +1,13 @@
 """An OpenAI-compatible model that answers every chat request at once, for benchmarks.
 
 Run: ``python scripts/fake_openai.py PORT``. It replies "ok" with fixed usage, so what a
-benchmark measures is the service's own cost around the model call.
+benchmark measures is the service's own cost around the model call. With
+``FAKE_SLEEPTIME_DELAY`` set, calls from sleeptime agents take that long.
 """
 
+import asyncio
 import json
+import os
 import sys
 
 import uvicorn
@@ -22,16 +25,21 @@ _BODY = json.dumps(
         "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
     }
 ).encode()
+# Seconds a sleeptime agent's call takes (FAKE_SLEEPTIME_DELAY): keeps such runs in flight.
+SLEEPTIME_DELAY = float(os.environ.get("FAKE_SLEEPTIME_DELAY", "0"))
 _MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
-    more = True
+    more, request = True, b""
     while more:
         message = await receive()
+        request += message.get("body", b"")
         more = message.get("more_body", False)
+    if SLEEPTIME_DELAY and b"background memory agent" in request:
+        await asyncio.sleep(SLEEPTIME_DELAY)  # a slow model for sleeptime runs only
     body = _MODELS if scope["path"].endswith("/models") else _BODY
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -119,8 +119,12 @@ class TurnService:
             if replay is not None:
                 return replay
         wait = body.multitask_strategy == "enqueue"
+        # Keyed by organization too: another organization naming this id must not queue
+        # behind (or learn anything about) a turn that is not its own.
         async with self.deps.gate.turn(
-            agent_id, wait=wait, wait_seconds=self.deps.settings.turn_wait_seconds
+            f"{actor.organization_id}/{agent_id}",
+            wait=wait,
+            wait_seconds=self.deps.settings.turn_wait_seconds,
         ):
             if idempotency_key and digest:
                 replay = await self._replay(actor, agent_id, body, idempotency_key, digest)

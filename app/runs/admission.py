@@ -22,9 +22,11 @@ class TurnGate:
         self._users: dict[str, int] = {}
 
     @asynccontextmanager
-    async def turn(self, agent_id: str, *, wait: bool, wait_seconds: float) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(agent_id, asyncio.Lock())
-        self._users[agent_id] = self._users.get(agent_id, 0) + 1
+    async def turn(self, key: str, *, wait: bool, wait_seconds: float) -> AsyncIterator[None]:
+        """Hold the turn of ``key`` (an organization's agent) for the block's duration."""
+        agent_id = key.rsplit("/", 1)[-1]
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
         try:
             if not wait and lock.locked():
                 raise AgentBusy(f"Agent {agent_id} is busy with another turn", agent_id=agent_id)
@@ -40,7 +42,7 @@ class TurnGate:
             finally:
                 lock.release()
         finally:
-            self._users[agent_id] -= 1
-            if self._users[agent_id] == 0:
-                del self._users[agent_id]
-                del self._locks[agent_id]
+            self._users[key] -= 1
+            if self._users[key] == 0:
+                del self._users[key]
+                del self._locks[key]

@@ -5,8 +5,10 @@ cross-organization request is sent twice: once with the other organization's ids
 with fresh ids of the same kind, and the two answers must be identical (ids aside).
 """
 
+import asyncio
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +23,11 @@ from app.config import AuthMode
 from app.groups.endpoints import router as groups_router
 from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
+from app.messages.endpoints import router as messages_router
 from app.providers.endpoints import router as models_router
+from app.runs.endpoints import router as runs_router
 from tests.conftest import MODEL, AppFactory
+from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, create_block, ok
 
 A_SECRET = "only organization A may read this"
@@ -56,10 +61,28 @@ async def issue_key(db: Database, org_name: str) -> service.IssuedKey:
 
 
 async def tenant(make_client: AppFactory, db: Database, org_name: str) -> Tenant:
+    """A client for a new organization. No background dispatcher: the runs a turn queues
+    (sleeptime) stay queued, so what each organization owns holds still while B probes."""
     issued = await issue_key(db, org_name)
-    client = await make_client(auth=AuthMode.required)
+    client = await make_client(auth=AuthMode.required, dispatcher=False)
     client.headers["Authorization"] = f"Bearer {issued.secret}"
     return Tenant(client, issued.secret, issued.organization.id, issued.key.id)
+
+
+def say(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+async def one_turn(client: httpx.AsyncClient, agent_id: str, text: str) -> tuple[str, str]:
+    """Send ``text`` to the agent (the fake model answers); the run's id and the user message's."""
+    answer = await ok(client.post(f"/v1/agents/{agent_id}/messages", json=say(text)))
+    run_ids = {m["run_id"] for m in answer["messages"]}
+    assert len(run_ids) == 1, answer
+    run_id = run_ids.pop()
+    stored = await ok(client.get(f"/v1/runs/{run_id}/messages"))
+    user = next(m for m in stored if m["message_type"] == "user_message")
+    assert user["content"] == text
+    return run_id, user["id"]
 
 
 async def build_a(a: httpx.AsyncClient) -> dict[str, str]:
@@ -79,12 +102,25 @@ async def build_a(a: httpx.AsyncClient) -> dict[str, str]:
     assert group is not None
     assert [g["id"] for g in await ok(a.get("/v1/groups/"))] == [group["id"]]
     human = next(b for b in agent["blocks"] if b["label"] == "human")
+    # the tool-approval cases toggle tools the agents really have
+    assert {"send_message", "conversation_search"} <= {t["name"] for t in agent["tools"]}
+    run_id, message_id = await one_turn(a, agent["id"], f"remember: {A_SECRET}")
+    runs = await ok(a.get("/v1/runs/"))
+    assert run_id in {r["id"] for r in runs}
+    assert {r["agent_id"] for r in runs} <= {agent["id"], *group["agent_ids"]}
+    assert await ok(a.get(f"/v1/runs/{run_id}/steps"))
+    assert A_SECRET in json.dumps(await ok(a.get(f"/v1/agents/{agent['id']}/messages")))
+    assert A_SECRET in json.dumps(await ok(a.get(f"/v1/groups/{group['id']}/messages")))
+    sleeptime = await ok(a.get(f"/v1/agents/{group['agent_ids'][0]}/tools"))
+    assert "memory_insert" in {t["name"] for t in sleeptime}
     return {
         "a_block": block["id"],
         "a_agent": agent["id"],
         "a_sleeptime": group["agent_ids"][0],
         "a_group": group["id"],
         "a_human": human["id"],
+        "a_run": run_id,
+        "a_message": message_id,
     }
 
 
@@ -96,12 +132,15 @@ async def build_b(b: httpx.AsyncClient) -> dict[str, str]:
     block = await create_block(b, label="notes", value="B's notes")
     sleepy = await create_agent(b, name="gamma", enable_sleeptime=True)
     group = sleepy["managed_group"]
+    run_id, message_id = await one_turn(b, agent["id"], "B's own question")
     return {
         "b_agent": agent["id"],
         "b_block": block["id"],
         "b_sleepy": sleepy["id"],
         "b_sleeptime": group["agent_ids"][0],
         "b_group": group["id"],
+        "b_run": run_id,
+        "b_message": message_id,
     }
 
 
@@ -118,12 +157,32 @@ async def world(tenants: tuple[Tenant, Tenant]) -> World:
 
 async def snapshot(client: httpx.AsyncClient) -> dict[str, Any]:
     """Everything an organization can read about its own rows."""
-    blocks = await ok(client.get("/v1/blocks/", params={"limit": 1000}))
+    every = {"limit": 1000}
+    blocks = await ok(client.get("/v1/blocks/", params=every))
+    agents = await ok(client.get("/v1/agents/", params=every))
+    groups = await ok(client.get("/v1/groups/", params=every))
+    runs = await ok(client.get("/v1/runs/", params=every))
     return {
         "blocks": blocks,
-        "agents": await ok(client.get("/v1/agents/", params={"limit": 1000})),
-        "groups": await ok(client.get("/v1/groups/", params={"limit": 1000})),
+        "agents": agents,
+        "groups": groups,
+        "runs": runs,
         "history": {b["id"]: await ok(client.get(f"/v1/blocks/{b['id']}/history")) for b in blocks},
+        "messages": {
+            a["id"]: await ok(client.get(f"/v1/agents/{a['id']}/messages", params=every))
+            for a in agents
+        },
+        "group_messages": {
+            g["id"]: await ok(client.get(f"/v1/groups/{g['id']}/messages", params=every))
+            for g in groups
+        },
+        "run_details": {
+            r["id"]: {
+                part: await ok(client.get(f"/v1/runs/{r['id']}/{part}"))
+                for part in ("messages", "steps", "usage")
+            }
+            for r in runs
+        },
     }
 
 
@@ -153,7 +212,15 @@ def same_answer_as_missing(
 
 def _routes() -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for router in (blocks_router, agents_router, groups_router, models_router):
+    routers = (
+        blocks_router,
+        agents_router,
+        groups_router,
+        models_router,
+        messages_router,
+        runs_router,
+    )
+    for router in routers:
         for route in router.routes:
             assert isinstance(route, APIRoute)
             found += [(method, route.path) for method in sorted(route.methods or ())]
@@ -161,15 +228,21 @@ def _routes() -> list[tuple[str, str]]:
 
 
 ROUTES = _routes()
-PLACEHOLDERS = {"agent_id": Prefix.agent, "block_id": Prefix.block, "group_id": Prefix.group}
+PLACEHOLDERS = {
+    "agent_id": Prefix.agent,
+    "block_id": Prefix.block,
+    "group_id": Prefix.group,
+    "run_id": Prefix.run,
+}
+NAMES = {"block_label": "human", "tool_name": "memory_insert"}
 
 
 def concrete(path: str) -> str:
-    """A route template with fresh ids (and the label ``human``) in its placeholders."""
+    """A route template with fresh ids (and a real label or tool name) in its placeholders."""
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        return "human" if name == "block_label" else new_id(PLACEHOLDERS[name])
+        return NAMES[name] if name in NAMES else new_id(PLACEHOLDERS[name])
 
     return re.sub(r"\{(\w+)\}", value, path)
 
@@ -178,6 +251,12 @@ def test_every_route_is_listed() -> None:
     assert ("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}") in ROUTES
     assert ("DELETE", "/v1/groups/{group_id}") in ROUTES
     assert ("GET", "/v1/blocks") in ROUTES  # the slashless alias
+    assert ("POST", "/v1/agents/{agent_id}/messages") in ROUTES
+    assert ("GET", "/v1/groups/{group_id}/messages") in ROUTES
+    assert ("DELETE", "/v1/runs/{run_id}") in ROUTES
+    assert ("GET", "/v1/runs/{run_id}/usage") in ROUTES
+    assert ("GET", "/v1/runs") in ROUTES
+    assert ("PATCH", "/v1/agents/{agent_id}/tools/approval/{tool_name}") in ROUTES
 
 
 @pytest.mark.parametrize(
@@ -366,6 +445,38 @@ CASES = [
             "manager_config": {**SLEEPTIME, "manager_agent_id": "a_agent"},
         },
     ),
+    Case("POST", "/v1/agents/{a_agent}/messages", say("hello from B")),
+    Case("POST", "/v1/agents/{a_agent}/messages", {"input": "hello from B"}),
+    Case("POST", "/v1/agents/{a_sleeptime}/messages", say("hello from B")),
+    Case("POST", "/v1/groups/{a_group}/messages", say("hello from B")),
+    Case("POST", "/v1/agents/{a_agent}/messages/async", say("hello from B")),
+    Case("POST", "/v1/agents/{a_sleeptime}/messages/async", say("hello from B")),
+    Case("POST", "/v1/agents/{a_agent}/messages/cancel"),
+    Case("POST", "/v1/agents/{a_agent}/messages/cancel", {}),
+    Case("POST", "/v1/agents/{a_agent}/messages/cancel", {"run_ids": ["a_run"]}),
+    Case("POST", "/v1/agents/{a_agent}/messages/cancel", {"run_ids": ["b_run"]}),
+    Case("POST", "/v1/agents/{b_agent}/messages/cancel", {"run_ids": ["a_run"]}),
+    Case("POST", "/v1/agents/{b_agent}/messages/cancel", {"run_ids": ["b_run", "a_run"]}),
+    Case("POST", "/v1/runs/{a_run}/cancel"),
+    Case("GET", "/v1/agents/{a_agent}/messages"),
+    Case("GET", "/v1/agents/{a_sleeptime}/messages"),
+    Case("GET", "/v1/groups/{a_group}/messages"),
+    Case("GET", "/v1/runs/{a_run}"),
+    Case("DELETE", "/v1/runs/{a_run}"),
+    Case("GET", "/v1/runs/{a_run}/messages"),
+    Case("GET", "/v1/runs/{a_run}/steps"),
+    Case("GET", "/v1/runs/{a_run}/usage"),
+    Case(
+        "PATCH",
+        "/v1/agents/{a_agent}/tools/approval/conversation_search",
+        {"requires_approval": True},
+    ),
+    Case("PATCH", "/v1/agents/{a_agent}/tools/approval/send_message", {"requires_approval": True}),
+    Case(
+        "PATCH",
+        "/v1/agents/{a_sleeptime}/tools/approval/memory_insert",
+        {"requires_approval": True},
+    ),
 ]
 
 
@@ -383,15 +494,19 @@ def test_cases_cover_every_route_that_takes_an_id() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 async def test_other_organization_ids_answer_404_like_missing_ones(
-    world: World, case: Case
+    world: World, case: Case, fake_llm: FakeLLMServer
 ) -> None:
     before = await snapshot(world.a.client)
     assert (len(before["blocks"]), len(before["agents"]), len(before["groups"])) == (4, 2, 1)
+    assert world.ids["a_run"] in {r["id"] for r in before["runs"]}
+    assert world.ids["a_message"] in {m["id"] for m in before["messages"][world.ids["a_agent"]]}
+    model_calls = len(fake_llm.state.chat_requests)
     response = await send(world.b.client, case, world.ids)
     assert response.status_code == 404, response.text
     fakes = fresh_ids(world.ids, "a_")
     ghost = await send(world.b.client, case, {**world.ids, **fakes})
     same_answer_as_missing(response, ghost, {fakes[k]: world.ids[k] for k in fakes})
+    assert len(fake_llm.state.chat_requests) == model_calls
     assert await snapshot(world.a.client) == before
 
 
@@ -410,6 +525,12 @@ LISTS = [
     ("/v1/groups/", {}),
     ("/v1/groups", {}),
     ("/v1/groups/", {"manager_type": "sleeptime"}),
+    ("/v1/runs/", {}),
+    ("/v1/runs", {}),
+    ("/v1/runs/", {"statuses": "completed"}),
+    ("/v1/runs/", {"agent_id": "{a_agent}"}),
+    ("/v1/runs/", {"agent_ids": "{a_agent}"}),
+    ("/v1/runs/", {"stop_reason": "end_turn"}),
 ]
 
 
@@ -418,7 +539,7 @@ async def test_lists_of_another_organization_are_empty(
     tenants: tuple[Tenant, Tenant], path: str, params: dict[str, str]
 ) -> None:
     a, b = tenants
-    await build_a(a.client)
+    params = fill(params, await build_a(a.client))
     assert await ok(a.client.get(path, params=params)) != []
     assert await ok(b.client.get(path, params=params)) == []
 
@@ -426,7 +547,10 @@ async def test_lists_of_another_organization_are_empty(
 async def test_each_organization_lists_exactly_its_own_rows(world: World) -> None:
     for me, owner in ((world.a, "a_"), (world.b, "b_")):
         seen = await snapshot(me.client)
-        listed = {row["id"] for kind in ("blocks", "agents", "groups") for row in seen[kind]}
+        listed = {
+            row["id"] for kind in ("blocks", "agents", "groups", "runs") for row in seen[kind]
+        }
+        listed |= {m["id"] for messages in seen["messages"].values() for m in messages}
         assert listed >= {v for k, v in world.ids.items() if k.startswith(owner)}
         assert listed.isdisjoint(v for k, v in world.ids.items() if not k.startswith(owner))
     assert A_SECRET not in json.dumps(await snapshot(world.b.client))
@@ -439,6 +563,11 @@ PAGES = [
     ("/v1/agents/", "a_sleeptime"),
     ("/v1/groups/", "a_group"),
     ("/v1/agents/{b_agent}/core-memory/blocks", "a_human"),
+    ("/v1/runs/", "a_run"),
+    ("/v1/runs", "a_run"),
+    ("/v1/runs/{b_run}/steps", "a_run"),
+    ("/v1/agents/{b_agent}/messages", "a_message"),
+    ("/v1/runs/{b_run}/messages", "a_message"),
 ]
 
 
@@ -456,6 +585,154 @@ async def test_paging_from_another_organization_id_reveals_nothing(
         ghost = await world.b.client.get(fill(path, world.ids), params={**params, cursor: fake})
         same_answer_as_missing(response, ghost, {fake: world.ids[key]})
     assert await snapshot(world.a.client) == before
+
+
+async def test_runs_of_another_organization_stay_hidden(world: World) -> None:
+    a_run, b_run = world.ids["a_run"], world.ids["b_run"]
+    a_agent, b_agent = world.ids["a_agent"], world.ids["b_agent"]
+    before = await snapshot(world.a.client)
+    for path in ("/v1/runs/", "/v1/runs"):
+        for order in ("asc", "desc"):
+            listed = await ok(world.b.client.get(path, params={"order": order}))
+            assert [r["id"] for r in listed] == [b_run]
+    assert await ok(world.b.client.get("/v1/runs/", params={"agent_id": a_agent})) == []
+    assert await ok(world.b.client.get("/v1/runs/", params={"agent_ids": [a_agent]})) == []
+    mixed = await ok(world.b.client.get("/v1/runs/", params={"agent_ids": [a_agent, b_agent]}))
+    assert [r["id"] for r in mixed] == [b_run]
+    both = await ok(world.b.client.get("/v1/runs/", params={"agent_id": a_agent, "active": True}))
+    assert both == []
+    b_messages = await ok(world.b.client.get(f"/v1/agents/{b_agent}/messages"))
+    assert b_messages and A_SECRET not in json.dumps(b_messages)
+    for params in ({"group_id": world.ids["a_group"]}, {"group_id": world.ids["b_group"]}):
+        assert await ok(world.b.client.get(f"/v1/agents/{b_agent}/messages", params=params)) == []
+    assert a_run in {r["id"] for r in await ok(world.a.client.get("/v1/runs/"))}
+    assert await snapshot(world.a.client) == before
+
+
+RUN_ROUTES = [
+    ("GET", ""),
+    ("GET", "/messages"),
+    ("GET", "/steps"),
+    ("GET", "/usage"),
+    ("POST", "/cancel"),
+    ("DELETE", ""),
+]
+
+
+async def test_every_run_of_another_organization_answers_404_like_a_missing_one(
+    world: World, fake_llm: FakeLLMServer
+) -> None:
+    """Every run A has (its finished turn, a queued async turn, anything a turn queued), still
+    active or not: B reaches none of them, and cannot cancel or delete them."""
+    a_agent = world.ids["a_agent"]
+    queued = await ok(world.a.client.post(f"/v1/agents/{a_agent}/messages/async", json=say("q")))
+    assert queued["status"] == "created"  # no dispatcher here: it stays queued
+    before = await snapshot(world.a.client)
+    assert {world.ids["a_run"], queued["id"]} <= {r["id"] for r in before["runs"]}
+    model_calls = len(fake_llm.state.chat_requests)
+    for run in before["runs"]:
+        for method, tail in RUN_ROUTES:
+            response = await world.b.client.request(method, f"/v1/runs/{run['id']}{tail}")
+            assert response.status_code == 404, (run["status"], method, tail, response.text)
+            fake = new_id(Prefix.run)
+            ghost = await world.b.client.request(method, f"/v1/runs/{fake}{tail}")
+            same_answer_as_missing(response, ghost, {fake: run["id"]})
+        for agent in ("b_agent", "a_agent"):
+            path = f"/v1/agents/{world.ids[agent]}/messages/cancel"
+            response = await world.b.client.post(path, json={"run_ids": [run["id"]]})
+            assert response.status_code == 404, response.text
+            fake = new_id(Prefix.run)
+            ghost = await world.b.client.post(path, json={"run_ids": [fake]})
+            same_answer_as_missing(response, ghost, {fake: run["id"]})
+    assert len(fake_llm.state.chat_requests) == model_calls
+    assert await snapshot(world.a.client) == before
+    # the routes do work for the owner: A can cancel its own queued turn
+    cancelled = await ok(world.a.client.post(f"/v1/runs/{queued['id']}/cancel"))
+    assert cancelled == {queued["id"]: "cancelled"}
+
+
+async def test_an_idempotency_key_is_per_organization(
+    world: World, fake_llm: FakeLLMServer
+) -> None:
+    """B reusing a key A already used gets a turn of its own, never A's stored answer."""
+    key = {"Idempotency-Key": "same-key-in-both-organizations"}
+    a_agent, b_agent = world.ids["a_agent"], world.ids["b_agent"]
+    first = await ok(
+        world.a.client.post(f"/v1/agents/{a_agent}/messages", json=say(A_SECRET), headers=key)
+    )
+    before = await snapshot(world.a.client)
+    model_calls = len(fake_llm.state.chat_requests)
+    same_body = await world.b.client.post(
+        f"/v1/agents/{a_agent}/messages", json=say(A_SECRET), headers=key
+    )
+    assert same_body.status_code == 404, same_body.text
+    assert A_SECRET not in same_body.text
+    assert len(fake_llm.state.chat_requests) == model_calls
+    own = await ok(
+        world.b.client.post(f"/v1/agents/{b_agent}/messages", json=say("B asks"), headers=key)
+    )
+    assert len(fake_llm.state.chat_requests) == model_calls + 1
+    assert A_SECRET not in json.dumps(own)
+    assert {m["run_id"] for m in own["messages"]}.isdisjoint(m["run_id"] for m in first["messages"])
+    again = await ok(
+        world.a.client.post(f"/v1/agents/{a_agent}/messages", json=say(A_SECRET), headers=key)
+    )
+    assert again == first  # A's replay is untouched by B's use of the key
+    assert len(fake_llm.state.chat_requests) == model_calls + 1
+    assert await snapshot(world.a.client) == before
+
+
+BUSY_CASES = [
+    ("/v1/agents/{agent}/messages", say("B asks")),
+    ("/v1/agents/{agent}/messages", {**say("B asks"), "multitask_strategy": "reject"}),
+    ("/v1/agents/{agent}/messages", {**say("B asks"), "multitask_strategy": "enqueue"}),
+    ("/v1/agents/{agent}/messages/async", say("B asks")),
+    ("/v1/agents/{agent}/messages/cancel", None),
+    ("/v1/groups/{group}/messages", say("B asks")),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), BUSY_CASES, ids=[f"{p} {json.dumps(b)}" for p, b in BUSY_CASES]
+)
+async def test_a_busy_agent_of_another_organization_answers_like_a_missing_one(
+    make_client: AppFactory, db: Database, fake_llm: FakeLLMServer, path: str, body: Any
+) -> None:
+    """One process serves both organizations: while A's agent is mid-turn, B's requests to it
+    must still answer 404 at once, not "busy" (409) and not after waiting for A's turn."""
+    client = await make_client(auth=AuthMode.required, dispatcher=False, turn_wait_seconds=0.5)
+    a_key, b_key = await issue_key(db, "acme"), await issue_key(db, "globex")
+    as_a = {"Authorization": f"Bearer {a_key.secret}"}
+    as_b = {"Authorization": f"Bearer {b_key.secret}"}
+    agent = await ok(
+        client.post("/v1/agents/", json={"model": MODEL, "enable_sleeptime": True}, headers=as_a)
+    )
+    group_id = agent["managed_group"]["id"]
+    release = threading.Event()
+    fake_llm.state.add(Reply(text=A_SECRET, hold=release))
+    a_turn = asyncio.create_task(
+        client.post(f"/v1/agents/{agent['id']}/messages", json=say("A asks"), headers=as_a)
+    )
+    try:
+        await asyncio.to_thread(fake_llm.state.wait_for_chat_requests, 1)
+        real = path.format(agent=agent["id"], group=group_id)
+        response = await client.post(real, json=body, headers=as_b)
+        fake_agent, fake_group = new_id(Prefix.agent), new_id(Prefix.group)
+        ghost = await client.post(
+            path.format(agent=fake_agent, group=fake_group), json=body, headers=as_b
+        )
+        busy = not a_turn.done()  # B neither ended nor cancelled A's turn
+    finally:
+        release.set()
+        a_answer = await a_turn
+    assert response.status_code == 404, response.text
+    same_answer_as_missing(response, ghost, {fake_agent: agent["id"], fake_group: group_id})
+    assert busy and len(fake_llm.state.chat_requests) == 1
+    assert a_answer.status_code == 200, a_answer.text
+    assert a_answer.json()["messages"][0]["content"] == A_SECRET
+    runs = await ok(client.get("/v1/runs/", params={"agent_id": agent["id"]}, headers=as_a))
+    assert all(r["status"] != "cancelled" for r in runs)
+    assert await ok(client.get("/v1/runs/", headers=as_b)) == []
 
 
 async def test_user_id_header_is_accepted_and_ignored(world: World) -> None:
