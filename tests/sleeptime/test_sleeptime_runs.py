@@ -1,6 +1,7 @@
 """Sleeptime runs end to end: trigger schedule, transcript coverage, atomic edits."""
 
 import asyncio
+import itertools
 import threading
 from typing import Any
 
@@ -229,7 +230,7 @@ async def test_a_hundred_concurrent_turns(
     assert {r["id"] for r in runs} == {i for ids in triggers for i in ids}
     assert {r["status"] for r in runs} == {"completed"}
     spans = sorted((r["started_at"], r["completed_at"]) for r in runs)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))  # never two at once
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # never two at once
     history = await ok(client.get(f"/v1/agents/{helper}/messages", params={"limit": 1000}))
     transcripts = "\n".join(m["content"] for m in history if m["message_type"] == "user_message")
     for i in range(100):
