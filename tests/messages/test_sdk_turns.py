@@ -1,4 +1,8 @@
-"""The official SDK drives turns: a reply, the client-tool round trip, and the run."""
+"""The official SDK drives turns: a reply, the client-tool round trip, the run, and the
+sleeptime flow."""
+
+import asyncio
+from typing import Any
 
 import pytest
 from letta_client import AsyncLetta, ConflictError
@@ -76,3 +80,31 @@ async def test_client_tool_round_trip(sdk: AsyncLetta, fake_llm: FakeLLMServer) 
     assert run.status == "completed"
     steps = [s async for s in sdk.runs.steps.list(run.id)]
     assert len(steps) == 1
+
+
+async def test_sleeptime_flow_with_the_sdk(make_app: Any, fake_llm: FakeLLMServer) -> None:
+    app, http = await make_app()
+    sdk = AsyncLetta(base_url="http://testserver", http_client=http, max_retries=0)
+    agent = await sdk.agents.create(
+        model=MODEL, enable_sleeptime=True, memory_blocks=[{"label": "human", "value": "Ana"}]
+    )
+    fake_llm.state.add(
+        Reply(tool_calls=[("send_message", {"message": "Hi Ana!"})]),
+        Reply(tool_calls=[("memory_insert", {"label": "human", "new_string": "Plays chess"})]),
+        Reply(tool_calls=[("memory_finish_edits", {})]),
+    )
+    response = await sdk.agents.messages.create(
+        agent.id, messages=[{"role": "user", "content": "I play chess"}]
+    )
+    assert response.messages[0].content == "Hi Ana!"
+    [run_id] = response.usage.run_ids
+    await asyncio.wait_for(app.state.runtime.dispatcher.settled(), 30)
+    run = await sdk.runs.retrieve(run_id)
+    assert run.status == "completed"
+    block = await sdk.agents.blocks.retrieve("human", agent_id=agent.id)
+    assert block.value == "Ana\nPlays chess"
+    # The group's front door answers the same way (plain HTTP; the 1.12 SDK has no groups).
+    group_id = agent.managed_group.id
+    fake_llm.state.add(Reply(tool_calls=[("send_message", {"message": "Sure."})]))
+    reply = await http.post(f"/v1/groups/{group_id}/messages", json={"input": "thanks"})
+    assert reply.json()["messages"][0]["content"] == "Sure."
