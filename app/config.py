@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     sleeptime_max_tokens: int = Field(default=200_000, ge=1)
     sleeptime_max_seconds: float = Field(default=300.0, gt=0)
 
+    # Streams: events of every run are kept this long for `GET /v1/runs/{id}/stream`.
+    stream_retention_seconds: float = Field(default=3 * 3600, gt=0)
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    stream_send_timeout_seconds: float = Field(default=30.0, gt=0)
+
     block_default_limit: int = Field(default=20_000, gt=0)
     # A turn sent while another is active waits this long (policy `enqueue`) before AGENT_BUSY.
     turn_wait_seconds: float = Field(default=60.0, ge=0)

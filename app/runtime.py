@@ -18,6 +18,8 @@ from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
 from app.sleeptime.job import SleeptimeJob
+from app.streaming.follow import Follower
+from app.streaming.hub import Hub
 from app.worker.control import RunControl
 from app.worker.dispatcher import Dispatcher
 from app.worker.listener import RunListener
@@ -32,6 +34,8 @@ class Runtime:
     turns: TurnService
     control: RunControl
     dispatcher: Dispatcher
+    hub: Hub
+    follower: Follower
 
 
 @asynccontextmanager
@@ -50,14 +54,25 @@ async def runtime(settings: Settings, *, dispatch: bool) -> AsyncIterator[Runtim
                 max_context_messages=settings.context_max_messages,
             )
             control = RunControl()
-            turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control))
-            job = SleeptimeJob(db, engine, settings, control)
+            hub = Hub()
+            turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub))
+            job = SleeptimeJob(db, engine, settings, control, hub)
             dispatcher = Dispatcher(
                 db, settings, control, {"async": turns.execute_queued, "sleeptime": job.execute}
             )
-            rt = Runtime(settings, db, http, registry, turns, control, dispatcher)
+            follower = Follower(
+                db,
+                hub,
+                control,
+                idle_seconds=settings.stream_keepalive_seconds,
+                retention_seconds=settings.stream_retention_seconds,
+            )
+            rt = Runtime(settings, db, http, registry, turns, control, dispatcher, hub, follower)
             async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
-                yield rt
+                try:
+                    yield rt
+                finally:
+                    await turns.drain()
     finally:
         await db.dispose()
 

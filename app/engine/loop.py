@@ -29,6 +29,7 @@ from app.messages.repository import ChatRow, MessageRepository
 from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
+from app.streaming.recorder import RunRecorder
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
 
@@ -46,6 +47,8 @@ class TurnSpec:
     staged: StagedMemory | None = None
     # A token budget for the whole turn; reaching it ends the turn like max_steps.
     max_total_tokens: int | None = None
+    # Where the run's stream events go (numbered, kept, and published live).
+    recorder: RunRecorder | None = None
 
 
 class TurnCancelledError(Exception):
@@ -59,6 +62,7 @@ class _Turn:
     started_ns: int
     finish: "FinishHook"
     cancel: asyncio.Event
+    recorder: RunRecorder | None
     totals: UsageTotals = field(default_factory=UsageTotals)
     ttft: int | None = None
     produced: tuple[int, str] | None = None  # last stored (seq, message id) of the turn
@@ -125,7 +129,7 @@ class Engine:
         finish: FinishHook,
         cancel: asyncio.Event | None = None,
     ) -> TurnOutcome:
-        turn = _Turn(started_ns, finish, cancel or asyncio.Event())
+        turn = _Turn(started_ns, finish, cancel or asyncio.Event(), spec.recorder)
         for index in range(spec.max_steps):
             if turn.cancel.is_set():
                 return await self._end(turn, "cancelled", None)
@@ -189,6 +193,8 @@ class Engine:
             if failed_step is not None:
                 session.add(failed_step)
             await turn.finish(session, outcome)
+        if turn.recorder is not None:
+            await turn.recorder.publish()
         return outcome
 
     async def prepare(
@@ -280,16 +286,7 @@ class Engine:
         )
         assistant.text = _searchable(response)
         stop = _decide(agent, calls, response)
-        agent_values: dict[str, Any] = {}
-        if step.window.start_seq > agent.context_start_seq:
-            agent_values["context_start_seq"] = step.window.start_seq
-        if stop == "requires_approval":
-            paused = [c["id"] for c in calls if c.get("requires_approval")]
-            agent_values["pending_approval"] = {
-                "message_id": assistant.id,
-                "run_id": spec.run_id,
-                "tool_call_ids": paused,
-            }
+        agent_values = _agent_changes(step, stop, assistant.id, calls, spec.run_id)
         async with self.db.session() as session:
             memory = spec.staged or DirectMemory(
                 session, spec.organization_id, agent.id, spec.run_id
@@ -316,9 +313,14 @@ class Engine:
             if stop is None and last:
                 stop = "max_steps"
             outcome = None if stop is None else turn.outcome(stop, None)
+            letta = to_letta_many(stored, agent.agent_type)
+            if spec.recorder is not None:
+                await spec.recorder.write(session, list(letta))
             if outcome is not None:
                 await turn.finish(session, outcome)
-        return StepOutcome(outcome, to_letta_many(stored, agent.agent_type))
+        if spec.recorder is not None:
+            await spec.recorder.publish()
+        return StepOutcome(outcome, letta)
 
     async def _run_tool(self, ctx: ToolContext, agent: Agent, call: dict[str, Any]) -> ToolResult:
         if call["name"] not in agent.tool_names:
@@ -359,6 +361,23 @@ class Engine:
         )
         message.text = result.text
         return message
+
+
+def _agent_changes(
+    step: _Step, stop: str | None, message_id: str, calls: list[dict[str, Any]], run_id: str
+) -> dict[str, Any]:
+    """Agent columns this step changes: the context window start, a pending approval."""
+    values: dict[str, Any] = {}
+    if step.window.start_seq > step.agent.context_start_seq:
+        values["context_start_seq"] = step.window.start_seq
+    if stop == "requires_approval":
+        paused = [c["id"] for c in calls if c.get("requires_approval")]
+        values["pending_approval"] = {
+            "message_id": message_id,
+            "run_id": run_id,
+            "tool_call_ids": paused,
+        }
+    return values
 
 
 def _fill_usage(row: Step, response: LLMResponse, stop: str | None) -> None:

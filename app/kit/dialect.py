@@ -73,6 +73,7 @@ async def lock_for_migration(connection: AsyncConnection) -> None:
 
 NOTIFY_CHANNEL = "sleeptime_runs"
 DONE_CHANNEL = "sleeptime_run_done"
+EVENTS_CHANNEL = "sleeptime_run_events"
 
 
 async def notify_runs(session: AsyncSession) -> None:
@@ -87,6 +88,15 @@ async def notify_done(session: AsyncSession, run_id: str) -> None:
     if dialect_of(session) == "postgresql":
         await session.execute(
             text("SELECT pg_notify(:channel, :run_id)"), {"channel": DONE_CHANNEL, "run_id": run_id}
+        )
+
+
+async def notify_events(session: AsyncSession, run_id: str) -> None:
+    """Tell followers on other processes that a run has new stream events (PostgreSQL)."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :run_id)"),
+            {"channel": EVENTS_CHANNEL, "run_id": run_id},
         )
 
 

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.messages.service import TurnService
+from app.streaming.follow import Follower
 from app.worker.control import RunControl
 
 
@@ -16,5 +17,11 @@ def get_control(request: Request) -> RunControl:
     return control
 
 
+def get_follower(request: Request) -> Follower:
+    follower: Follower = request.app.state.runtime.follower
+    return follower
+
+
 TurnsDep = Annotated[TurnService, Depends(get_turns)]
+FollowerDep = Annotated[Follower, Depends(get_follower)]
 ControlDep = Annotated[RunControl, Depends(get_control)]

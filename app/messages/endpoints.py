@@ -1,20 +1,25 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse
 
 from app.agents import service as agents_service
 from app.auth.deps import Actor, ActorDep
+from app.config import Settings
 from app.groups import service as groups_service
-from app.kit.deps import SessionDep
-from app.kit.errors import NotAvailable, Unprocessable
+from app.kit.deps import SessionDep, SettingsDep
+from app.kit.errors import Unprocessable
 from app.kit.ids import AgentIdPath, GroupIdPath
 from app.kit.pagination import Order
 from app.messages.convert import to_letta_many
-from app.messages.deps import ControlDep, TurnsDep
+from app.messages.deps import ControlDep, FollowerDep, TurnsDep
 from app.messages.repository import MessageRepository
 from app.messages.schemas import CancelRequest, LettaRequest, LettaResponse, MessageType
+from app.messages.service import TurnService
 from app.runs import cancel
 from app.runs.schemas import RunResponse
+from app.streaming.follow import Follower
+from app.streaming.sse import stream_response
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -23,8 +28,6 @@ Types = Annotated[list[MessageType] | None, Query()]
 
 
 def _check_json_request(body: LettaRequest) -> None:
-    if body.streaming:
-        raise NotAvailable("streaming responses are not available on this server yet")
     for name, value, default in (
         ("stream_tokens", body.stream_tokens, False),
         ("include_pings", body.include_pings, True),
@@ -34,16 +37,55 @@ def _check_json_request(body: LettaRequest) -> None:
             raise Unprocessable(f"{name}: applies only to streaming requests (streaming=true)")
 
 
-@router.post("/agents/{agent_id}/messages", response_model=LettaResponse)
+async def _stream(
+    turns: TurnService,
+    follower: Follower,
+    settings: Settings,
+    actor: Actor,
+    agent_id: str,
+    body: LettaRequest,
+    *,
+    group_id: str | None = None,
+    key: str | None = None,
+) -> EventSourceResponse:
+    run_id = await turns.start(actor, agent_id, body, group_id=group_id, idempotency_key=key)
+    return stream_response(
+        follower.events(run_id, 0),
+        run_id=run_id,
+        include_pings=body.include_pings,
+        keepalive=settings.stream_keepalive_seconds,
+        send_timeout=settings.stream_send_timeout_seconds,
+    )
+
+
+@router.post("/agents/{agent_id}/messages", response_model=None)
 async def send_message(
     agent_id: AgentIdPath,
     body: LettaRequest,
     actor: ActorDep,
     turns: TurnsDep,
+    follower: FollowerDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> LettaResponse:
+) -> LettaResponse | EventSourceResponse:
+    """A turn: the JSON response, or with ``streaming: true`` the same turn as SSE."""
+    if body.streaming:
+        return await _stream(turns, follower, settings, actor, agent_id, body, key=idempotency_key)
     _check_json_request(body)
     return await turns.send(actor, agent_id, body, idempotency_key=idempotency_key)
+
+
+@router.post("/agents/{agent_id}/messages/stream", response_model=None)
+async def stream_message(
+    agent_id: AgentIdPath,
+    body: LettaRequest,
+    actor: ActorDep,
+    turns: TurnsDep,
+    follower: FollowerDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> EventSourceResponse:
+    return await _stream(turns, follower, settings, actor, agent_id, body, key=idempotency_key)
 
 
 @router.post("/agents/{agent_id}/messages/async", response_model=RunResponse)
@@ -74,16 +116,45 @@ async def cancel_agent_runs(
     return result
 
 
-@router.post("/groups/{group_id}/messages", response_model=LettaResponse)
+@router.post("/groups/{group_id}/messages/stream", response_model=None)
+async def stream_group_message(
+    group_id: GroupIdPath,
+    body: LettaRequest,
+    actor: ActorDep,
+    turns: TurnsDep,
+    follower: FollowerDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> EventSourceResponse:
+    manager = await turns.group_manager(actor, group_id)
+    return await _stream(
+        turns, follower, settings, actor, manager, body, group_id=group_id, key=idempotency_key
+    )
+
+
+@router.post("/groups/{group_id}/messages", response_model=None)
 async def send_group_message(
     group_id: GroupIdPath,
     body: LettaRequest,
     actor: ActorDep,
     turns: TurnsDep,
+    follower: FollowerDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> LettaResponse:
-    _check_json_request(body)
+) -> LettaResponse | EventSourceResponse:
     manager = await turns.group_manager(actor, group_id)
+    if body.streaming:
+        return await _stream(
+            turns,
+            follower,
+            settings,
+            actor,
+            manager,
+            body,
+            group_id=group_id,
+            key=idempotency_key,
+        )
+    _check_json_request(body)
     return await turns.send(
         actor, manager, body, group_id=group_id, idempotency_key=idempotency_key
     )

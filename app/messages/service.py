@@ -9,11 +9,12 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from contextlib import suppress
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,7 +46,12 @@ from app.messages.schemas import (
 from app.runs.admission import AgentBusy, TurnGate
 from app.runs.models import Run
 from app.runs.repository import RunRepository
+from app.streaming.closing import closing_events
+from app.streaming.hub import Hub
+from app.streaming.recorder import RunRecorder
 from app.worker.control import RunControl
+
+log = structlog.get_logger("app.turns")
 
 INPUT_TYPES = frozenset({"user_message", "approval_response_message", "system_message"})
 
@@ -57,6 +63,7 @@ class TurnDeps:
     gate: TurnGate
     settings: Settings
     control: RunControl
+    hub: Hub
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,79 @@ def _parts(content: str | Sequence[TextPart | ImagePart]) -> list[dict[str, Any]
 class TurnService:
     def __init__(self, deps: TurnDeps) -> None:
         self.deps = deps
+        self._streams: set[asyncio.Task[None]] = set()
+
+    async def start(
+        self,
+        actor: Actor,
+        agent_id: str,
+        body: LettaRequest,
+        *,
+        group_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Accept a streamed turn and run it in a task of its own, tracked here; returns the
+        run id to follow. The turn runs to its end even if the client goes away."""
+        digest = request_hash(agent_id, body) if idempotency_key else None
+        if body.background:
+            run = await self.send_async(actor, agent_id, body, idempotency_key=idempotency_key)
+            return run.id
+        if idempotency_key and digest:
+            existing = await self._by_key(actor, idempotency_key, digest)
+            if existing is not None:
+                return existing.id  # re-attach to the same run
+        stack = AsyncExitStack()
+        wait = body.multitask_strategy == "enqueue"
+        await stack.enter_async_context(
+            self.deps.gate.turn(
+                f"{actor.organization_id}/{agent_id}",
+                wait=wait,
+                wait_seconds=self.deps.settings.turn_wait_seconds,
+            )
+        )
+        try:
+            started = time.perf_counter_ns()
+            intake = Intake("foreground", group_id, idempotency_key, digest)
+            accepted = await self._admit(actor, agent_id, body, intake, wait=wait)
+        except BaseException:
+            await stack.aclose()
+            raise
+        if isinstance(accepted, LettaResponse):
+            await stack.aclose()
+            raise BadRequest("this approval was already applied; follow its run instead")
+        recorder = RunRecorder(self.deps.hub, accepted.run.id, actor.organization_id)
+        task = asyncio.create_task(self._stream(stack, accepted, started, recorder))
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
+        return accepted.run.id
+
+    async def _stream(
+        self, stack: AsyncExitStack, accepted: "_Accepted", started: int, recorder: RunRecorder
+    ) -> None:
+        async with stack:
+            if accepted.resumed:
+                async with self.deps.db.session() as session:
+                    await recorder.write(session, list(accepted.resumed))
+                await recorder.publish()
+            try:
+                await self.execute(
+                    accepted.run, accepted.spec, CollectingSink(), started, accepted.first, recorder
+                )
+            except Exception:
+                # ``execute`` has already ended the run as failed and closed its stream.
+                log.exception("turn.stream_failed", run_id=accepted.run.id)
+
+    async def drain(self) -> None:
+        """Let streamed turns in flight finish (at shutdown)."""
+        if self._streams:
+            await asyncio.gather(*self._streams, return_exceptions=True)
+
+    async def _by_key(self, actor: Actor, key: str, digest: str) -> Run | None:
+        async with self.deps.db.session(write=False) as session:
+            run = await RunRepository(session, actor.organization_id).by_idempotency_key(key)
+        if run is not None and run.request_hash != digest:
+            raise Conflict("Idempotency-Key was already used with a different request")
+        return run
 
     async def send(
         self,
@@ -164,7 +244,11 @@ class TurnService:
         """The dispatcher's entry for an ``async`` run it claimed."""
         body = LettaRequest.model_validate(run.request or {})
         spec = _spec(Actor(organization_id=run.organization_id), run, body)
-        await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None)
+        async with self.deps.db.session(write=False) as session:
+            recorder = await RunRecorder.continuing(
+                session, self.deps.hub, run.id, run.organization_id
+            )
+        await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None, recorder)
 
     async def group_manager(self, actor: Actor, group_id: str) -> str:
         async with self.deps.db.session(write=False) as session:
@@ -367,13 +451,23 @@ class TurnService:
         )
 
     async def execute(
-        self, run: Run, spec: TurnSpec, sink: EventSink, started: int, first: Prepared | None
+        self,
+        run: Run,
+        spec: TurnSpec,
+        sink: EventSink,
+        started: int,
+        first: Prepared | None,
+        recorder: RunRecorder | None = None,
     ) -> TurnOutcome:
-        """Run an accepted turn to its end, whatever happens: the run always ends."""
+        """Run an accepted turn to its end, whatever happens: the run always ends, and its
+        stream is kept (and closed) by ``recorder``."""
         owner = self.deps.control.owner
+        recorder = recorder or RunRecorder(self.deps.hub, run.id, run.organization_id)
+        spec = replace(spec, recorder=recorder)
 
         async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
             await finish_turn(session, run, outcome, time.perf_counter_ns() - started, owner)
+            await recorder.write(session, closing_events(outcome))
 
         cancel = self.deps.control.register(run.id)
         try:
@@ -385,18 +479,16 @@ class TurnService:
         except BaseException:
             # A bug or a dropped database: the run must still end, then the error goes on.
             error = {"type": "internal_error", "message": "the turn failed unexpectedly"}
+            failed = TurnOutcome("error", UsageTotals(), error)
             async with self.deps.db.session() as session:
-                await end_run(
-                    session,
-                    run,
-                    TurnOutcome("error", UsageTotals(), error),
-                    time.perf_counter_ns() - started,
-                    owner,
-                )
+                await end_run(session, run, failed, time.perf_counter_ns() - started, owner)
+                await recorder.write(session, closing_events(failed))
+            await recorder.publish()
             raise
         finally:
             self.deps.control.unregister(run.id)
             self.deps.control.ended(run.id)
+            self.deps.hub.close(run.id)
         if outcome.run_ids:
             self.deps.control.wakeup.wake()
         return outcome

@@ -1,17 +1,23 @@
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import Field
+from sse_starlette import EventSourceResponse
 
 from app.agents import service as agents_service
-from app.auth.deps import ActorDep
-from app.kit.deps import DatabaseDep, SessionDep
+from app.auth.deps import Actor, ActorDep
+from app.config import Settings
+from app.kit.deps import DatabaseDep, SessionDep, SettingsDep
 from app.kit.ids import RunIdPath
 from app.kit.pagination import Order, PageParams, page_params
+from app.kit.schemas import RequestModel
 from app.messages.convert import to_letta_many
-from app.messages.deps import ControlDep
+from app.messages.deps import ControlDep, FollowerDep
 from app.messages.repository import MessageRepository
 from app.runs import cancel, service
 from app.runs.schemas import RunResponse, RunUsage, StepResponse
+from app.streaming.follow import Follower
+from app.streaming.sse import stream_response
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -67,6 +73,53 @@ async def cancel_run(
     result = await cancel.cancel_runs(session, actor, [run_id])
     control.cancel(run_id)
     return result
+
+
+class RetrieveStreamRequest(RequestModel):
+    starting_after: int = Field(default=0, ge=0)
+    include_pings: bool = True
+
+
+async def _resume(
+    run_id: str,
+    actor: Actor,
+    follower: Follower,
+    settings: Settings,
+    request: RetrieveStreamRequest,
+) -> EventSourceResponse:
+    await follower.check(actor.organization_id, run_id)
+    return stream_response(
+        follower.events(run_id, request.starting_after),
+        run_id=run_id,
+        include_pings=request.include_pings,
+        keepalive=settings.stream_keepalive_seconds,
+        send_timeout=settings.stream_send_timeout_seconds,
+    )
+
+
+@router.get("/{run_id}/stream", response_model=None)
+async def stream_run(
+    run_id: RunIdPath,
+    actor: ActorDep,
+    follower: FollowerDep,
+    settings: SettingsDep,
+    starting_after: Annotated[int, Query(ge=0)] = 0,
+    include_pings: bool = True,
+) -> EventSourceResponse:
+    """Replay the run's kept events after ``starting_after``, then follow it live."""
+    request = RetrieveStreamRequest(starting_after=starting_after, include_pings=include_pings)
+    return await _resume(run_id, actor, follower, settings, request)
+
+
+@router.post("/{run_id}/stream", response_model=None)
+async def stream_run_post(
+    run_id: RunIdPath,
+    actor: ActorDep,
+    follower: FollowerDep,
+    settings: SettingsDep,
+    body: RetrieveStreamRequest | None = None,
+) -> EventSourceResponse:
+    return await _resume(run_id, actor, follower, settings, body or RetrieveStreamRequest())
 
 
 @router.delete("/{run_id}", response_model=None)

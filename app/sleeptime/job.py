@@ -30,6 +30,9 @@ from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.runs.models import Run
 from app.sleeptime.transcript import transcript
+from app.streaming.closing import closing_events
+from app.streaming.hub import Hub
+from app.streaming.recorder import RunRecorder
 from app.worker.control import RunControl
 
 log = structlog.get_logger("app.sleeptime")
@@ -45,12 +48,13 @@ class _Plan:
 
 class SleeptimeJob:
     def __init__(
-        self, db: Database, engine: Engine, settings: Settings, control: RunControl
+        self, db: Database, engine: Engine, settings: Settings, control: RunControl, hub: Hub
     ) -> None:
         self.db = db
         self.engine = engine
         self.settings = settings
         self.control = control
+        self.hub = hub
 
     async def execute(self, run: Run) -> None:
         started = time.perf_counter_ns()
@@ -106,6 +110,8 @@ class SleeptimeJob:
             await self._end(run, done, started, plan if plan.member else None)
             return
         staged = StagedMemory([b for _, b in pairs])
+        async with self.db.session(write=False) as session:
+            recorder = await RunRecorder.continuing(session, self.hub, run.id, org)
         spec = TurnSpec(
             organization_id=org,
             agent_id=run.agent_id,
@@ -114,6 +120,7 @@ class SleeptimeJob:
             max_steps=int(self._budget(run, "max_steps")),
             staged=staged,
             max_total_tokens=int(self._budget(run, "max_tokens")),
+            recorder=recorder,
         )
         async with self.db.session() as session:
             message = Message(
@@ -142,11 +149,20 @@ class SleeptimeJob:
                 await staged.commit(session, org, run.agent_id, run.id)
                 await _advance(session, run, plan)
             await end_run(session, run, outcome, elapsed, self.control.owner)
+            await recorder.write(session, closing_events(outcome))
 
         cancel = self.control.register(run.id)
-        await self.engine.run(
-            spec, CollectingSink(), started_ns=started, first=first, finish=finish, cancel=cancel
-        )
+        try:
+            await self.engine.run(
+                spec,
+                CollectingSink(),
+                started_ns=started,
+                first=first,
+                finish=finish,
+                cancel=cancel,
+            )
+        finally:
+            self.hub.close(run.id)
 
     async def _end(
         self, run: Run, outcome: TurnOutcome, started: int, plan: _Plan | None = None

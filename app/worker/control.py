@@ -66,5 +66,8 @@ class RunControl:
                 del self._watchers[run_id]
 
     def ended(self, run_id: str) -> None:
+        """The run ended (or, from ``changed``, has news): wake whoever watches it."""
         for event in self._watchers.get(run_id, ()):
             event.set()
+
+    changed = ended

@@ -155,6 +155,7 @@ class Dispatcher:
         while not await self._sleep(self.settings.reaper_seconds):
             async with self.db.session() as session:
                 reaped = await queue.reap(session, max_attempts=self.settings.max_attempts)
+                await queue.forget_streams(session, self.settings.stream_retention_seconds)
             if reaped:
                 log.info("worker.reaped", runs=[(r.id, r.status) for r in reaped])
                 self._report(reaped)

@@ -6,7 +6,7 @@ import asyncpg
 import structlog
 from sqlalchemy.engine import make_url
 
-from app.kit.dialect import DONE_CHANNEL, NOTIFY_CHANNEL
+from app.kit.dialect import DONE_CHANNEL, EVENTS_CHANNEL, NOTIFY_CHANNEL
 from app.worker.control import RunControl
 
 log = structlog.get_logger("app.worker.listener")
@@ -33,6 +33,7 @@ class RunListener:
             connection = await asyncpg.connect(self._dsn)
             await connection.add_listener(NOTIFY_CHANNEL, self._on_queued)
             await connection.add_listener(DONE_CHANNEL, self._on_done)
+            await connection.add_listener(EVENTS_CHANNEL, self._on_done)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("worker.listen_failed", error=str(exc))
             return

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.kit import dialect
 from app.kit.db import utcnow
-from app.runs.models import Run
+from app.runs.models import Run, RunEvent
 
 QUEUED_KINDS = ("async", "sleeptime")
 
@@ -131,3 +131,9 @@ async def _waiting_sleeptime(session: AsyncSession, run: Run) -> bool:
         )
     )
     return found is not None
+
+
+async def forget_streams(session: AsyncSession, retention_seconds: float) -> None:
+    """Drop stream events older than the retention (their runs answer 410 to a resume)."""
+    cutoff = utcnow() - timedelta(seconds=retention_seconds)
+    await session.execute(delete(RunEvent).where(RunEvent.created_at < cutoff))

@@ -175,7 +175,6 @@ async def test_concurrent_idempotent_requests_run_once(
         ({"input": "x", "stream_tokens": True}, 422),
         ({"input": "x", "background": True}, 422),
         ({"input": "x", "multitask_strategy": "interrupt"}, 422),
-        ({"input": "x", "streaming": True}, 501),
     ],
 )
 async def test_bad_requests(

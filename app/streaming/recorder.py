@@ -1,0 +1,89 @@
+"""Every run's stream: its events numbered per run (``seq_id``) and kept in ``run_events``.
+
+Whole messages are written inside the transaction that commits their step, and the closing
+events (``stop_reason``, ``usage_statistics``, ``[DONE]``) inside the one that ends the run,
+so keeping the stream costs no transaction of its own. Token deltas are buffered and written
+in batches. After each write, PostgreSQL followers on other replicas are notified.
+"""
+
+import json
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kit import dialect
+from app.kit.db import Database, utcnow
+from app.runs.models import RunEvent
+from app.streaming.hub import Hub, LiveRun
+
+DELTA_BATCH = 64
+Payload = dict[str, Any] | str
+
+
+def encode(payload: Payload) -> str:
+    return payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+
+
+class RunRecorder:
+    def __init__(self, hub: Hub, run_id: str, organization_id: str, *, next_seq: int = 1) -> None:
+        self.live: LiveRun = hub.open(run_id)
+        self.run_id = run_id
+        self.organization_id = organization_id
+        self._next = next_seq
+        self._unsaved: list[tuple[int, str]] = []
+        self._unpublished: list[tuple[int, str]] = []
+
+    @classmethod
+    async def continuing(
+        cls, session: AsyncSession, hub: Hub, run_id: str, organization_id: str
+    ) -> "RunRecorder":
+        """A recorder numbering after the events a run already has (a retried run)."""
+        last = await session.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))
+        return cls(hub, run_id, organization_id, next_seq=int(last or 0) + 1)
+
+    def _number(self, payload: Payload) -> tuple[int, str]:
+        seq = self._next
+        self._next += 1
+        if isinstance(payload, dict):
+            payload = {**payload, "seq_id": seq, "run_id": payload.get("run_id") or self.run_id}
+        event = (seq, encode(payload))
+        self._unsaved.append(event)
+        return event
+
+    async def write(self, session: AsyncSession, payloads: list[Payload]) -> None:
+        """Number ``payloads`` and write them, with any buffered deltas, in the caller's
+        transaction; ``publish`` them once it has committed."""
+        self._unpublished += [self._number(p) for p in payloads]
+        await self._save(session)
+
+    async def delta(self, db: Database, payload: dict[str, Any]) -> None:
+        """A token delta: published at once, written with the next batch."""
+        await self.live.publish([self._number(payload)])
+        if len(self._unsaved) >= DELTA_BATCH:
+            async with db.session() as session:
+                await self._save(session)
+
+    async def publish(self) -> None:
+        """Hand the written events to live followers (after the writing commit)."""
+        events, self._unpublished = self._unpublished, []
+        if events:
+            await self.live.publish(events)
+
+    async def _save(self, session: AsyncSession) -> None:
+        if not self._unsaved:
+            return
+        now = utcnow()
+        rows = [
+            {
+                "run_id": self.run_id,
+                "seq": seq,
+                "organization_id": self.organization_id,
+                "payload": text,
+                "created_at": now,
+            }
+            for seq, text in self._unsaved
+        ]
+        self._unsaved = []
+        await session.execute(insert(RunEvent), rows)
+        await dialect.notify_events(session, self.run_id)
