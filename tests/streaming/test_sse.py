@@ -1,0 +1,271 @@
+"""SSE against a real uvicorn server, read with a streaming HTTP client."""
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+import httpx
+
+from tests.conftest import MODEL
+from tests.fakes.llm_server import FakeLLMServer, Reply
+
+WEATHER = {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+
+
+async def sse(response: httpx.Response) -> list[tuple[str | None, Any]]:
+    """(event name, parsed data) per event; ``[DONE]`` as the string."""
+    events: list[tuple[str | None, Any]] = []
+    name: str | None = None
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            data = line.split(":", 1)[1].strip()
+            events.append((name, data if data == "[DONE]" else json.loads(data)))
+            name = None
+    return events
+
+
+def kinds(events: list[tuple[str | None, Any]]) -> list[str]:
+    return [e if isinstance(e, str) else e["message_type"] for _, e in events]
+
+
+async def agent(http: httpx.AsyncClient, **body: Any) -> str:
+    response = await http.post("/v1/agents/", json={"model": MODEL, **body})
+    return str(response.json()["id"])
+
+
+async def test_chunk_order_and_shapes(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    agent_id = await agent(http)
+    fake_llm.state.add(
+        Reply(tool_calls=[("conversation_search", {"query": "x"})]), Reply(text="Hello!")
+    )
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "hi"}
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-accel-buffering"] == "no"
+        events = await sse(response)
+    assert kinds(events) == [
+        "ping",
+        "tool_call_message",
+        "tool_return_message",
+        "assistant_message",
+        "stop_reason",
+        "usage_statistics",
+        "[DONE]",
+    ]
+    run_id = events[0][1]["run_id"]
+    assert run_id.startswith("run-")
+    seqs = [e["seq_id"] for _, e in events[1:-1]]
+    assert seqs == list(range(1, 6))
+    assert all(e["run_id"] == run_id for _, e in events[1:-1])
+    assert events[3][1]["content"] == "Hello!"
+    assert events[4][1]["stop_reason"] == "end_turn"
+    assert events[5][1]["step_count"] == 2
+    json_path = (await http.get(f"/v1/runs/{run_id}/messages")).json()
+    streamed = [e for _, e in events[1:4]]
+    assert [m["id"] for m in json_path[1:]] == [m["id"] for m in streamed]
+
+
+async def test_streaming_flag_on_the_messages_route(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent_id = await agent(http)
+    async with http.stream(
+        "POST",
+        f"/v1/agents/{agent_id}/messages",
+        json={"input": "hi", "streaming": True, "include_pings": False},
+    ) as r:
+        events = await sse(r)
+    assert kinds(events) == ["assistant_message", "stop_reason", "usage_statistics", "[DONE]"]
+
+
+async def test_client_tool_pause_while_streaming(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent_id = await agent(http)
+    fake_llm.state.add(Reply(tool_calls=[("get_weather", {})]))
+    async with http.stream(
+        "POST",
+        f"/v1/agents/{agent_id}/messages/stream",
+        json={"input": "weather?", "client_tools": [WEATHER]},
+    ) as r:
+        events = await sse(r)
+    assert kinds(events)[1:] == [
+        "approval_request_message",
+        "stop_reason",
+        "usage_statistics",
+        "[DONE]",
+    ]
+    assert events[2][1]["stop_reason"] == "requires_approval"
+    call_id = events[1][1]["tool_call"]["tool_call_id"]
+    fake_llm.state.add(Reply(text="sunny"))
+    body = {
+        "messages": [
+            {
+                "type": "tool_return",
+                "tool_returns": [
+                    {
+                        "type": "tool",
+                        "tool_call_id": call_id,
+                        "tool_return": "21C",
+                        "status": "success",
+                    }
+                ],
+            }
+        ]
+    }
+    async with http.stream("POST", f"/v1/agents/{agent_id}/messages/stream", json=body) as r:
+        resumed = await sse(r)
+    assert kinds(resumed)[1:3] == ["tool_return_message", "assistant_message"]
+
+
+async def test_error_mid_stream(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    agent_id = await agent(http)
+    fake_llm.state.add(Reply(status=500))
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "hi"}
+    ) as r:
+        assert r.status_code == 200
+        events = await sse(r)
+    assert kinds(events) == ["ping", "stop_reason", "error_message", "[DONE]"]
+    assert events[1][1]["stop_reason"] == "llm_api_error"
+    name, error = events[2]
+    assert name == "error" and error["error_type"] == "llm_error"
+
+
+async def test_disconnect_does_not_stop_the_turn(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent_id = await agent(http)
+    hold = threading.Event()
+    fake_llm.state.add(Reply(text="finished anyway", hold=hold))
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "hi"}
+    ) as r:
+        async for line in r.aiter_lines():
+            if line.startswith("data:"):
+                run_id = json.loads(line[5:])["run_id"]
+                break
+    await asyncio.to_thread(fake_llm.state.wait_for_chat_requests, 1)
+    hold.set()
+    run = (await http.get(f"/v1/runs/{run_id}", params={"wait": 20})).json()
+    assert (run["status"], run["stop_reason"]) == ("completed", "end_turn")
+    messages = (await http.get(f"/v1/agents/{agent_id}/messages")).json()
+    assert messages[-1]["content"] == "finished anyway"
+
+
+async def test_resume_from_a_cursor_and_follow_live(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent_id = await agent(http)
+    hold = threading.Event()
+    fake_llm.state.add(
+        Reply(tool_calls=[("conversation_search", {})]), Reply(text="done", hold=hold)
+    )
+    first = asyncio.create_task(http.post(f"/v1/agents/{agent_id}/messages", json={"input": "go"}))
+    await asyncio.to_thread(fake_llm.state.wait_for_chat_requests, 2)
+    [run] = (await http.get("/v1/runs/", params={"agent_id": agent_id})).json()
+
+    async def follow(after: int) -> list[tuple[str | None, Any]]:
+        async with http.stream(
+            "GET",
+            f"/v1/runs/{run['id']}/stream",
+            params={"starting_after": after, "include_pings": False},
+        ) as r:
+            return await sse(r)
+
+    watchers = [asyncio.create_task(follow(0)), asyncio.create_task(follow(1))]
+    hold.set()
+    from_start, from_one = await asyncio.gather(*watchers)
+    await first
+    assert kinds(from_start) == [
+        "tool_call_message",
+        "tool_return_message",
+        "assistant_message",
+        "stop_reason",
+        "usage_statistics",
+        "[DONE]",
+    ]
+    assert kinds(from_one) == kinds(from_start)[1:]
+    again = await follow(3)
+    assert kinds(again) == ["stop_reason", "usage_statistics", "[DONE]"]
+    post = await http.post(f"/v1/runs/{run['id']}/stream", json={"starting_after": 5})
+    assert post.text.strip().endswith("data: [DONE]")
+
+
+async def test_resume_errors(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    missing = await http.get("/v1/runs/run-00000000-0000-4000-8000-000000000000/stream")
+    assert missing.status_code == 404
+    assert (await http.get("/v1/runs/nope/stream")).status_code == 422
+
+
+async def test_background_stream(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    agent_id = await agent(http)
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "bg", "background": True}
+    ) as r:
+        events = await sse(r)
+    assert kinds(events) == [
+        "ping",
+        "assistant_message",
+        "stop_reason",
+        "usage_statistics",
+        "[DONE]",
+    ]
+    run = (await http.get(f"/v1/runs/{events[0][1]['run_id']}")).json()
+    assert run["kind"] == "async" and run["status"] == "completed"
+
+
+async def test_idempotency_key_reattaches(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    agent_id = await agent(http)
+    headers = {"Idempotency-Key": "stream-1"}
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "once"}, headers=headers
+    ) as r:
+        first = await sse(r)
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "once"}, headers=headers
+    ) as r:
+        second = await sse(r)
+    assert first[0][1]["run_id"] == second[0][1]["run_id"]
+    assert kinds(first) == kinds(second)
+    assert len(fake_llm.state.chat_requests) == 1
+
+
+async def test_cancel_during_a_stream(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    agent_id = await agent(http)
+    hold = threading.Event()
+    fake_llm.state.add(Reply(text="never", hold=hold))
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "x"}
+    ) as r:
+        lines = r.aiter_lines()
+        async for line in lines:
+            if line.startswith("data:"):
+                break
+        await asyncio.to_thread(fake_llm.state.wait_for_chat_requests, 1)
+        await http.post(f"/v1/agents/{agent_id}/messages/cancel", json={})
+        rest = [line async for line in lines if line.startswith("data:")]
+    hold.set()
+    assert json.loads(rest[0][5:])["stop_reason"] == "cancelled"
+    assert rest[-1] == "data: [DONE]"
+
+
+async def test_many_concurrent_streams(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    agents = [await agent(http) for _ in range(10)]
+
+    async def one(agent_id: str) -> list[str]:
+        async with http.stream(
+            "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": agent_id}
+        ) as r:
+            return kinds(await sse(r))
+
+    results = await asyncio.gather(*(one(a) for a in agents))
+    assert all(
+        r == ["ping", "assistant_message", "stop_reason", "usage_statistics", "[DONE]"]
+        for r in results
+    )
