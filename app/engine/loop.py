@@ -26,10 +26,18 @@ from app.kit.ids import Prefix, new_id
 from app.messages.convert import SEND_MESSAGE, to_letta_many
 from app.messages.models import Message
 from app.messages.repository import ChatRow, MessageRepository
-from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
+from app.providers.base import (
+    InvalidResponseError,
+    LLMProvider,
+    LLMRequest,
+    LLMResponse,
+    ProviderError,
+    StreamEnd,
+)
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
 from app.streaming.recorder import RunRecorder
+from app.streaming.tokens import TokenRelay
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
 
@@ -49,6 +57,8 @@ class TurnSpec:
     max_total_tokens: int | None = None
     # Where the run's stream events go (numbered, kept, and published live).
     recorder: RunRecorder | None = None
+    # Relay the model's tokens as they come (needs a recorder), instead of whole messages.
+    stream_tokens: bool = False
 
 
 class TurnCancelledError(Exception):
@@ -89,6 +99,7 @@ class _Step:
     window: ctxmod.Window
     request: LLMRequest
     info: ModelInfo
+    step_id: str
 
 
 Prepared = _Step | ContextOverflowError
@@ -142,8 +153,9 @@ class Engine:
                 await sink.emit(ErrorEvent("context_window_overflow", step.message))
                 return await self._end(turn, step.stop_reason, error)
             called = time.perf_counter_ns()
+            message_id = new_id(Prefix.message)
             try:
-                response = await self._call(step, turn.cancel)
+                response = await self._call(step, turn.cancel, self._model(spec, step, message_id))
             except TurnCancelledError:
                 return await self._end(turn, "cancelled", None)
             except ProviderError as exc:
@@ -158,16 +170,33 @@ class Engine:
             )
             last = index == spec.max_steps - 1 or over_budget
             took = time.perf_counter_ns() - called
-            decided = await self._commit(spec, step, response, took, turn, last)
+            decided = await self._commit(spec, step, response, took, turn, last, message_id)
             for message in decided.messages:
                 await sink.emit(MessageEvent(message))
             if decided.outcome is not None:
                 return decided.outcome
         raise AssertionError("unreachable: the last step always decides")
 
-    async def _call(self, step: _Step, cancel: asyncio.Event) -> LLMResponse:
+    def _model(self, spec: TurnSpec, step: _Step, message_id: str) -> Awaitable[LLMResponse]:
+        """The model call: whole, or streamed with its tokens relayed to the run's stream."""
+        provider = self.providers(step.info)
+        if not spec.stream_tokens or spec.recorder is None:
+            return provider.complete(step.request)
+        relay = TokenRelay(
+            self.db,
+            spec.recorder,
+            message_id=message_id,
+            step_id=step.step_id,
+            agent_type=step.agent.agent_type,
+            pausing=_rules(step.agent, "requires_approval") | set(spec.client_tools),
+        )
+        return _relayed(provider, step.request, relay)
+
+    async def _call(
+        self, step: _Step, cancel: asyncio.Event, model: Awaitable[LLMResponse]
+    ) -> LLMResponse:
         """The model call, abandoned as soon as the turn is cancelled."""
-        call = asyncio.ensure_future(self.providers(step.info).complete(step.request))
+        call = asyncio.ensure_future(model)
         waiter = asyncio.ensure_future(cancel.wait())
         try:
             await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -238,11 +267,11 @@ class Engine:
             temperature=settings.get("temperature"),
             parallel_tool_calls=settings.get("parallel_tool_calls"),
         )
-        return _Step(agent, window, request, info)
+        return _Step(agent, window, request, info, new_id(Prefix.step))
 
     def _step_row(self, spec: TurnSpec, step: _Step, duration_ns: int) -> Step:
         return Step(
-            id=new_id(Prefix.step),
+            id=step.step_id,
             organization_id=spec.organization_id,
             run_id=spec.run_id,
             agent_id=spec.agent_id,
@@ -270,6 +299,7 @@ class Engine:
         duration_ns: int,
         turn: "_Turn",
         last: bool,
+        message_id: str,
     ) -> StepOutcome:
         """Persist the step: run its server tools, store its messages and step row, and decide.
         The agent's configuration is the one the step was prepared with."""
@@ -284,6 +314,7 @@ class Engine:
         assistant = self._message(
             spec, row.id, "assistant", content=_content(response), tool_calls=calls or None
         )
+        assistant.id = message_id
         assistant.text = _searchable(response)
         stop = _decide(agent, calls, response)
         agent_values = _agent_changes(step, stop, assistant.id, calls, spec.run_id)
@@ -315,7 +346,7 @@ class Engine:
             outcome = None if stop is None else turn.outcome(stop, None)
             letta = to_letta_many(stored, agent.agent_type)
             if spec.recorder is not None:
-                await spec.recorder.write(session, list(letta))
+                await spec.recorder.write(session, _unstreamed(spec, stored, letta))
             if outcome is not None:
                 await turn.finish(session, outcome)
         if spec.recorder is not None:
@@ -361,6 +392,30 @@ class Engine:
         )
         message.text = result.text
         return message
+
+
+def _unstreamed(
+    spec: TurnSpec, stored: list[Message], letta: list[dict[str, Any]]
+) -> list[dict[str, Any] | str]:
+    """The step's messages its stream still needs: all of them, or with tokens relayed, all
+    but what the relay already sent (the model's text, reasoning and tool calls)."""
+    if not spec.stream_tokens:
+        return list(letta)
+    relayed = len(stored[0].content)
+    return [
+        m
+        for i, m in enumerate(letta)
+        if i >= relayed
+        and m["message_type"] not in ("tool_call_message", "approval_request_message")
+    ]
+
+
+async def _relayed(provider: LLMProvider, request: LLMRequest, relay: TokenRelay) -> LLMResponse:
+    async for item in provider.stream(request):
+        if isinstance(item, StreamEnd):
+            return item.response
+        await relay.relay(item)
+    raise InvalidResponseError("the model's stream ended without its final response")
 
 
 def _agent_changes(

@@ -123,6 +123,7 @@ class TurnService:
     ) -> str:
         """Accept a streamed turn and run it in a task of its own, tracked here; returns the
         run id to follow. The turn runs to its end even if the client goes away."""
+        body = body.model_copy(update={"streaming": True})
         digest = request_hash(agent_id, body) if idempotency_key else None
         if body.background:
             run = await self.send_async(actor, agent_id, body, idempotency_key=idempotency_key)
@@ -501,6 +502,7 @@ def _spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         run_id=run.id,
         max_steps=body.max_steps,
         group_id=run.group_id,
+        stream_tokens=body.streaming and body.stream_tokens,
         client_tools={
             t.name: {
                 "name": t.name,

@@ -450,6 +450,9 @@ CASES = [
     Case("POST", "/v1/agents/{a_sleeptime}/messages", say("hello from B")),
     Case("POST", "/v1/groups/{a_group}/messages", say("hello from B")),
     Case("POST", "/v1/agents/{a_agent}/messages/async", say("hello from B")),
+    Case("POST", "/v1/agents/{a_agent}/messages/stream", say("hello from B")),
+    Case("POST", "/v1/agents/{a_agent}/messages", {**say("hello from B"), "streaming": True}),
+    Case("POST", "/v1/groups/{a_group}/messages/stream", say("hello from B")),
     Case("POST", "/v1/agents/{a_sleeptime}/messages/async", say("hello from B")),
     Case("POST", "/v1/agents/{a_agent}/messages/cancel"),
     Case("POST", "/v1/agents/{a_agent}/messages/cancel", {}),
@@ -464,6 +467,8 @@ CASES = [
     Case("GET", "/v1/runs/{a_run}"),
     Case("DELETE", "/v1/runs/{a_run}"),
     Case("GET", "/v1/runs/{a_run}/messages"),
+    Case("GET", "/v1/runs/{a_run}/stream"),
+    Case("POST", "/v1/runs/{a_run}/stream", {"starting_after": 0}),
     Case("GET", "/v1/runs/{a_run}/steps"),
     Case("GET", "/v1/runs/{a_run}/usage"),
     Case(

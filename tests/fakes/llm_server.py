@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -91,6 +91,44 @@ def _completion(reply: Reply, index: int) -> dict[str, Any]:
     }
 
 
+def _pieces(text: str, size: int = 4) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+async def _chunks(completion: dict[str, Any]) -> AsyncIterator[str]:
+    """The completion as Chat Completions stream chunks: text and tool-call arguments in
+    small pieces, usage in a last chunk of its own."""
+    choice = completion["choices"][0]
+    message = choice["message"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        body = {
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "model": "fake",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _pieces(message.get("content") or ""):
+        yield chunk({"content": piece})
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = {"name": call["function"]["name"], "arguments": ""}
+        head = {"index": index, "id": call["id"], "type": "function", "function": function}
+        yield chunk({"tool_calls": [head]})
+        for piece in _pieces(call["function"]["arguments"], 5):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    yield chunk({}, choice["finish_reason"])
+    usage = {
+        "id": completion["id"],
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": completion["usage"],
+    }
+    yield f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n"
+
+
 def _app(state: FakeLLMState) -> Starlette:
     async def models(request: Request) -> JSONResponse:
         state.requests.append((request.method, request.url.path))
@@ -111,6 +149,9 @@ def _app(state: FakeLLMState) -> Starlette:
             return JSONResponse(
                 reply.error_body or {"error": {"message": "scripted"}}, reply.status
             )
+        if body.get("stream"):
+            chunks = _chunks(_completion(reply, len(state.chat_requests)))
+            return StreamingResponse(chunks, media_type="text/event-stream")
         return JSONResponse(_completion(reply, len(state.chat_requests)))
 
     return Starlette(

@@ -269,3 +269,55 @@ async def test_many_concurrent_streams(http: httpx.AsyncClient, fake_llm: FakeLL
         r == ["ping", "assistant_message", "stop_reason", "usage_statistics", "[DONE]"]
         for r in results
     )
+
+
+def reassemble(events: list[tuple[str | None, Any]]) -> list[dict[str, Any]]:
+    """Join token chunks the way clients do: by (message_type, otid)."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for _, event in events:
+        if isinstance(event, str) or event["message_type"] in (
+            "ping",
+            "stop_reason",
+            "usage_statistics",
+        ):
+            continue
+        key = (event["message_type"], event["otid"])
+        seen = merged.setdefault(key, {**event, "content": "", "args": ""})
+        seen["content"] += event.get("content") or ""
+        call = event.get("tool_call") or {}
+        seen["args"] += call.get("arguments") or ""
+        seen["name"] = call.get("name") or seen.get("name")
+    return list(merged.values())
+
+
+async def test_token_streaming(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    agent_id = await agent(http, memory_blocks=[{"label": "human", "value": "Ana"}])
+    fake_llm.state.add(
+        Reply(tool_calls=[("memory_insert", {"label": "human", "new_string": "Likes long walks"})]),
+        Reply(text="Noted, you like long walks on the beach."),
+    )
+    async with http.stream(
+        "POST",
+        f"/v1/agents/{agent_id}/messages/stream",
+        json={"input": "I like walks", "stream_tokens": True},
+    ) as r:
+        events = await sse(r)
+    assert fake_llm.state.chat_requests[-1]["stream"] is True
+    chunks = [
+        e for _, e in events if not isinstance(e, str) and e["message_type"] == "assistant_message"
+    ]
+    assert len(chunks) > 3 and len({(c["id"], c["otid"]) for c in chunks}) == 1
+    whole = reassemble(events)
+    assert [m["message_type"] for m in whole] == [
+        "tool_call_message",
+        "tool_return_message",
+        "assistant_message",
+    ]
+    assert json.loads(whole[0]["args"]) == {"label": "human", "new_string": "Likes long walks"}
+    assert whole[2]["content"] == "Noted, you like long walks on the beach."
+    run_id = events[0][1]["run_id"]
+    stored = (await http.get(f"/v1/runs/{run_id}/messages")).json()
+    assert [m["message_type"] for m in stored[1:]] == [m["message_type"] for m in whole]
+    assert stored[-1]["content"] == whole[2]["content"] and stored[-1]["id"] == whole[2]["id"]
+    assert stored[1]["otid"] == whole[0]["otid"]
+    assert kinds(events)[-3:] == ["stop_reason", "usage_statistics", "[DONE]"]
