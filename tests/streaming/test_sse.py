@@ -6,6 +6,8 @@ import threading
 from typing import Any
 
 import httpx
+import pytest
+from letta_client import AsyncLetta
 
 from tests.conftest import MODEL
 from tests.fakes.llm_server import FakeLLMServer, Reply
@@ -321,3 +323,44 @@ async def test_token_streaming(http: httpx.AsyncClient, fake_llm: FakeLLMServer)
     assert stored[-1]["content"] == whole[2]["content"] and stored[-1]["id"] == whole[2]["id"]
     assert stored[1]["otid"] == whole[0]["otid"]
     assert kinds(events)[-3:] == ["stop_reason", "usage_statistics", "[DONE]"]
+
+
+async def test_the_sdk_parses_our_streams(
+    http: httpx.AsyncClient, server: str, fake_llm: FakeLLMServer
+) -> None:
+    sdk = AsyncLetta(base_url=server, max_retries=0)
+    agent_id = await agent(http)
+    fake_llm.state.add(Reply(text="first"), Reply(text="second"))
+    stream = await sdk.agents.messages.create(
+        agent_id, messages=[{"role": "user", "content": "hi"}], streaming=True
+    )
+    seen = [chunk.message_type async for chunk in stream]
+    assert seen == ["ping", "assistant_message", "stop_reason", "usage_statistics"]
+    with pytest.deprecated_call():  # the SDK marks /messages/stream deprecated, as Letta does
+        stream = await sdk.agents.messages.stream(
+            agent_id, messages=[{"role": "user", "content": "again"}], stream_tokens=True
+        )
+    chunks = [chunk async for chunk in stream]
+    text = "".join(c.content for c in chunks if c.message_type == "assistant_message")
+    assert text == "second"
+    assert chunks[-1].message_type == "usage_statistics"
+
+
+async def test_keepalive_pings_while_the_model_thinks(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent_id = await agent(http)
+    hold = threading.Event()
+    fake_llm.state.add(Reply(text="slow", hold=hold))
+    pings = 0
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "hi"}
+    ) as r:
+        async for line in r.aiter_lines():
+            if line.startswith("data:") and '"message_type":"ping"' in line:
+                pings += 1
+                if pings == 3:  # the first, then keepalives every 0.5 s here
+                    hold.set()
+            if line == "data: [DONE]":
+                break
+    assert pings >= 3
