@@ -11,6 +11,7 @@ use a fresh database on ``--postgres`` (created and dropped here).
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -73,10 +74,10 @@ def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[subpr
 
 
 @contextmanager
-def _fake_model(sleeptime_delay: float = 0.0) -> Iterator[str]:
+def _fake_model(sleeptime_delay: float = 0.0, **extra: str) -> Iterator[str]:
     port = _port()
     args = [sys.executable, "scripts/fake_openai.py", str(port)]
-    env = {**os.environ, "FAKE_SLEEPTIME_DELAY": str(sleeptime_delay)}
+    env = {**os.environ, "FAKE_SLEEPTIME_DELAY": str(sleeptime_delay), **extra}
     with _process(args, env, "Uvicorn running"):
         yield f"http://127.0.0.1:{port}/v1"
 
@@ -95,10 +96,16 @@ def _env(database_url: str, model_url: str, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def _service(database_url: str, model_url: str, **extra: str) -> Iterator[str]:
+    with _service_process(database_url, model_url, **extra) as (url, _pid):
+        yield url
+
+
+@contextmanager
+def _service_process(database_url: str, model_url: str, **extra: str) -> Iterator[tuple[str, int]]:
     port = _port()
     args = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
-    with _process(args, _env(database_url, model_url, **extra), "Uvicorn running"):
-        yield f"http://127.0.0.1:{port}"
+    with _process(args, _env(database_url, model_url, **extra), "Uvicorn running") as proc:
+        yield f"http://127.0.0.1:{port}", proc.pid
 
 
 @contextmanager
@@ -303,6 +310,110 @@ def reclaim(args: argparse.Namespace) -> None:
         asyncio.run(_pg_database(args.postgres, "DROP", name))
 
 
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _first_bytes(
+    client: httpx.AsyncClient, agent: str, count: int
+) -> tuple[list[float], list[float]]:
+    """Per streamed turn: time to the first byte, and each token delta's travel time from the
+    model to this client (the fake model stamps every delta with its send time)."""
+    first, travel = [], []
+    for i in range(count):
+        started = time.perf_counter()
+        body = {"input": f"hi {i}", "stream_tokens": True}
+        async with client.stream("POST", f"/v1/agents/{agent}/messages/stream", json=body) as r:
+            async for line in r.aiter_lines():
+                if not first or len(first) <= i:
+                    first.append(time.perf_counter() - started)
+                if '"message_type":"assistant_message"' in line:
+                    sent = float(json.loads(line[5:])["content"].rstrip("|"))
+                    travel.append(time.time() - sent)
+    return first, travel
+
+
+async def _open_streams(base: str, pid: int, count: int) -> None:
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        agents = [await _agent(client) for _ in range(count)]
+        before = _rss_mib(pid)
+        opened = asyncio.Event()
+        ready = 0
+
+        async def one(agent: str) -> None:
+            nonlocal ready
+            async with client.stream(
+                "POST", f"/v1/agents/{agent}/messages/stream", json={"input": "hold"}
+            ) as r:
+                lines = r.aiter_lines()
+                async for line in lines:
+                    if line.startswith("data:") and ready < count:
+                        ready += 1
+                        if ready == count:
+                            opened.set()
+                        break
+                async for _ in lines:
+                    pass
+
+        tasks = [asyncio.create_task(one(a)) for a in agents]
+        await asyncio.wait_for(opened.wait(), 120)
+        during = _rss_mib(pid)
+        await asyncio.gather(*tasks)
+        _out(
+            f"  {count} concurrent open streams: service memory {before:.0f} MiB -> "
+            f"{during:.0f} MiB (+{during - before:.0f} MiB)"
+        )
+
+
+def streams(args: argparse.Namespace) -> None:
+    db = args.db if args.db != "both" else "postgresql"
+    _out(f"== {db}: streaming")
+    with tempfile.TemporaryDirectory() as tmp:
+        url, name = _database_url(db, args, tmp)
+        try:
+            extra = {"FAKE_STREAM_CHUNKS": "20", "FAKE_STREAM_GAP": "0.005"}
+            with _fake_model(**extra) as model_url, _service(url, model_url) as base:
+                asyncio.run(_stream_latency(base, args.streams_turns))
+            with (
+                _fake_model(FAKE_HOLD_SECONDS="15") as model_url,
+                _service_process(url, model_url) as (base, pid),
+            ):
+                asyncio.run(_open_streams(base, pid, args.streams))
+        finally:
+            if name:
+                asyncio.run(_pg_database(args.postgres, "DROP", name))
+
+
+def _database_url(db: str, args: argparse.Namespace, tmp: str) -> tuple[str, str | None]:
+    if db == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp}/streams.db", None
+    name = f"sleeptime_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_database(args.postgres, "CREATE", name))
+    base = args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}", name
+
+
+async def _stream_latency(base: str, turns: int) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        agent = await _agent(client)
+        await _first_bytes(client, agent, 5)  # warm up
+        first, travel = await _first_bytes(client, agent, turns)
+        f = [x * 1000 for x in first]
+        t = [x * 1000 for x in travel]
+        _out(
+            f"  first byte ({len(f)} streams): p50 {_pct(f, 0.5):.2f} ms  "
+            f"p95 {_pct(f, 0.95):.2f} ms"
+        )
+        _out(
+            f"  token delta model -> client ({len(t)} deltas): p50 {_pct(t, 0.5):.2f} ms  "
+            f"p95 {_pct(t, 0.95):.2f} ms  max {max(t):.2f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -313,12 +424,18 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=1000)
     parser.add_argument("--sleeptime", type=int, default=50, help="turns for the start latency")
     parser.add_argument("--reclaim", action="store_true", help="also time a dead worker's run")
+    parser.add_argument(
+        "--streams", type=int, default=0, help="also open this many streams at once"
+    )
+    parser.add_argument("--streams-turns", type=int, default=100)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         run(db, args)
     if args.reclaim:
         reclaim(args)
+    if args.streams:
+        streams(args)
 
 
 if __name__ == "__main__":

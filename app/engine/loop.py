@@ -76,11 +76,18 @@ class _Turn:
     totals: UsageTotals = field(default_factory=UsageTotals)
     ttft: int | None = None
     produced: tuple[int, str] | None = None  # last stored (seq, message id) of the turn
+    sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
 
     def outcome(self, stop_reason: str, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
         return TurnOutcome(
-            stop_reason, self.totals, error, self.ttft, last_seq=last_seq, last_message_id=last_id
+            stop_reason,
+            self.totals,
+            error,
+            self.ttft,
+            last_seq=last_seq,
+            last_message_id=last_id,
+            sleeptime_enabled=self.sleeptime,
         )
 
 
@@ -148,6 +155,8 @@ class Engine:
             if step is None:
                 async with self.db.session(write=False) as session:
                     step = await self.prepare(session, spec)
+            if isinstance(step, _Step):
+                turn.sleeptime = step.agent.enable_sleeptime
             if isinstance(step, ContextOverflowError):
                 error = {"type": "context_window_overflow", "message": step.message}
                 await sink.emit(ErrorEvent("context_window_overflow", step.message))
@@ -346,7 +355,9 @@ class Engine:
             outcome = None if stop is None else turn.outcome(stop, None)
             letta = to_letta_many(stored, agent.agent_type)
             if spec.recorder is not None:
-                await spec.recorder.write(session, _unstreamed(spec, stored, letta))
+                # The turn's end writes its closing events: both go in one insert then.
+                unstreamed = _unstreamed(spec, stored, letta)
+                await spec.recorder.write(session, unstreamed, flush=outcome is None)
             if outcome is not None:
                 await turn.finish(session, outcome)
         if spec.recorder is not None:

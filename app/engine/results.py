@@ -47,6 +47,7 @@ class TurnOutcome:
     last_seq: int | None = None  # the turn's last stored message, if it stored any
     last_message_id: str | None = None
     run_ids: list[str] | None = None  # sleeptime runs the turn's end queued
+    sleeptime_enabled: bool = False  # whether the turn's end should look for a trigger
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,14 +39,15 @@ async def finish_turn(
 ) -> None:
     """End a primary's (or any agent's) turn; queue sleeptime runs when they are due."""
     org = run.organization_id
-    if outcome.last_seq is not None and outcome.last_message_id is not None:
+    last_seq, last_id = outcome.last_seq, outcome.last_message_id
+    if outcome.sleeptime_enabled and last_seq is not None and last_id is not None:
         outcome.run_ids = await trigger.fire(
             session,
             organization_id=org,
             primary_id=run.agent_id,
             parent_run_id=run.id,
-            through_seq=outcome.last_seq,
-            last_message_id=outcome.last_message_id,
+            through_seq=last_seq,
+            last_message_id=last_id,
         )
     await end_run(session, run, outcome, duration_ns, owner)
     await AgentRepository(session, org).record_run(

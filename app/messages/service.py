@@ -345,7 +345,11 @@ class TurnService:
                 if intake.kind == "async":
                     await dialect.notify_runs(session)
                     return _Accepted(run, spec, None, [])
-                first_step = await self.deps.engine.prepare(session, spec, agent)
+                # A streamed turn answers its first byte right after acceptance; its first
+                # context is read by the turn itself.
+                first_step = None
+                if not body.streaming:
+                    first_step = await self.deps.engine.prepare(session, spec, agent)
                 resumed_letta = to_letta_many(resumed, agent.agent_type)
                 return _Accepted(run, spec, first_step, resumed_letta)
         except IntegrityError as exc:

@@ -51,11 +51,15 @@ class RunRecorder:
         self._unsaved.append(event)
         return event
 
-    async def write(self, session: AsyncSession, payloads: list[Payload]) -> None:
+    async def write(
+        self, session: AsyncSession, payloads: list[Payload], *, flush: bool = True
+    ) -> None:
         """Number ``payloads`` and write them, with any buffered deltas, in the caller's
-        transaction; ``publish`` them once it has committed."""
+        transaction (or, with ``flush`` False, with the next write of that transaction);
+        ``publish`` them once it has committed."""
         self._unpublished += [self._number(p) for p in payloads]
-        await self._save(session)
+        if flush:
+            await self._save(session)
 
     async def delta(self, db: Database, payload: dict[str, Any]) -> None:
         """A token delta: published at once, written with the next batch."""
