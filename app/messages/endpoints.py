@@ -1,3 +1,5 @@
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -8,7 +10,7 @@ from app.auth.deps import Actor, ActorDep
 from app.config import Settings
 from app.groups import service as groups_service
 from app.kit.deps import SessionDep, SettingsDep
-from app.kit.errors import Unprocessable
+from app.kit.errors import AppError, Unprocessable
 from app.kit.ids import AgentIdPath, GroupIdPath
 from app.kit.pagination import Order
 from app.messages.convert import to_letta_many
@@ -19,7 +21,7 @@ from app.messages.service import TurnService
 from app.runs import cancel
 from app.runs.schemas import RunResponse
 from app.streaming.follow import Follower
-from app.streaming.sse import stream_response
+from app.streaming.sse import refusal, stream_response
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -48,10 +50,24 @@ async def _stream(
     group_id: str | None = None,
     key: str | None = None,
 ) -> EventSourceResponse:
-    run_id = await turns.start(actor, agent_id, body, group_id=group_id, idempotency_key=key)
+    plan = await turns.open_stream(actor, agent_id, body, group_id=group_id, idempotency_key=key)
+    # The turn begins on its own (tracked) task: a client leaving early must not stop it.
+    beginning = turns.begin(plan)
+
+    async def events() -> AsyncIterator[tuple[int | None, str]]:
+        if beginning is not None:
+            try:
+                await asyncio.shield(beginning)
+            except AppError as exc:  # the turn could not start: say so in the stream
+                for text in refusal(plan.run_id, exc):
+                    yield None, text
+                return
+        async for event in follower.events(plan.run_id, 0):
+            yield event
+
     return stream_response(
-        follower.events(run_id, 0),
-        run_id=run_id,
+        events(),
+        run_id=plan.run_id,
         include_pings=body.include_pings,
         keepalive=settings.stream_keepalive_seconds,
         send_timeout=settings.stream_send_timeout_seconds,

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -74,6 +74,13 @@ class Intake:
     group_id: str | None = None
     key: str | None = None
     digest: str | None = None
+    run_id: str | None = None  # chosen before acceptance when a stream announces it early
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    run_id: str
+    begin: Callable[[], Coroutine[Any, Any, None]] | None  # None: the run exists; follow it
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +119,7 @@ class TurnService:
         self.deps = deps
         self._streams: set[asyncio.Task[None]] = set()
 
-    async def start(
+    async def open_stream(
         self,
         actor: Actor,
         agent_id: str,
@@ -120,18 +127,49 @@ class TurnService:
         *,
         group_id: str | None = None,
         idempotency_key: str | None = None,
-    ) -> str:
-        """Accept a streamed turn and run it in a task of its own, tracked here; returns the
-        run id to follow. The turn runs to its end even if the client goes away."""
+    ) -> StreamPlan:
+        """What a streamed turn needs before its response starts: the run to follow and, for
+        a new turn, how to begin it. Errors a client can fix in its request (an unknown
+        agent, a key reused for another body) are raised here, as HTTP errors; the turn itself
+        begins once the stream is open, so the first byte does not wait for it."""
         body = body.model_copy(update={"streaming": True})
         digest = request_hash(agent_id, body) if idempotency_key else None
         if body.background:
             run = await self.send_async(actor, agent_id, body, idempotency_key=idempotency_key)
-            return run.id
+            return StreamPlan(run.id, None)
         if idempotency_key and digest:
             existing = await self._by_key(actor, idempotency_key, digest)
             if existing is not None:
-                return existing.id  # re-attach to the same run
+                return StreamPlan(existing.id, None)  # re-attach to the same run
+        async with self.deps.db.session(write=False) as session:
+            if await AgentRepository(session, actor.organization_id).get(agent_id) is None:
+                raise NotFound(f"Agent {agent_id} not found")
+        run_id = new_id(Prefix.run)
+        intake = Intake("foreground", group_id, idempotency_key, digest, run_id)
+
+        async def begin() -> None:
+            await self._begin(actor, agent_id, body, intake)
+
+        return StreamPlan(run_id, begin)
+
+    def begin(self, plan: StreamPlan) -> "asyncio.Task[None] | None":
+        """Start a planned stream's turn on a task tracked here (and awaited at shutdown)."""
+        if plan.begin is None:
+            return None
+        task = asyncio.create_task(plan.begin(), name=f"begin:{plan.run_id}")
+        self._streams.add(task)
+        task.add_done_callback(self._begun)
+        return task
+
+    def _begun(self, task: "asyncio.Task[None]") -> None:
+        self._streams.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # Reported to the stream's reader; logged in case the reader has already gone.
+            log.info("turn.refused", error=str(error))
+
+    async def _begin(self, actor: Actor, agent_id: str, body: LettaRequest, intake: Intake) -> None:
+        """Accept the streamed turn and run it in a task of its own, tracked here. The turn
+        runs to its end even if the client goes away."""
         stack = AsyncExitStack()
         wait = body.multitask_strategy == "enqueue"
         await stack.enter_async_context(
@@ -143,7 +181,6 @@ class TurnService:
         )
         try:
             started = time.perf_counter_ns()
-            intake = Intake("foreground", group_id, idempotency_key, digest)
             accepted = await self._admit(actor, agent_id, body, intake, wait=wait)
         except BaseException:
             await stack.aclose()
@@ -155,7 +192,6 @@ class TurnService:
         task = asyncio.create_task(self._stream(stack, accepted, started, recorder))
         self._streams.add(task)
         task.add_done_callback(self._streams.discard)
-        return accepted.run.id
 
     async def _stream(
         self, stack: AsyncExitStack, accepted: "_Accepted", started: int, recorder: RunRecorder
@@ -524,7 +560,7 @@ def _new_run(
     now = utcnow()
     queued = intake.kind == "async"
     return Run(
-        id=new_id(Prefix.run),
+        id=intake.run_id or new_id(Prefix.run),
         organization_id=actor.organization_id,
         agent_id=agent.id,
         group_id=intake.group_id,

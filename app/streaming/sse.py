@@ -8,6 +8,7 @@ from typing import Any
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.kit.db import utcnow
+from app.kit.errors import AppError
 from app.messages.convert import letta_date
 from app.streaming.hub import DONE
 from app.streaming.recorder import encode
@@ -28,6 +29,18 @@ def ping(run_id: str, seq_id: int | None = None) -> dict[str, Any]:
         "seq_id": seq_id,
         "run_id": run_id,
     }
+
+
+def refusal(run_id: str, exc: AppError) -> list[str]:
+    """A turn that could not start, told in its stream (status 200, as Letta streams do)."""
+    error = {
+        "message_type": "error_message",
+        "run_id": run_id,
+        "error_type": (exc.code or "internal_error").lower(),
+        "message": exc.message,
+        "detail": exc.body()["detail"],
+    }
+    return [encode({"message_type": "stop_reason", "stop_reason": "error"}), encode(error), DONE]
 
 
 def stream_response(

@@ -81,8 +81,9 @@ async def test_stream_expires_after_retention(
 ) -> None:
     _app, client = await make_app(stream_retention_seconds=60)
     agent_id = (await client.post("/v1/agents/", json={"model": MODEL})).json()["id"]
-    reply = (await client.post(f"/v1/agents/{agent_id}/messages", json={"input": "hi"})).json()
-    run_id = reply["messages"][0]["run_id"]
+    response = await client.post(f"/v1/agents/{agent_id}/messages", json={"input": "hi"})
+    assert response.status_code == 200, response.text
+    run_id = response.json()["messages"][0]["run_id"]
     kept = await client.get(f"/v1/runs/{run_id}/stream", params={"include_pings": False})
     assert kept.status_code == 200 and kept.text.strip().endswith("data: [DONE]")
     async with db.session() as session:  # two minutes later, a reaper pass forgets the events

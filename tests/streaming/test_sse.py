@@ -364,3 +364,54 @@ async def test_keepalive_pings_while_the_model_thinks(
             if line == "data: [DONE]":
                 break
     assert pings >= 3
+
+
+async def test_a_turn_that_cannot_start_says_so_in_the_stream(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent_id = await agent(http)
+    fake_llm.state.add(Reply(tool_calls=[("get_weather", {})]))
+    await http.post(
+        f"/v1/agents/{agent_id}/messages", json={"input": "?", "client_tools": [WEATHER]}
+    )
+    async with http.stream(
+        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "hi"}
+    ) as r:
+        assert r.status_code == 200
+        events = await sse(r)
+    assert kinds(events) == ["ping", "stop_reason", "error_message", "[DONE]"]
+    name, error = events[2]
+    assert name == "error" and error["error_type"] == "pending_approval"
+    assert error["detail"]["pending_request_id"]
+    missing = await http.post(
+        "/v1/agents/agent-00000000-0000-4000-8000-000000000000/messages/stream", json={"input": "x"}
+    )
+    assert missing.status_code == 404
+
+
+async def test_a_sleeptime_run_can_be_followed(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    primary = (
+        await http.post("/v1/agents/", json={"model": MODEL, "enable_sleeptime": True})
+    ).json()
+    fake_llm.state.add(
+        Reply(tool_calls=[("send_message", {"message": "hi"})]),
+        Reply(tool_calls=[("memory_finish_edits", {})]),
+    )
+    reply = (
+        await http.post(f"/v1/agents/{primary['id']}/messages", json={"input": "hello"})
+    ).json()
+    [run_id] = reply["usage"]["run_ids"]
+    async with http.stream(
+        "GET", f"/v1/runs/{run_id}/stream", params={"include_pings": False}
+    ) as r:
+        events = await sse(r)
+    assert kinds(events) == [
+        "tool_call_message",
+        "tool_return_message",
+        "stop_reason",
+        "usage_statistics",
+        "[DONE]",
+    ]
+    assert events[2][1]["stop_reason"] == "tool_rule"
