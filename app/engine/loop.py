@@ -24,6 +24,7 @@ from app.engine.tools import ToolContext, ToolResult, execute, failed
 from app.kit.db import Database, utcnow
 from app.kit.ids import Prefix, new_id
 from app.messages.convert import SEND_MESSAGE, to_letta_many
+from app.messages.factory import Owner, new_message, tool_result
 from app.messages.models import Message
 from app.messages.repository import ChatRow, MessageRepository
 from app.providers.base import (
@@ -320,8 +321,12 @@ class Engine:
             | ({"requires_approval": True} if c.name in pausing else {})
             for c in response.tool_calls
         ]
-        assistant = self._message(
-            spec, row.id, "assistant", content=_content(response), tool_calls=calls or None
+        assistant = new_message(
+            self._owner(spec),
+            "assistant",
+            step_id=row.id,
+            content=_content(response),
+            tool_calls=calls or None,
         )
         assistant.id = message_id
         assistant.text = _searchable(response)
@@ -336,7 +341,15 @@ class Engine:
             for call in calls:
                 if not call.get("requires_approval"):
                     result = await self._run_tool(tctx, agent, call)
-                    stored.append(self.tool_message(spec, row.id, str(call["id"]), result))
+                    stored.append(
+                        tool_result(
+                            self._owner(spec),
+                            str(call["id"]),
+                            result.status,
+                            result.text,
+                            step_id=row.id,
+                        )
+                    )
             messages = MessageRepository(session, spec.organization_id)
             first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
             if first is None:
@@ -369,40 +382,8 @@ class Engine:
             return failed(f"Error: tool `{call['name']}` is not available to this agent.")
         return await execute(ctx, call["name"], call["arguments"])
 
-    def _message(self, spec: TurnSpec, step_id: str | None, role: str, **fields: Any) -> Message:
-        return Message(
-            id=new_id(Prefix.message),
-            organization_id=spec.organization_id,
-            agent_id=spec.agent_id,
-            role=role,
-            run_id=spec.run_id,
-            step_id=step_id,
-            group_id=spec.group_id,
-            is_err=False,
-            created_at=utcnow(),
-            **{"content": [], **fields},
-        )
-
-    def tool_message(
-        self, spec: TurnSpec, step_id: str | None, call_id: str, result: ToolResult
-    ) -> Message:
-        message = self._message(
-            spec,
-            step_id,
-            "tool",
-            tool_call_id=call_id,
-            tool_returns=[
-                {
-                    "tool_call_id": call_id,
-                    "status": result.status,
-                    "tool_return": result.text,
-                    "stdout": None,
-                    "stderr": None,
-                }
-            ],
-        )
-        message.text = result.text
-        return message
+    def _owner(self, spec: TurnSpec) -> Owner:
+        return Owner(spec.organization_id, spec.agent_id, spec.run_id, spec.group_id)
 
 
 def _unstreamed(

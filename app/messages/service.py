@@ -32,6 +32,7 @@ from app.kit.errors import BadRequest, Conflict, NotFound
 from app.kit.ids import Prefix, new_id
 from app.messages import approvals
 from app.messages.convert import text_of, to_letta_many
+from app.messages.factory import Owner, new_message, tool_result
 from app.messages.finish import LeaseLostError, end_run, finish_turn
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
@@ -430,40 +431,19 @@ class TurnService:
             approvals.check_ids(
                 list((agent.pending_approval or {}).get("tool_call_ids", [])), approval
             )
-            stored.append(
-                _message(
-                    agent,
-                    run,
-                    "approval",
-                    approvals=approvals.approvals_payload(approval),
-                    otid=approval.otid,
-                )
-            )
+            owner = Owner.of(run)
+            payload = approvals.approvals_payload(approval)
+            stored.append(new_message(owner, "approval", approvals=payload, otid=approval.otid))
             for res in await approvals.resolve(session, agent, run.id, approval):
-                tool = _message(
-                    agent,
-                    run,
-                    "tool",
-                    tool_call_id=res.tool_call_id,
-                    tool_returns=[
-                        {
-                            "tool_call_id": res.tool_call_id,
-                            "status": res.result.status,
-                            "tool_return": res.result.text,
-                            "stdout": None,
-                            "stderr": None,
-                        }
-                    ],
+                resumed.append(
+                    tool_result(owner, res.tool_call_id, res.result.status, res.result.text)
                 )
-                tool.text = res.result.text
-                resumed.append(tool)
             stored += resumed
             agent.pending_approval = None
         for item in inputs:
             parts = _parts(item.content)
-            message = _message(
-                agent,
-                run,
+            message = new_message(
+                Owner.of(run),
                 item.role,
                 content=parts,
                 name=item.name,
@@ -582,20 +562,6 @@ def _new_run(
         created_at=now,
         updated_at=now,
         started_at=None if queued else now,
-    )
-
-
-def _message(agent: Agent, run: Run, role: str, **fields: Any) -> Message:
-    return Message(
-        id=new_id(Prefix.message),
-        organization_id=agent.organization_id,
-        agent_id=agent.id,
-        role=role,
-        run_id=run.id,
-        group_id=run.group_id,
-        is_err=False,
-        created_at=utcnow(),
-        **{"content": [], **fields},
     )
 
 

@@ -18,9 +18,8 @@ from app.auth.deps import Actor
 from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, NotFound
-from app.kit.ids import Prefix, new_id
 from app.messages import approvals
-from app.messages.models import Message
+from app.messages.factory import Owner, new_message, tool_result
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, ApprovalReturn
 from app.runs.models import Run
@@ -45,18 +44,10 @@ async def _deny_pending(session: AsyncSession, actor: Actor, run: Run) -> None:
             for i in pending.get("tool_call_ids", [])
         ]
     )
-    stored = [_message(run, "approval", approvals=approvals.approvals_payload(denial))]
+    owner = Owner.of(run)
+    stored = [new_message(owner, "approval", approvals=approvals.approvals_payload(denial))]
     for res in await approvals.resolve(session, agent, run.id, denial):
-        returns = [
-            {
-                "tool_call_id": res.tool_call_id,
-                "status": res.result.status,
-                "tool_return": res.result.text,
-                "stdout": None,
-                "stderr": None,
-            }
-        ]
-        stored.append(_message(run, "tool", tool_call_id=res.tool_call_id, tool_returns=returns))
+        stored.append(tool_result(owner, res.tool_call_id, res.result.status, res.result.text))
     repo = MessageRepository(session, actor.organization_id)
     first = await repo.allocate_seq(agent.id, len(stored), pending_approval=None)
     if first is None:
@@ -64,20 +55,6 @@ async def _deny_pending(session: AsyncSession, actor: Actor, run: Run) -> None:
     for offset, message in enumerate(stored):
         message.seq = first + offset
     repo.add_all(stored)
-
-
-def _message(run: Run, role: str, **fields: object) -> Message:
-    return Message(
-        id=new_id(Prefix.message),
-        organization_id=run.organization_id,
-        agent_id=run.agent_id,
-        role=role,
-        run_id=run.id,
-        group_id=run.group_id,
-        is_err=False,
-        created_at=utcnow(),
-        **{"content": [], **fields},
-    )
 
 
 async def cancel(session: AsyncSession, actor: Actor, run: Run) -> str:

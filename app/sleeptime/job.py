@@ -24,7 +24,7 @@ from app.engine.memory import StagedConflictError, StagedMemory
 from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.models import GroupAgent
 from app.kit.db import Database, utcnow
-from app.kit.ids import Prefix, new_id
+from app.messages.factory import Owner, new_message
 from app.messages.finish import LeaseLostError, end_run, run_status
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
@@ -123,17 +123,8 @@ class SleeptimeJob:
             recorder=recorder,
         )
         async with self.db.session() as session:
-            message = Message(
-                id=new_id(Prefix.message),
-                organization_id=org,
-                agent_id=run.agent_id,
-                role="user",
-                content=[{"type": "text", "text": plan.transcript}],
-                run_id=run.id,
-                group_id=run.group_id,
-                is_err=False,
-                created_at=utcnow(),
-            )
+            text = [{"type": "text", "text": plan.transcript}]
+            message = new_message(Owner.of(run), "user", content=text)
             repo = MessageRepository(session, org)
             seq = await repo.allocate_seq(run.agent_id, 1)
             if seq is None:

@@ -1,0 +1,56 @@
+"""New stored messages of a run: one constructor for every place that writes them."""
+
+from typing import Any, NamedTuple
+
+from app.kit.db import utcnow
+from app.kit.ids import Prefix, new_id
+from app.messages.models import Message
+from app.runs.models import Run
+
+
+class Owner(NamedTuple):
+    """Whose message it is: the agent, and the run (and group) it belongs to."""
+
+    organization_id: str
+    agent_id: str
+    run_id: str
+    group_id: str | None
+
+    @classmethod
+    def of(cls, run: Run) -> "Owner":
+        return cls(run.organization_id, run.agent_id, run.id, run.group_id)
+
+
+def new_message(owner: Owner, role: str, *, step_id: str | None = None, **fields: Any) -> Message:
+    return Message(
+        id=new_id(Prefix.message),
+        organization_id=owner.organization_id,
+        agent_id=owner.agent_id,
+        run_id=owner.run_id,
+        group_id=owner.group_id,
+        step_id=step_id,
+        role=role,
+        is_err=False,
+        created_at=utcnow(),
+        **{"content": [], **fields},
+    )
+
+
+def tool_result(
+    owner: Owner, call_id: str, status: str, text: str, *, step_id: str | None = None
+) -> Message:
+    """The result of one tool call, as the model and the history see it."""
+    returns = [
+        {
+            "tool_call_id": call_id,
+            "status": status,
+            "tool_return": text,
+            "stdout": None,
+            "stderr": None,
+        }
+    ]
+    message = new_message(
+        owner, "tool", step_id=step_id, tool_call_id=call_id, tool_returns=returns
+    )
+    message.text = text
+    return message
