@@ -21,8 +21,6 @@ from app.providers.assembly import (
     as_dict,
     as_int,
     as_str,
-    decode_object,
-    sse_data,
 )
 from app.providers.base import (
     ContextWindowExceededError,
@@ -43,8 +41,9 @@ from app.providers.base import (
     ToolCallDelta,
     Usage,
 )
+from app.providers.http import JsonEndpoint
 from app.providers.registry import ANTHROPIC_VERSION
-from app.providers.retry import error_details, error_for_status, transport_errors
+from app.providers.retry import error_details, error_for_status
 
 DEFAULT_MAX_TOKENS = 4096
 _NAME = "anthropic"
@@ -314,37 +313,28 @@ class AnthropicProvider:
     def __init__(
         self, http: httpx.AsyncClient, *, base_url: str, api_key: str | None, settings: Settings
     ) -> None:
-        self._http = http
         self._url = f"{base_url.rstrip('/')}/v1/messages"
         self._headers = {"anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}
         if api_key:  # a gateway in front of Anthropic may hold the key itself
             self._headers["x-api-key"] = api_key
-        self._timeout = settings.provider_timeout_seconds
+        self._endpoint = JsonEndpoint(
+            http,
+            url=self._url,
+            headers=self._headers,
+            timeout=settings.provider_timeout_seconds,
+            provider=_NAME,
+            status_error=_status_error,
+        )
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        body = build_body(request, stream=False)
-        with transport_errors(_NAME):
-            response = await self._http.post(
-                self._url, json=body, headers=self._headers, timeout=self._timeout
-            )
-        if not response.is_success:
-            raise _status_error(response)
-        return parse_message(decode_object(response.content, what=f"{_NAME} reply"))
+        return parse_message(await self._endpoint.post(build_body(request, stream=False)))
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
-        body = build_body(request, stream=True)
         reader = _EventReader()
-        with transport_errors(_NAME):
-            async with self._http.stream(
-                "POST", self._url, json=body, headers=self._headers, timeout=self._timeout
-            ) as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise _status_error(response)
-                async with aclosing(sse_data(response)) as events:
-                    async for data in events:
-                        for fragment in reader.read(decode_object(data, what=f"{_NAME} event")):
-                            yield fragment
+        async with aclosing(self._endpoint.events(build_body(request, stream=True))) as events:
+            async for event in events:
+                for fragment in reader.read(event):
+                    yield fragment
         yield reader.end()
 
 

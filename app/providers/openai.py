@@ -20,8 +20,6 @@ from app.providers.assembly import (
     as_dict,
     as_int,
     as_str,
-    decode_object,
-    sse_data,
 )
 from app.providers.base import (
     ContextWindowExceededError,
@@ -40,7 +38,8 @@ from app.providers.base import (
     ToolCallDelta,
     Usage,
 )
-from app.providers.retry import error_details, error_for_status, transport_errors
+from app.providers.http import JsonEndpoint
+from app.providers.retry import error_details, error_for_status
 
 _NAME = "openai"
 _FINISH: dict[str, FinishReason] = {
@@ -199,38 +198,27 @@ class OpenAIProvider:
     def __init__(
         self, http: httpx.AsyncClient, *, base_url: str, api_key: str | None, settings: Settings
     ) -> None:
-        self._http = http
         self._url = f"{base_url.rstrip('/')}/chat/completions"
         # Local servers (Ollama, vLLM) need no key, and some reject an empty bearer token.
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._timeout = settings.provider_timeout_seconds
+        self._endpoint = JsonEndpoint(
+            http,
+            url=self._url,
+            headers=self._headers,
+            timeout=settings.provider_timeout_seconds,
+            provider=_NAME,
+            status_error=_status_error,
+        )
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        body = build_body(request, stream=False)
-        with transport_errors(_NAME):
-            response = await self._http.post(
-                self._url, json=body, headers=self._headers, timeout=self._timeout
-            )
-        if not response.is_success:
-            raise _status_error(response)
-        return parse_completion(decode_object(response.content, what=f"{_NAME} reply"))
+        return parse_completion(await self._endpoint.post(build_body(request, stream=False)))
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
-        body = build_body(request, stream=True)
         reader = _ChunkReader()
-        with transport_errors(_NAME):
-            async with self._http.stream(
-                "POST", self._url, json=body, headers=self._headers, timeout=self._timeout
-            ) as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise _status_error(response)
-                async with aclosing(sse_data(response)) as events:
-                    async for data in events:
-                        if data == "[DONE]":
-                            break
-                        for fragment in reader.read(decode_object(data, what=f"{_NAME} chunk")):
-                            yield fragment
+        async with aclosing(self._endpoint.events(build_body(request, stream=True))) as events:
+            async for event in events:
+                for fragment in reader.read(event):
+                    yield fragment
         yield reader.end()
 
 

@@ -1,0 +1,58 @@
+"""The HTTP exchange both adapters make: POST a JSON body and read a JSON object back, or read
+the reply as a Server-Sent Events stream of JSON objects. Transport failures and error
+statuses leave here already translated into the provider error tree."""
+
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from app.providers.assembly import decode_object, sse_data
+from app.providers.base import ProviderError
+from app.providers.retry import transport_errors
+
+StatusError = Callable[[httpx.Response], ProviderError]
+
+
+class JsonEndpoint:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        url: str,
+        headers: dict[str, str],
+        timeout: float,
+        provider: str,
+        status_error: StatusError,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._headers = headers
+        self._timeout = timeout
+        self._provider = provider
+        self._status_error = status_error
+
+    async def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        with transport_errors(self._provider):
+            response = await self._http.post(
+                self._url, json=body, headers=self._headers, timeout=self._timeout
+            )
+        if not response.is_success:
+            raise self._status_error(response)
+        return decode_object(response.content, what=f"{self._provider} reply")
+
+    async def events(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """The streamed reply's JSON objects, up to the end (or a ``[DONE]`` marker)."""
+        with transport_errors(self._provider):
+            async with self._http.stream(
+                "POST", self._url, json=body, headers=self._headers, timeout=self._timeout
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise self._status_error(response)
+                async with aclosing(sse_data(response)) as lines:
+                    async for data in lines:
+                        if data == "[DONE]":
+                            return
+                        yield decode_object(data, what=f"{self._provider} event")
