@@ -39,6 +39,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._passes = 0  # claim passes started
         self._idle_pass = -1  # the last pass that found nothing to claim with nothing running
+        self._finished = 0  # runs this dispatcher has finished executing
         self._changed = asyncio.Condition()
 
     async def run(self) -> None:
@@ -78,7 +79,7 @@ class Dispatcher:
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             self._passes += 1
-            current = self._passes
+            current, finished_before = self._passes, self._finished
             claimed_nothing = False
             while not self._stopping.is_set() and not self._slots.locked():
                 run = await self._claim()
@@ -89,7 +90,9 @@ class Dispatcher:
                 task = asyncio.create_task(self._execute(run), name=f"run:{run.id}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            if claimed_nothing and not self._tasks:
+            # Idle only if no run ended meanwhile: one that did may have freed an agent whose
+            # next run this pass could not yet claim.
+            if claimed_nothing and not self._tasks and self._finished == finished_before:
                 async with self._changed:
                     self._idle_pass = current
                     self._changed.notify_all()
@@ -127,6 +130,7 @@ class Dispatcher:
             current = asyncio.current_task()
             if current is not None:
                 self._tasks.discard(current)
+            self._finished += 1
             self.control.wakeup.wake()  # a slot is free, and the agent may have more queued
 
     async def _release(self, run: Run) -> None:
