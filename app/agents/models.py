@@ -38,6 +38,8 @@ class Agent(TimestampMixin, Base):
     last_stop_reason: Mapped[str | None] = mapped_column(String(64))
     # Set while a turn is paused on tool calls: {message_id, run_id, tool_call_ids}.
     pending_approval: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Structured output the model must follow (Letta's response_format), sent with each call.
+    response_format: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class AgentTag(Base):

@@ -70,6 +70,11 @@ class Run(TimestampMixin, Base):
     available_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # POSTed once when the run ends (messages/async), with what came of it.
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    callback_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    callback_status_code: Mapped[int | None] = mapped_column(Integer)
+    callback_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Step(Base):
