@@ -9,6 +9,7 @@
     ├── Unprocessable (422)
     │   └── BlockLimitExceeded (422, BLOCK_LIMIT_EXCEEDED)
     ├── NotAvailable (501)
+    ├── BadGateway (502)
     └── TurnFailed (400, 401, 429, 502 or 504: a turn the model provider failed)
 
 Bodies are Letta-shaped: ``{"detail": "<message>"}``; an error with a code answers
@@ -85,6 +86,10 @@ class BlockLimitExceeded(Unprocessable):
 
 class NotAvailable(AppError):
     status_code = 501
+
+
+class BadGateway(AppError):
+    status_code = 502
 
 
 class TurnFailed(AppError):
