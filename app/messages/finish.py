@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents.repository import AgentRepository
 from app.engine.results import TurnOutcome
 from app.kit import dialect
-from app.kit.db import utcnow
+from app.kit.db import now_in, utcnow
 from app.kit.errors import TurnFailed
 from app.providers.base import failure_status
 from app.runs.models import Run
@@ -77,7 +77,7 @@ async def end_run(
         owner=owner,
         status=run_status(outcome.stop_reason),
         stop_reason=outcome.stop_reason,
-        completed_at=utcnow(),
+        completed_at=await now_in(session),
         total_duration_ns=duration_ns,
         ttft_ns=outcome.ttft_ns,
         usage=outcome.usage.letta(outcome.run_ids),
