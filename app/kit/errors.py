@@ -93,9 +93,9 @@ class BadGateway(AppError):
 
 
 class TurnFailed(AppError):
-    """A turn that ended because its model provider failed (or its context could not fit),
-    answered the way Letta answers its LLM errors (``error: {type, message, detail}``) next
-    to our ``detail`` and the ``run_id`` whose stored messages and error tell the rest.
+    """A turn that ended because its model provider failed, answered the way Letta answers
+    its LLM errors (``error: {type, message, detail}``) next to our ``detail`` and the
+    ``run_id`` whose stored messages and error tell the rest.
 
     Not retried by the SDKs: the server has already retried what a retry could fix, and a
     retried POST would be a new turn repeating the input after the failed one.

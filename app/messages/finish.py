@@ -29,12 +29,6 @@ FAILED = frozenset(
 )
 
 
-# Failures that are not the provider's but that Letta also answers with an HTTP error.
-_OWN_FAILURES = {
-    "context_window_overflow": (400, "The agent's context does not fit the model's context window")
-}
-
-
 def run_status(stop_reason: str) -> str:
     if stop_reason == "cancelled":
         return "cancelled"
@@ -94,7 +88,7 @@ def turn_failure(run_id: str, error: dict[str, Any] | None) -> TurnFailed | None
     if not error:
         return None
     error_type = str(error.get("type", ""))
-    known = failure_status(error_type) or _OWN_FAILURES.get(error_type)
+    known = failure_status(error_type)
     if known is None:
         return None
     status, summary = known
