@@ -69,8 +69,7 @@ async def _work(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with runtime(settings, dispatch=True) as rt:
-        log.info("worker.started", owner=rt.control.owner)
+    async with runtime(settings, dispatch=True, role="worker"):
         await stop.wait()
     log.info("worker.stopped")
 

@@ -6,9 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import httpx
+import structlog
+from sqlalchemy.engine import make_url
 
+from app import __version__
 from app.config import Settings
 from app.engine.loop import Engine
 from app.kit import migrate
@@ -23,6 +28,11 @@ from app.streaming.hub import Hub
 from app.worker.control import RunControl
 from app.worker.dispatcher import Dispatcher
 from app.worker.listener import RunListener
+
+log = structlog.get_logger("app.runtime")
+
+Role = Literal["serve", "worker"]
+_STARTED: dict[Role, str] = {"serve": "serve.started", "worker": "worker.started"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +49,11 @@ class Runtime:
 
 
 @asynccontextmanager
-async def runtime(settings: Settings, *, dispatch: bool) -> AsyncIterator[Runtime]:
-    """Build everything, run the dispatcher if asked, and tear down in order on exit."""
+async def runtime(
+    settings: Settings, *, dispatch: bool, role: Role = "serve"
+) -> AsyncIterator[Runtime]:
+    """Build everything, run the dispatcher if asked, and tear down in order on exit.
+    Once all is running, one line says what this process (``role``) works with."""
     db = Database(settings.database_url)
     try:
         await migrate.ensure_schema(db.engine, migrate=settings.migrate_on_start)
@@ -69,12 +82,42 @@ async def runtime(settings: Settings, *, dispatch: bool) -> AsyncIterator[Runtim
             )
             rt = Runtime(settings, db, http, registry, turns, control, dispatcher, hub, follower)
             async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
+                log.info(_STARTED[role], **_in_effect(rt, dispatch))
                 try:
                     yield rt
                 finally:
                     await turns.drain()
     finally:
         await db.dispose()
+
+
+def _in_effect(rt: Runtime, dispatch: bool) -> dict[str, Any]:
+    """What the startup line states: providers, database, auth mode and who runs what;
+    never a key or a password."""
+    settings = rt.settings
+    return {
+        "version": __version__,
+        "owner": rt.control.owner,
+        "providers": rt.registry.describe(),
+        "database": describe_database(settings.database_url),
+        "auth": settings.auth.value,
+        "dispatcher": "on" if dispatch else "off",
+        "worker_concurrency": settings.worker_concurrency if dispatch else 0,
+        "lease_seconds": settings.lease_seconds,
+    }
+
+
+def describe_database(url: str) -> dict[str, str]:
+    """The dialect and where the data lives: a SQLite file's absolute path, or a server URL
+    with its password masked and its query (which may carry one too) left out."""
+    parsed = make_url(url)
+    dialect = parsed.get_backend_name()
+    if dialect == "sqlite":
+        name = parsed.database or ":memory:"
+        location = name if name == ":memory:" else str(Path(name).resolve())
+    else:
+        location = parsed.set(query={}).render_as_string(hide_password=True)
+    return {"dialect": dialect, "location": location}
 
 
 @asynccontextmanager

@@ -31,6 +31,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+async def now_in(session: AsyncSession) -> datetime:
+    """The current time, read once ``session``'s transaction has begun. A write session on
+    SQLite holds the write lock from BEGIN, so the time is not earlier than any commit the
+    transaction follows, and a lease taken with it is not shortened by the wait."""
+    await session.connection()
+    return utcnow()
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware.
 

@@ -8,11 +8,14 @@
     ├── Gone (410)
     ├── Unprocessable (422)
     │   └── BlockLimitExceeded (422, BLOCK_LIMIT_EXCEEDED)
-    └── NotAvailable (501)
+    ├── NotAvailable (501)
+    ├── BadGateway (502)
+    └── TurnFailed (400, 401, 429, 502 or 504: a turn the model provider failed)
 
 Bodies are Letta-shaped: ``{"detail": "<message>"}``; an error with a code answers
 ``{"detail": {"code": ..., "message": ..., **extra}}`` as Letta does for ``PENDING_APPROVAL``.
-Any other exception is a bug: it is logged with its traceback and answers 500.
+Any other exception is a bug: it is logged with its traceback and answers 500. Every answer,
+the 500 included, carries the request's ``X-Request-ID``.
 """
 
 from typing import Any, ClassVar
@@ -24,9 +27,12 @@ from sqlalchemy.exc import IntegrityError
 
 log = structlog.get_logger("app.errors")
 
+# The SDKs retry 408, 409, 429 and 5xx (POSTs included) unless told not to.
+NO_RETRY = {"x-should-retry": "false"}
+
 
 class AppError(Exception):
-    status_code: ClassVar[int] = 500
+    status_code: int = 500
     code: ClassVar[str | None] = None
 
     def __init__(self, message: str, **extra: Any) -> None:
@@ -39,6 +45,9 @@ class AppError(Exception):
             return {"detail": self.message}
         return {"detail": {"code": self.code, "message": self.message, **self.extra}}
 
+    def headers(self) -> dict[str, str]:
+        return {}
+
 
 class BadRequest(AppError):
     status_code = 400
@@ -47,6 +56,9 @@ class BadRequest(AppError):
 class Unauthorized(AppError):
     status_code = 401
 
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
 
 class NotFound(AppError):
     status_code = 404
@@ -54,6 +66,10 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status_code = 409
+
+    def headers(self) -> dict[str, str]:
+        # A conflict is the state of the resource; asking again at once changes nothing.
+        return dict(NO_RETRY)
 
 
 class Gone(AppError):
@@ -72,15 +88,51 @@ class NotAvailable(AppError):
     status_code = 501
 
 
+class BadGateway(AppError):
+    status_code = 502
+
+
+class TurnFailed(AppError):
+    """A turn that ended because its model provider failed, answered the way Letta answers
+    its LLM errors (``error: {type, message, detail}``) next to our ``detail`` and the
+    ``run_id`` whose stored messages and error tell the rest.
+
+    Not retried by the SDKs: the server has already retried what a retry could fix, and a
+    retried POST would be a new turn repeating the input after the failed one.
+    """
+
+    def __init__(
+        self, status_code: int, summary: str, *, run_id: str, error_type: str, cause: str
+    ) -> None:
+        super().__init__(f"{summary}: {cause} (run {run_id})")
+        self.status_code = status_code
+        self.summary = summary
+        self.run_id = run_id
+        self.error_type = error_type
+        self.cause = cause
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "detail": self.message,
+            "run_id": self.run_id,
+            "error": {"type": self.error_type, "message": self.summary, "detail": self.cause},
+        }
+
+    def headers(self) -> dict[str, str]:
+        return dict(NO_RETRY)
+
+
+def _request_id_header() -> dict[str, str]:
+    """The request id bound by the observability middleware. A 500 is answered from outside
+    that middleware (Starlette's outermost layer), so it has to be added here."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return {"X-Request-ID": str(request_id)} if request_id else {}
+
+
 async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AppError):  # registered for AppError only
         raise exc
-    headers = None
-    if exc.status_code == 409:
-        headers = {"x-should-retry": "false"}
-    elif exc.status_code == 401:
-        headers = {"WWW-Authenticate": "Bearer"}
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers() or None)
 
 
 async def _integrity_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -95,7 +147,9 @@ async def _integrity_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("request.unhandled_error", exc_info=exc)
-    return JSONResponse({"detail": "An unknown error occurred"}, status_code=500)
+    return JSONResponse(
+        {"detail": "An unknown error occurred"}, status_code=500, headers=_request_id_header()
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

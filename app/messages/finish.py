@@ -1,12 +1,17 @@
 """The end of a turn, committed in the same transaction as its last step: the run's terminal
-state (fenced on the lease owner), the agent's last-run fields, and the sleeptime trigger."""
+state (fenced on the lease owner), the agent's last-run fields, and the sleeptime trigger;
+and the HTTP error a JSON turn answers when that end was a failure the client must see."""
+
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.repository import AgentRepository
 from app.engine.results import TurnOutcome
 from app.kit import dialect
-from app.kit.db import utcnow
+from app.kit.db import now_in, utcnow
+from app.kit.errors import TurnFailed
+from app.providers.base import failure_status
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.sleeptime import trigger
@@ -66,7 +71,7 @@ async def end_run(
         owner=owner,
         status=run_status(outcome.stop_reason),
         stop_reason=outcome.stop_reason,
-        completed_at=utcnow(),
+        completed_at=await now_in(session),
         total_duration_ns=duration_ns,
         ttft_ns=outcome.ttft_ns,
         usage=outcome.usage.letta(outcome.run_ids),
@@ -75,3 +80,17 @@ async def end_run(
     if not ended:
         raise LeaseLostError(f"run {run.id} is no longer ours to finish")
     await dialect.notify_done(session, run.id)
+
+
+def turn_failure(run_id: str, error: dict[str, Any] | None) -> TurnFailed | None:
+    """The HTTP error a JSON turn answers when it ended on a provider failure (Letta raises
+    these from its non-streaming path, so the SDKs raise too); None for any other end."""
+    if not error:
+        return None
+    error_type = str(error.get("type", ""))
+    known = failure_status(error_type)
+    if known is None:
+        return None
+    status, summary = known
+    cause = str(error.get("message") or summary)
+    return TurnFailed(status, summary, run_id=run_id, error_type=error_type, cause=cause)

@@ -33,7 +33,7 @@ from app.kit.ids import Prefix, new_id
 from app.messages import approvals
 from app.messages.convert import text_of, to_letta_many
 from app.messages.factory import Owner, new_message, tool_result
-from app.messages.finish import LeaseLostError, end_run, finish_turn
+from app.messages.finish import LeaseLostError, end_run, finish_turn, turn_failure
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import (
@@ -461,6 +461,8 @@ class TurnService:
         sink = CollectingSink()
 
         outcome = await self.execute(run, accepted.spec, sink, started, accepted.first)
+        if (failure := turn_failure(run.id, outcome.error)) is not None:
+            raise failure  # the run has ended and the agent is free: the client may go on
         wanted = body.include_return_message_types
         messages = [
             m for m in accepted.resumed + sink.messages if not wanted or m["message_type"] in wanted
@@ -568,7 +570,10 @@ def _new_run(
 async def response_of(
     session: AsyncSession, actor: Actor, run: Run, types: Sequence[str] | None
 ) -> LettaResponse:
-    """The response a finished run gave, rebuilt from what it stored."""
+    """The response a finished run gave, rebuilt from what it stored (its HTTP error, if
+    it failed at the provider)."""
+    if (failure := turn_failure(run.id, run.error)) is not None:
+        raise failure
     agent = await AgentRepository(session, actor.organization_id).get(run.agent_id)
     agent_type = agent.agent_type if agent else "letta_v1_agent"
     stored = await MessageRepository(session, actor.organization_id).for_run(run.id)

@@ -4,18 +4,21 @@ Messages handed to a provider use the OpenAI Chat Completions shape (``role`` sy
 assistant with optional ``tool_calls``, tool with ``tool_call_id``); adapters translate to
 their wire format. Every failure leaves an adapter as one of the errors below:
 
-    ProviderError                       stop reason / error type
-    ├── ProviderTimeoutError            llm_api_error / llm_timeout
-    ├── ProviderRateLimitError          llm_api_error / llm_rate_limit
-    ├── ProviderAuthError               llm_api_error / llm_authentication
-    ├── ProviderBadRequestError         llm_api_error / llm_bad_request
-    │   └── ContextWindowExceededError  llm_api_error / llm_context_window_exceeded
-    ├── ProviderServerError             llm_api_error / llm_error
-    ├── ProviderConnectionError         llm_api_error / llm_error
-    └── InvalidResponseError            invalid_llm_response / llm_empty_response
+    ProviderError                       stop reason / error type               HTTP status
+    ├── ProviderTimeoutError            llm_api_error / llm_timeout                    504
+    ├── ProviderRateLimitError          llm_api_error / llm_rate_limit                 429
+    ├── ProviderAuthError               llm_api_error / llm_authentication             401
+    ├── ProviderBadRequestError         llm_api_error / llm_bad_request                400
+    │   └── ContextWindowExceededError  llm_api_error / llm_context_window_exceeded    400
+    ├── ProviderServerError             llm_api_error / llm_error                      502
+    ├── ProviderConnectionError         llm_api_error / llm_error                      502
+    └── InvalidResponseError            invalid_llm_response / llm_empty_response     502
+
+The HTTP status is what a JSON (non-streaming) turn that failed so answers; a stream says the
+same in its ``error_message`` event instead, and the run records the error type either way.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -24,6 +27,8 @@ class ProviderError(Exception):
     stop_reason: ClassVar[str] = "llm_api_error"
     error_type: ClassVar[str] = "llm_error"
     retryable: ClassVar[bool] = False
+    http_status: ClassVar[int] = 502
+    summary: ClassVar[str] = "The model provider failed"
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -34,11 +39,15 @@ class ProviderError(Exception):
 class ProviderTimeoutError(ProviderError):
     error_type = "llm_timeout"
     retryable = True
+    http_status = 504
+    summary = "The model provider did not answer in time"
 
 
 class ProviderRateLimitError(ProviderError):
     error_type = "llm_rate_limit"
     retryable = True
+    http_status = 429
+    summary = "The model provider is limiting the rate of requests"
 
     def __init__(
         self, message: str, *, status_code: int | None = None, retry_after: float | None = None
@@ -49,14 +58,19 @@ class ProviderRateLimitError(ProviderError):
 
 class ProviderAuthError(ProviderError):
     error_type = "llm_authentication"
+    http_status = 401
+    summary = "The model provider did not accept the configured credentials"
 
 
 class ProviderBadRequestError(ProviderError):
     error_type = "llm_bad_request"
+    http_status = 400
+    summary = "The model provider refused the request"
 
 
 class ContextWindowExceededError(ProviderBadRequestError):
     error_type = "llm_context_window_exceeded"
+    summary = "The conversation does not fit the model's context window"
 
 
 class ProviderServerError(ProviderError):
@@ -76,6 +90,22 @@ class ProviderConnectionError(ProviderError):
 class InvalidResponseError(ProviderError):
     stop_reason = "invalid_llm_response"
     error_type = "llm_empty_response"
+    summary = "The model provider's answer could not be used"
+
+
+def _tree(cls: type[ProviderError]) -> Iterator[type[ProviderError]]:
+    yield cls
+    for sub in cls.__subclasses__():
+        yield from _tree(sub)
+
+
+def failure_status(error_type: str) -> tuple[int, str] | None:
+    """The HTTP status and summary for a turn that failed with this recorded error type (the
+    run keeps only the type); None if no provider error has that type."""
+    for cls in _tree(ProviderError):
+        if cls.error_type == error_type:
+            return cls.http_status, cls.summary
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ A handle is ``provider/model-name``: ``openai/...`` goes to the OpenAI-compatibl
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import structlog
@@ -44,6 +45,43 @@ class _Provider:
     models: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Unlisted:
+    """A provider whose models could not be listed, and why."""
+
+    provider: str
+    base_url: str
+    reason: str
+
+    def as_log(self) -> dict[str, str]:
+        return {"provider": self.provider, "base_url": self.base_url, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"provider {self.provider!r} at {self.base_url} {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    models: list[ModelInfo]
+    unlisted: list[Unlisted]
+
+
+class UnlistedError(Exception):
+    def __init__(self, provider: _Provider, reason: str) -> None:
+        super().__init__(reason)
+        self.unlisted = Unlisted(provider.name, public_url(provider.endpoint), reason)
+
+
+def public_url(url: str) -> str:
+    """``url`` fit for logs and answers: no user or password, no query (keys hide there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 class ProviderRegistry:
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self._settings = settings
@@ -63,7 +101,7 @@ class ProviderRegistry:
                 settings.anthropic_api_key,
                 tuple(settings.anthropic_models),
             )
-        self._listing: tuple[float, list[ModelInfo]] | None = None
+        self._listed: dict[str, tuple[float, tuple[str, ...]]] = {}
 
     @property
     def configured(self) -> list[str]:
@@ -101,16 +139,42 @@ class ProviderRegistry:
             window = context_window or self._settings.default_context_window
             return ModelInfo(provider_name, model, "", window)
 
-    async def list_models(self) -> list[ModelInfo]:
-        now = time.monotonic()
-        if self._listing is not None and now - self._listing[0] < _LISTING_TTL_SECONDS:
-            return self._listing[1]
-        models: list[ModelInfo] = []
+    def describe(self) -> list[dict[str, object]]:
+        """The configured providers as the startup log states them: no keys, no secrets in
+        the URLs, and whether the model list is fixed or asked of the endpoint."""
+        return [
+            {
+                "name": p.name,
+                "base_url": public_url(p.endpoint),
+                "models": list(p.models) if p.models else "listed by the endpoint",
+            }
+            for p in self._providers.values()
+        ]
+
+    async def list_models(self) -> Listing:
+        """Every model the providers offer; a provider whose list cannot be fetched is named
+        in ``unlisted`` (and logged) rather than passed over as having none."""
+        listing = Listing([], [])
         for provider in self._providers.values():
-            names = provider.models or await self._fetch_names(provider)
-            models.extend(self._info(provider, name, None) for name in names)
-        self._listing = (now, models)
-        return models
+            try:
+                names = provider.models or await self._names(provider)
+            except UnlistedError as exc:
+                log.warning("providers.list_failed", **exc.unlisted.as_log())
+                listing.unlisted.append(exc.unlisted)
+                continue
+            listing.models.extend(self._info(provider, name, None) for name in names)
+        return listing
+
+    async def _names(self, provider: _Provider) -> tuple[str, ...]:
+        """The endpoint's model names, kept for a while once fetched (a failure is not kept:
+        the next request asks again)."""
+        now = time.monotonic()
+        cached = self._listed.get(provider.name)
+        if cached is not None and now - cached[0] < _LISTING_TTL_SECONDS:
+            return cached[1]
+        names = await self._fetch_names(provider)
+        self._listed[provider.name] = (now, names)
+        return names
 
     async def _fetch_names(self, provider: _Provider) -> tuple[str, ...]:
         headers: dict[str, str] = {}
@@ -123,10 +187,16 @@ class ProviderRegistry:
                 headers = {"Authorization": f"Bearer {provider.api_key}"}
         try:
             response = await self._http.get(url, headers=headers, timeout=10.0)
-            response.raise_for_status()
-            data = response.json().get("data", [])
+        except httpx.HTTPError as exc:
+            raise UnlistedError(provider, f"not reachable ({type(exc).__name__}: {exc})") from exc
+        if response.is_error:
+            raise UnlistedError(
+                provider, f"answered {response.status_code} to GET {public_url(url)}"
+            )
+        try:
+            data = response.json()["data"]
             return tuple(sorted(str(item["id"]) for item in data if "id" in item))
-        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            # The listing is advisory: a provider that is down lists nothing, it is not an error.
-            log.warning("providers.list_failed", provider=provider.name, url=url, error=str(exc))
-            return ()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UnlistedError(
+                provider, f"answered GET {public_url(url)} with no model list"
+            ) from exc

@@ -15,15 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.kit import dialect
-from app.kit.db import utcnow
+from app.kit.db import now_in, utcnow
 from app.runs.models import Run, RunEvent
 
 QUEUED_KINDS = ("async", "sleeptime")
 
 
 async def claim(session: AsyncSession, owner: str, lease: float) -> Run | None:
-    """Take the oldest runnable queued run, skipping agents that are busy with another run."""
-    now = utcnow()
+    """Take the oldest runnable queued run, skipping agents that are busy with another run.
+    Its start and lease are timed once it is locked: never before it was created."""
+    due_by = await now_in(session)
     other = aliased(Run)
     busy = exists().where(
         other.agent_id == Run.agent_id,
@@ -33,7 +34,7 @@ async def claim(session: AsyncSession, owner: str, lease: float) -> Run | None:
     candidate = await session.scalar(
         select(Run)
         .where(Run.status == "created", Run.kind.in_(QUEUED_KINDS))
-        .where((Run.available_at.is_(None)) | (Run.available_at <= now))
+        .where((Run.available_at.is_(None)) | (Run.available_at <= due_by))
         .where(~busy)
         .order_by(Run.created_at, Run.id)
         .limit(1)
@@ -41,6 +42,7 @@ async def claim(session: AsyncSession, owner: str, lease: float) -> Run | None:
     )
     if candidate is None:
         return None
+    now = utcnow()
     candidate.status = "running"
     candidate.lease_owner = owner
     candidate.lease_expires_at = now + timedelta(seconds=lease)
@@ -63,10 +65,11 @@ async def next_available_at(session: AsyncSession) -> datetime | None:
 
 async def renew(session: AsyncSession, owner: str, lease: float) -> list[tuple[str, bool]]:
     """Extend every lease this process holds; returns (run id, cancel requested) for each."""
+    now = await now_in(session)
     result = await session.execute(
         update(Run)
         .where(Run.lease_owner == owner, Run.status == "running")
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease))
+        .values(lease_expires_at=now + timedelta(seconds=lease))
         .returning(Run.id, Run.cancel_requested)
         .execution_options(synchronize_session=False)
     )

@@ -20,16 +20,17 @@ async def _last_run(client: httpx.AsyncClient, agent_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("replies", "stop_reason", "error_type"),
+    ("replies", "status", "stop_reason", "error_type"),
     [
-        ([Reply(status=500)] * 4, "llm_api_error", "llm_error"),
-        ([Reply(status=503), Reply(text="recovered")], "end_turn", None),
+        ([Reply(status=500)] * 4, 502, "llm_api_error", "llm_error"),
+        ([Reply(status=503), Reply(text="recovered")], 200, "end_turn", None),
         (
             [Reply(status=401, error_body={"error": {"message": "bad key"}})],
+            401,
             "llm_api_error",
             "llm_authentication",
         ),
-        ([Reply(status=429)] * 4, "llm_api_error", "llm_rate_limit"),
+        ([Reply(status=429)] * 4, 429, "llm_api_error", "llm_rate_limit"),
         (
             [
                 Reply(
@@ -42,34 +43,38 @@ async def _last_run(client: httpx.AsyncClient, agent_id: str) -> dict[str, Any]:
                     },
                 )
             ],
+            400,
             "llm_api_error",
             "llm_context_window_exceeded",
         ),
         (
             [Reply(status=400, error_body={"error": {"message": "bad tool schema"}})],
+            400,
             "llm_api_error",
             "llm_bad_request",
         ),
-        ([Reply(raw_body="{not json")], "invalid_llm_response", None),
-        ([Reply(text=None)], "invalid_llm_response", None),
+        ([Reply(raw_body="{not json")], 502, "invalid_llm_response", "llm_empty_response"),
+        ([Reply(text=None)], 502, "invalid_llm_response", "llm_empty_response"),
     ],
 )
 async def test_provider_faults(
     client: httpx.AsyncClient,
     fake_llm: FakeLLMServer,
     replies: list[Reply],
+    status: int,
     stop_reason: str,
     error_type: str | None,
 ) -> None:
     agent = await create_agent(client)
     fake_llm.state.add(*replies)
-    response = await ok(send(client, agent["id"], "hi"))
-    assert response["stop_reason"]["stop_reason"] == stop_reason
+    response = await send(client, agent["id"], "hi")
+    assert response.status_code == status, response.text
     run = await _last_run(client, agent["id"])
     assert run["stop_reason"] == stop_reason
     assert run["status"] == ("completed" if stop_reason == "end_turn" else "failed")
     assert run["completed_at"] is not None
     if error_type is not None:
+        assert_turn_failed(response, run["id"], error_type)
         assert run["error"]["type"] == error_type
         steps = await ok(client.get(f"/v1/runs/{run['id']}/steps"))
         assert steps[0]["status"] == "failed" and steps[0]["error_type"] == error_type
@@ -78,22 +83,35 @@ async def test_provider_faults(
     assert after["stop_reason"]["stop_reason"] == "end_turn"
 
 
+def assert_turn_failed(response: httpx.Response, run_id: str, error_type: str) -> None:
+    """Letta's LLM-error body next to our ``detail``, naming the run; never retried."""
+    body = response.json()
+    assert body["run_id"] == run_id and run_id in body["detail"]
+    assert body["error"]["type"] == error_type
+    assert body["error"]["message"] and body["error"]["detail"] in body["detail"]
+    assert response.headers["x-should-retry"] == "false"
+    assert response.headers["x-request-id"]
+
+
 async def test_provider_timeout(make_client: AppFactory, fake_llm: FakeLLMServer) -> None:
     client = await make_client(provider_timeout_seconds=0.2, provider_max_retries=0)
     agent = await create_agent(client)
     fake_llm.state.add(Reply(text="too late", delay=2.0))
-    response = await ok(send(client, agent["id"], "hi"))
-    assert response["stop_reason"]["stop_reason"] == "llm_api_error"
+    response = await send(client, agent["id"], "hi")
+    assert response.status_code == 504
     run = await _last_run(client, agent["id"])
     assert run["status"] == "failed" and run["error"]["type"] == "llm_timeout"
+    assert_turn_failed(response, run["id"], "llm_timeout")
 
 
 async def test_unreachable_provider(make_client: AppFactory, fake_llm: FakeLLMServer) -> None:
     client = await make_client(openai_base_url="http://127.0.0.1:9/v1", provider_max_retries=1)
     agent = await create_agent(client)
-    response = await ok(send(client, agent["id"], "hi"))
-    assert response["stop_reason"]["stop_reason"] == "llm_api_error"
-    assert (await _last_run(client, agent["id"]))["status"] == "failed"
+    response = await send(client, agent["id"], "hi")
+    assert response.status_code == 502
+    run = await _last_run(client, agent["id"])
+    assert run["status"] == "failed" and run["stop_reason"] == "llm_api_error"
+    assert_turn_failed(response, run["id"], "llm_error")
 
 
 async def test_one_turn_at_a_time(client: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:

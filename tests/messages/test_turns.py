@@ -230,7 +230,7 @@ async def test_run_listing_filters_and_delete(
     one, two = await create_agent(client), await create_agent(client)
     await ok(send(client, one["id"], "a"))
     fake_llm.state.add(Reply(status=401))
-    await ok(send(client, two["id"], "b"))
+    assert (await send(client, two["id"], "b")).status_code == 401
     runs = await ok(client.get("/v1/runs/"))
     assert len(runs) == 2 and runs[0]["agent_id"] == two["id"]  # newest first
     assert [

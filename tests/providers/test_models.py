@@ -28,9 +28,28 @@ async def test_listed_from_the_provider_models_endpoint(
     assert agent["llm_config"]["model_endpoint"] == fake_llm.base_url
 
 
-async def test_unreachable_provider_lists_nothing(make_client: AppFactory) -> None:
+async def test_a_provider_that_cannot_be_listed_is_a_502_naming_it(
+    make_client: AppFactory,
+) -> None:
     client = await make_client(openai_models=[], openai_base_url="http://127.0.0.1:9/v1")
-    assert await ok(client.get("/v1/models/")) == []
+    response = await client.get("/v1/models/")
+    assert response.status_code == 502
+    detail = response.json()["detail"]
+    assert "provider 'openai' at http://127.0.0.1:9/v1 not reachable" in detail
+    assert response.headers["x-request-id"]
+
+
+async def test_what_can_be_listed_is_listed_and_the_rest_named(make_client: AppFactory) -> None:
+    client = await make_client(
+        openai_models=[],
+        openai_base_url="http://127.0.0.1:9/v1",
+        anthropic_api_key="test-key",
+        anthropic_models=["claude-x"],
+    )
+    response = await client.get("/v1/models/")
+    assert response.status_code == 200
+    assert [m["handle"] for m in response.json()] == ["anthropic/claude-x"]
+    assert response.headers["x-unlisted-providers"] == "openai"
 
 
 async def test_no_provider_configured(make_client: AppFactory) -> None:
