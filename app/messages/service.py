@@ -31,7 +31,7 @@ from app.kit.db import Database, utcnow
 from app.kit.errors import BadRequest, Conflict, NotFound
 from app.kit.ids import Prefix, new_id
 from app.messages import approvals
-from app.messages.convert import text_of, to_letta_many
+from app.messages.convert import shows_replies, text_of, to_letta_many
 from app.messages.factory import Owner, new_message, tool_result
 from app.messages.finish import LeaseLostError, end_run, finish_turn
 from app.messages.models import Message
@@ -523,6 +523,7 @@ def _spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         max_steps=body.max_steps,
         group_id=run.group_id,
         stream_tokens=body.streaming and body.stream_tokens,
+        use_assistant_message=body.use_assistant_message,
         client_tools={
             t.name: {
                 "name": t.name,
@@ -573,9 +574,11 @@ async def response_of(
     agent_type = agent.agent_type if agent else "letta_v1_agent"
     stored = await MessageRepository(session, actor.organization_id).for_run(run.id)
     wanted = set(types) if types else None
+    asked = (run.request_config or {}).get("use_assistant_message", True)
+    replies = shows_replies(agent_type, asked is not False)
     messages = [
         m
-        for m in to_letta_many(stored, agent_type)
+        for m in to_letta_many(stored, agent_type, assistant_messages=replies)
         if m["message_type"] not in INPUT_TYPES and (wanted is None or m["message_type"] in wanted)
     ]
     usage = run.usage or UsageTotals().letta()
