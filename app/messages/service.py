@@ -145,6 +145,7 @@ class TurnService:
         async with self.deps.db.session(write=False) as session:
             if await AgentRepository(session, actor.organization_id).get(agent_id) is None:
                 raise NotFound(f"Agent {agent_id} not found")
+        self.deps.engine.check_model(body.override_model)
         run_id = new_id(Prefix.run)
         intake = Intake("foreground", group_id, idempotency_key, digest, run_id)
 
@@ -349,6 +350,7 @@ class TurnService:
         self, actor: Actor, agent_id: str, body: LettaRequest, intake: Intake
     ) -> _Accepted | LettaResponse:
         approval, inputs = _split(body)
+        self.deps.engine.check_model(body.override_model)
         try:
             async with self.deps.db.session() as session:
                 agents = AgentRepository(session, actor.organization_id)
@@ -523,6 +525,7 @@ def _spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         max_steps=body.max_steps,
         group_id=run.group_id,
         stream_tokens=body.streaming and body.stream_tokens,
+        model=body.override_model,
         use_assistant_message=body.use_assistant_message,
         client_tools={
             t.name: {

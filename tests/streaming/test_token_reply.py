@@ -135,6 +135,23 @@ async def test_streams_honour_include_return_message_types(
         await same_on_resume(http, events)  # the run keeps the filter it was asked for
 
 
+async def test_a_structured_reply_is_sent_once_whole(
+    http: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent_id = await agent(
+        http, agent_type="memgpt_v2_agent", response_format={"type": "json_object"}
+    )
+    verdict = {"rank": 1, "reason": 'top "sushi"'}
+    fake_llm.state.add(reply(verdict))
+    events = await stream(http, agent_id, stream_tokens=True)
+    assert kinds(events) == ["ping", "assistant_message", *CLOSING]
+    assert json.loads(events[1][1]["content"]) == verdict
+    sent = fake_llm.state.chat_requests[-1]
+    assert sent["response_format"] == {"type": "json_object"}
+    [send] = [t["function"] for t in sent["tools"] if t["function"]["name"] == "send_message"]
+    assert send["parameters"]["properties"]["message"]["type"] == "object"
+
+
 async def test_the_sdk_reads_token_streamed_replies(
     http: httpx.AsyncClient, server: str, fake_llm: FakeLLMServer
 ) -> None:
