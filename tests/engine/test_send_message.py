@@ -207,13 +207,21 @@ async def test_base_tool_rules_follow_include_base_tool_rules(client: httpx.Asyn
 async def test_the_sdk_sees_both_kinds_of_reply(
     app_client: AppAndClient, fake_llm: FakeLLMServer
 ) -> None:
-    _, http = app_client
+    app, http = app_client
     sdk = AsyncLetta(base_url="http://testserver", http_client=http, max_retries=0)
     v2 = await sdk.agents.create(model=MODEL, agent_type=V2)
     fake_llm.state.add(reply("from v2"))
     response = await sdk.agents.messages.create(v2.id, input="hi")
     [message] = response.messages
     assert message.message_type == "assistant_message" and message.content == "from v2"
+    fake_llm.state.add(reply("queued v2"))
+    run = await sdk.agents.messages.create_async(v2.id, input="later")
+    await _settled(app)
+    run_messages = [m async for m in sdk.runs.messages.list(run.id)]
+    assert [m.message_type for m in run_messages] == ["user_message", "assistant_message"]
+    assert run_messages[1].content == "queued v2"
+    history = [m async for m in sdk.agents.messages.list(v2.id)]
+    assert [m.message_type for m in history] == ["user_message", "assistant_message"] * 2
     primary = await sdk.agents.create(model=MODEL, enable_sleeptime=True)
     fake_llm.state.add(reply("from v1"), Reply(tool_calls=[("memory_finish_edits", {})]))
     response = await sdk.agents.messages.create(primary.id, input="hi")

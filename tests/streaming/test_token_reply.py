@@ -120,6 +120,16 @@ async def test_letta_v1_reply_streams_as_tool_call_chunks(
     assert run["status"] == "completed"
 
 
+async def test_letta_v1_step_stream(http: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
+    agent_id = await agent(http, tools=["send_message"], include_base_tool_rules=True)
+    fake_llm.state.add(reply())
+    events = await stream(http, agent_id)
+    assert kinds(events) == ["ping", "tool_call_message", "tool_return_message", *CLOSING]
+    assert json.loads(events[1][1]["tool_call"]["arguments"]) == {"message": HELLO}
+    assert events[-3][1]["stop_reason"] == "tool_rule"
+    await same_on_resume(http, events)
+
+
 async def test_streams_honour_include_return_message_types(
     http: httpx.AsyncClient, fake_llm: FakeLLMServer
 ) -> None:
