@@ -75,11 +75,14 @@ def wants_base_rules(agent_type: str, *, enable_sleeptime: bool, requested: bool
 def merge_rules(
     tool_names: Sequence[str], user_rules: Sequence[dict[str, Any]], *, with_base: bool
 ) -> list[dict[str, Any]]:
-    """The user's rules, then a terminal or continue rule for each base tool not covered."""
+    """The user's rules, then (``with_base``, Letta's ``include_base_tool_rules``) a terminal
+    or continue rule for each of ``tool_names`` the user's rules leave uncovered."""
     rules = list(user_rules)
     if not with_base:
         return rules
-    covered = {rule["tool_name"] for rule in rules}
+    # A user's own loop rule for a tool wins; rules of other kinds (approval, required
+    # before exit, ...) leave its base rule in place.
+    covered = {r["tool_name"] for r in rules if r["type"] in ("exit_loop", "continue_loop")}
     for name in tool_names:
         if name not in covered:
             kind = "exit_loop" if name in TERMINAL_TOOLS else "continue_loop"

@@ -1,6 +1,7 @@
-from typing import Any, Literal
+import json
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from app.blocks.schemas import BlockCreate, BlockResponse
 from app.groups.schemas import GroupResponse
@@ -46,6 +47,70 @@ class ToolRule(BaseModel):
     type: ToolRuleType
 
 
+def _distinct_rules(rules: list[ToolRule] | None) -> list[ToolRule] | None:
+    """Tool rules with repeats dropped (same type, tool and other fields), first kept."""
+    if rules is None:
+        return None
+    seen: set[str] = set()
+    kept: list[ToolRule] = []
+    for rule in rules:
+        key = json.dumps(rule.model_dump(mode="json"), sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            kept.append(rule)
+    return kept
+
+
+DistinctToolRules = Annotated[list[ToolRule] | None, AfterValidator(_distinct_rules)]
+
+
+class TextResponseFormat(RequestModel):
+    type: Literal["text"] = "text"
+
+
+class JsonObjectResponseFormat(RequestModel):
+    type: Literal["json_object"] = "json_object"
+
+
+class JsonSchemaSpec(BaseModel):
+    """OpenAI's ``json_schema`` object: a ``name`` and the JSON Schema the reply follows."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class JsonSchemaResponseFormat(RequestModel):
+    type: Literal["json_schema"] = "json_schema"
+    json_schema: JsonSchemaSpec
+
+
+def _format_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        declared = value.get("type")
+        if declared is not None:
+            return str(declared)
+        return "json_schema" if "json_schema" in value else "text"
+    return str(getattr(value, "type", "text"))
+
+
+# Letta's response_format shapes; stored and shown as the JSON the client sent.
+ResponseFormat = Annotated[
+    Annotated[TextResponseFormat, Tag("text")]
+    | Annotated[JsonObjectResponseFormat, Tag("json_object")]
+    | Annotated[JsonSchemaResponseFormat, Tag("json_schema")],
+    Discriminator(_format_kind),
+]
+
+
+def dump_response_format(value: BaseModel | None) -> dict[str, Any] | None:
+    return (
+        None if value is None else value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
+
+
 class CreateAgent(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=200, pattern=AGENT_NAME_PATTERN)
     agent_type: str = "letta_v1_agent"
@@ -62,7 +127,7 @@ class CreateAgent(RequestModel):
     block_ids: list[str] | None = None
     tools: list[str] | None = None
     tool_ids: list[str] | None = None
-    tool_rules: list[ToolRule] | None = None
+    tool_rules: DistinctToolRules = None
     include_base_tools: bool = True
     include_base_tool_rules: bool | None = None
     tags: list[str] | None = None
@@ -70,6 +135,7 @@ class CreateAgent(RequestModel):
     message_buffer_autoclear: bool = False
     timezone: str | None = None
     hidden: bool | None = None
+    response_format: ResponseFormat | None = None
 
 
 class UpdateAgent(RequestModel):
@@ -85,12 +151,13 @@ class UpdateAgent(RequestModel):
     block_ids: list[str] | None = None
     tool_ids: list[str] | None = None
     tools: list[str] | None = None
-    tool_rules: list[ToolRule] | None = None
+    tool_rules: DistinctToolRules = None
     tags: list[str] | None = None
     enable_sleeptime: bool | None = None
     message_buffer_autoclear: bool | None = None
     timezone: str | None = None
     hidden: bool | None = None
+    response_format: ResponseFormat | None = None
 
 
 class Memory(ResponseModel):
@@ -125,6 +192,7 @@ class AgentState(ResponseModel):
     managed_group: GroupResponse | None
     multi_agent_group: GroupResponse | None
     pending_approval: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
     message_buffer_autoclear: bool
     timezone: str | None
     hidden: bool | None

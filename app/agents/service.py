@@ -9,7 +9,7 @@ from app.agents import defaults
 from app.agents.models import Agent
 from app.agents.prompts import DEFAULT_SYSTEM, SLEEPTIME_PERSONA
 from app.agents.repository import AgentRepository
-from app.agents.schemas import CreateAgent, UpdateAgent
+from app.agents.schemas import CreateAgent, UpdateAgent, dump_response_format
 from app.auth.deps import Actor
 from app.blocks import service as blocks_service
 from app.blocks.models import Block
@@ -104,7 +104,7 @@ async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: D
     base = defaults.base_tools(data.agent_type, enable_sleeptime=sleeptime)
     requested = _tool_names(data.tools, data.tool_ids)
     tool_names = list(dict.fromkeys([*(base if data.include_base_tools else ()), *requested]))
-    with_base = data.include_base_tools and defaults.wants_base_rules(
+    with_base = defaults.wants_base_rules(
         data.agent_type, enable_sleeptime=sleeptime, requested=data.include_base_tool_rules
     )
     user_rules = [r.model_dump() for r in data.tool_rules or ()]
@@ -128,7 +128,8 @@ async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: D
         context_window_limit=data.context_window_limit,
         max_tokens=data.max_tokens,
         tool_names=tool_names,
-        tool_rules=defaults.merge_rules(base, user_rules, with_base=with_base),
+        tool_rules=defaults.merge_rules(tool_names, user_rules, with_base=with_base),
+        response_format=dump_response_format(data.response_format),
         enable_sleeptime=False,
         message_buffer_autoclear=data.message_buffer_autoclear,
         timezone=data.timezone,
@@ -277,6 +278,8 @@ def _apply_fields(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
         agent.tool_names = list(dict.fromkeys(_tool_names(data.tools, data.tool_ids)))
     if data.tool_rules is not None:
         agent.tool_rules = [r.model_dump() for r in data.tool_rules]
+    if "response_format" in fields:
+        agent.response_format = dump_response_format(data.response_format)
 
 
 async def update(

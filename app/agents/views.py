@@ -93,6 +93,7 @@ def _state(
         tools=tools if with_tools else [],
         tags=tags,
         tool_rules=agent.tool_rules,
+        response_format=agent.response_format,
         message_ids=[],
         enable_sleeptime=agent.enable_sleeptime,
         managed_group=group,

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.agents.models import Agent
+from app.engine import rules
 from app.engine.memory import MemoryView
-from app.messages.convert import to_chat
+from app.messages.convert import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
 from app.messages.repository import ChatRow
 from app.tools.builtin import BUILTIN_TOOLS
 
@@ -55,14 +56,42 @@ def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> 
     return f"{agent.system}\n\n{memory}\n\n{metadata}"
 
 
-def tool_schemas(agent: Agent, client_tools: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The agent's tools, with a client tool of the same name replacing the server one."""
-    schemas = [
-        BUILTIN_TOOLS[name].json_schema
-        for name in agent.tool_names
-        if name in BUILTIN_TOOLS and name not in client_tools
-    ]
+def tool_schemas(
+    agent: Agent,
+    client_tools: dict[str, dict[str, Any]],
+    response_format: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The agent's tools, with a client tool of the same name replacing the server one. As
+    in Letta, a structured ``response_format`` becomes the schema of send_message's
+    ``message``, and a memgpt_v2_agent's non-terminal tools offer ``request_heartbeat``."""
+    terminal = rules.rule_names(agent, "exit_loop")
+    schemas: list[dict[str, Any]] = []
+    for name in agent.tool_names:
+        if name not in BUILTIN_TOOLS or name in client_tools:
+            continue
+        schema = BUILTIN_TOOLS[name].json_schema
+        if name == SEND_MESSAGE:
+            schema = _shaped_reply(schema, response_format)
+        if rules.uses_heartbeats(agent) and name not in terminal:
+            schema = rules.with_heartbeat(schema)
+        schemas.append(schema)
     return schemas + list(client_tools.values())
+
+
+def _shaped_reply(schema: dict[str, Any], response_format: dict[str, Any] | None) -> dict[str, Any]:
+    response_format = response_format or {}
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        shape = response_format.get("json_schema", {}).get("schema")
+        if not isinstance(shape, dict):
+            return schema
+    elif kind == "json_object":
+        shape = {"type": "object", "description": "The message, as a JSON object."}
+    else:
+        return schema
+    parameters = schema["parameters"]
+    properties = {**parameters["properties"], REPLY_ARGUMENT: shape}
+    return {**schema, "parameters": {**parameters, "properties": properties}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +130,11 @@ def budget(
     reserve = agent.max_tokens or DEFAULT_ANSWER_RESERVE
     fixed = estimate_tokens(system_prompt) + estimate_tokens(json.dumps(tools))
     return context_window - reserve - fixed
+
+
+def response_format(agent: Agent) -> dict[str, Any] | None:
+    """The agent's structured-output format: its own, or the one in its model settings."""
+    if agent.response_format:
+        return agent.response_format
+    nested = (agent.model_settings or {}).get("response_format")
+    return nested if isinstance(nested, dict) else None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents.models import Agent
 from app.agents.repository import AgentRepository
 from app.blocks.repository import BlockRepository
+from app.engine import answer, rules
 from app.engine import context as ctxmod
 from app.engine.events import ErrorEvent, EventSink, MessageEvent
 from app.engine.memory import DirectMemory, MemoryView, StagedMemory
@@ -23,17 +24,14 @@ from app.engine.results import StepOutcome, TurnOutcome, UsageTotals
 from app.engine.tools import ToolContext, ToolResult, execute, failed
 from app.kit.db import Database, utcnow
 from app.kit.ids import Prefix, new_id
-from app.messages.convert import SEND_MESSAGE, to_letta_many
+from app.messages.convert import shows_replies, to_letta_many
 from app.messages.factory import Owner, new_message, tool_result
-from app.messages.models import Message
 from app.messages.repository import ChatRow, MessageRepository
 from app.providers.base import (
-    InvalidResponseError,
     LLMProvider,
     LLMRequest,
     LLMResponse,
     ProviderError,
-    StreamEnd,
 )
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
@@ -60,6 +58,10 @@ class TurnSpec:
     recorder: RunRecorder | None = None
     # Relay the model's tokens as they come (needs a recorder), instead of whole messages.
     stream_tokens: bool = False
+    # A model handle to run this turn on instead of the agent's (``override_model``).
+    model: str | None = None
+    # Letta's ``use_assistant_message``: a memgpt_v2_agent's send_message is its reply.
+    use_assistant_message: bool = True
 
 
 class TurnCancelledError(Exception):
@@ -78,6 +80,7 @@ class _Turn:
     ttft: int | None = None
     produced: tuple[int, str] | None = None  # last stored (seq, message id) of the turn
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
+    called: list[str] = field(default_factory=list)  # the tools the turn has called
 
     def outcome(self, stop_reason: str, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
@@ -113,10 +116,6 @@ class _Step:
 Prepared = _Step | ContextOverflowError
 
 
-def _rules(agent: Agent, kind: str) -> set[str]:
-    return {r["tool_name"] for r in agent.tool_rules if r.get("type") == kind}
-
-
 FinishHook = Callable[[AsyncSession, TurnOutcome], Awaitable[None]]
 
 
@@ -137,6 +136,12 @@ class Engine:
         self.registry = registry
         self.providers = providers
         self.max_context_messages = max_context_messages
+
+    def check_model(self, handle: str | None) -> None:
+        """A turn's ``override_model`` must name a configured model (400 otherwise), so a
+        request naming another is refused before its run is accepted."""
+        if handle is not None:
+            self.registry.resolve(handle, field="override_model")
 
     async def run(
         self,
@@ -192,15 +197,17 @@ class Engine:
         provider = self.providers(step.info)
         if not spec.stream_tokens or spec.recorder is None:
             return provider.complete(step.request)
+        agent_type = step.agent.agent_type
         relay = TokenRelay(
             self.db,
             spec.recorder,
             message_id=message_id,
             step_id=step.step_id,
-            agent_type=step.agent.agent_type,
-            pausing=_rules(step.agent, "requires_approval") | set(spec.client_tools),
+            agent_type=agent_type,
+            pausing=rules.rule_names(step.agent, "requires_approval") | set(spec.client_tools),
+            replies=shows_replies(agent_type, spec.use_assistant_message),
         )
-        return _relayed(provider, step.request, relay)
+        return relay.follow(provider.stream(step.request))
 
     async def _call(
         self, step: _Step, cancel: asyncio.Event, model: Awaitable[LLMResponse]
@@ -255,9 +262,15 @@ class Engine:
     def _build(
         self, spec: TurnSpec, agent: Agent, blocks: list[MemoryView], recent: list[ChatRow]
     ) -> Prepared:
-        info = self.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
+        if spec.model:
+            info = self.registry.resolve(spec.model, field="override_model")
+        else:
+            info = self.registry.resolve_stored(
+                agent.model, context_window=agent.context_window_limit
+            )
         system = ctxmod.compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
-        tools = ctxmod.tool_schemas(agent, spec.client_tools)
+        response_format = ctxmod.response_format(agent)
+        tools = ctxmod.tool_schemas(agent, spec.client_tools, response_format)
         budget = ctxmod.budget(agent, info.context_window, system, tools)
         if budget <= 0:
             return ContextOverflowError(
@@ -276,6 +289,8 @@ class Engine:
             max_tokens=agent.max_tokens,
             temperature=settings.get("temperature"),
             parallel_tool_calls=settings.get("parallel_tool_calls"),
+            tool_choice=rules.tool_choice(agent, bool(tools)),
+            response_format=response_format,
         )
         return _Step(agent, window, request, info, new_id(Prefix.step))
 
@@ -315,7 +330,7 @@ class Engine:
         The agent's configuration is the one the step was prepared with."""
         agent = step.agent
         row = self._step_row(spec, step, duration_ns)
-        pausing = _rules(agent, "requires_approval") | set(spec.client_tools)
+        pausing = rules.rule_names(agent, "requires_approval") | set(spec.client_tools)
         calls = [
             {"id": c.id, "name": c.name, "arguments": c.arguments}
             | ({"requires_approval": True} if c.name in pausing else {})
@@ -325,12 +340,13 @@ class Engine:
             self._owner(spec),
             "assistant",
             step_id=row.id,
-            content=_content(response),
+            content=answer.content(response),
             tool_calls=calls or None,
         )
         assistant.id = message_id
-        assistant.text = _searchable(response)
-        stop = _decide(agent, calls, response)
+        assistant.text = answer.searchable(response)
+        turn.called += [str(c["name"]) for c in calls]
+        stop = rules.decide(agent, calls, response, turn.called)
         agent_values = _agent_changes(step, stop, assistant.id, calls, spec.run_id)
         async with self.db.session() as session:
             memory = spec.staged or DirectMemory(
@@ -341,15 +357,12 @@ class Engine:
             for call in calls:
                 if not call.get("requires_approval"):
                     result = await self._run_tool(tctx, agent, call)
-                    stored.append(
-                        tool_result(
-                            self._owner(spec),
-                            str(call["id"]),
-                            result.status,
-                            result.text,
-                            step_id=row.id,
-                        )
+                    owner, call_id = self._owner(spec), str(call["id"])
+                    returned = tool_result(
+                        owner, call_id, result.status, result.text, step_id=row.id
                     )
+                    returned.name = str(call["name"])  # as Letta names a tool result
+                    stored.append(returned)
             messages = MessageRepository(session, spec.organization_id)
             first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
             if first is None:
@@ -361,15 +374,18 @@ class Engine:
             for offset, message in enumerate(stored):
                 message.seq = first + offset
             messages.add_all(stored)
-            _fill_usage(row, response, stop)
+            answer.fill_usage(row, response, stop)
             session.add(row)
             if stop is None and last:
                 stop = "max_steps"
-            outcome = None if stop is None else turn.outcome(stop, None)
-            letta = to_letta_many(stored, agent.agent_type)
+            outcome = None if stop is None else turn.outcome(stop, rules.stop_error(stop))
+            replies = shows_replies(agent.agent_type, spec.use_assistant_message)
+            letta = to_letta_many(stored, agent.agent_type, assistant_messages=replies)
             if spec.recorder is not None:
+                # With tokens relayed, the relay sent the model's answer: its results remain.
                 # The turn's end writes its closing events: both go in one insert then.
-                unstreamed = _unstreamed(spec, stored, letta)
+                sent = assistant.id if spec.stream_tokens else None
+                unstreamed: list[dict[str, Any] | str] = [m for m in letta if m["id"] != sent]
                 await spec.recorder.write(session, unstreamed, flush=outcome is None)
             if outcome is not None:
                 await turn.finish(session, outcome)
@@ -384,30 +400,6 @@ class Engine:
 
     def _owner(self, spec: TurnSpec) -> Owner:
         return Owner(spec.organization_id, spec.agent_id, spec.run_id, spec.group_id)
-
-
-def _unstreamed(
-    spec: TurnSpec, stored: list[Message], letta: list[dict[str, Any]]
-) -> list[dict[str, Any] | str]:
-    """The step's messages its stream still needs: all of them, or with tokens relayed, all
-    but what the relay already sent (the model's text, reasoning and tool calls)."""
-    if not spec.stream_tokens:
-        return list(letta)
-    relayed = len(stored[0].content)
-    return [
-        m
-        for i, m in enumerate(letta)
-        if i >= relayed
-        and m["message_type"] not in ("tool_call_message", "approval_request_message")
-    ]
-
-
-async def _relayed(provider: LLMProvider, request: LLMRequest, relay: TokenRelay) -> LLMResponse:
-    async for item in provider.stream(request):
-        if isinstance(item, StreamEnd):
-            return item.response
-        await relay.relay(item)
-    raise InvalidResponseError("the model's stream ended without its final response")
 
 
 def _agent_changes(
@@ -425,38 +417,3 @@ def _agent_changes(
             "tool_call_ids": paused,
         }
     return values
-
-
-def _fill_usage(row: Step, response: LLMResponse, stop: str | None) -> None:
-    usage = response.usage
-    row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-    row.total_tokens, row.cached_input_tokens = usage.total_tokens, usage.cached_input_tokens
-    row.reasoning_tokens, row.status = usage.reasoning_tokens, "success"
-    row.stop_reason = stop or "tool_calls"
-
-
-def _content(response: LLMResponse) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    if response.reasoning:
-        parts.append({"type": "reasoning", "reasoning": response.reasoning, "is_native": True})
-    if response.text:
-        parts.append({"type": "text", "text": response.text})
-    return parts
-
-
-def _searchable(response: LLMResponse) -> str | None:
-    texts = [response.text] if response.text else []
-    for call in response.tool_calls:
-        if call.name == SEND_MESSAGE:
-            texts.append(call.arguments)
-    return "\n".join(texts) or None
-
-
-def _decide(agent: Agent, calls: list[dict[str, Any]], response: LLMResponse) -> str | None:
-    if any(c.get("requires_approval") for c in calls):
-        return "requires_approval"
-    if any(c["name"] in _rules(agent, "exit_loop") for c in calls):
-        return "tool_rule"
-    if not calls:
-        return "max_tokens_exceeded" if response.finish_reason == "length" else "end_turn"
-    return None

@@ -6,6 +6,10 @@ A stored message has a ``role`` (user, system, assistant, tool, approval) and st
 requires_approval?}]), ``tool_returns`` ([{tool_call_id, status, tool_return, stdout,
 stderr}]) and ``approvals`` (the client's approval items). One stored message may become
 several Letta messages; they share its id and get distinct ``otid``s.
+
+A ``send_message`` call is the agent's reply. With ``assistant_messages`` (Letta's
+``use_assistant_message``) it is shown as an ``assistant_message`` and its tool result is not
+shown; without, it is an ordinary ``tool_call_message`` followed by its ``tool_return_message``.
 """
 
 import json
@@ -16,8 +20,16 @@ from typing import Any, Protocol
 from app.messages.models import Message
 
 SEND_MESSAGE = "send_message"
+REPLY_ARGUMENT = "message"
 # Agent types whose plain model text is their reply; others speak through send_message.
 TEXT_IS_REPLY = frozenset({"letta_v1_agent", "sleeptime_agent"})
+
+
+def shows_replies(agent_type: str, use_assistant_message: bool) -> bool:
+    """Whether a turn's own response and stream show send_message calls as assistant
+    messages. Letta's memgpt loop does (while ``use_assistant_message``); its newer loop
+    (letta_v1_agent, sleeptime_agent) returns them as the tool calls they are."""
+    return use_assistant_message and agent_type not in TEXT_IS_REPLY
 
 
 def otid_for(message_id: str, index: int) -> str:
@@ -55,15 +67,47 @@ def _call(call: dict[str, Any]) -> dict[str, Any]:
     return {"name": call["name"], "arguments": call["arguments"], "tool_call_id": call["id"]}
 
 
-def _send_message_text(call: dict[str, Any]) -> str:
+def reply_text(arguments: str) -> str:
+    """The text of a send_message call: its ``message`` argument (JSON text when the
+    argument is structured, as with a ``response_format``)."""
     try:
-        args = json.loads(call["arguments"] or "{}")
+        args = json.loads(arguments or "{}")
     except json.JSONDecodeError:
-        return str(call["arguments"])
-    return str(args.get("message", "")) if isinstance(args, dict) else str(args)
+        return arguments
+    if not isinstance(args, dict):
+        return arguments
+    message = args.get(REPLY_ARGUMENT, "")
+    return message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
 
 
-def _assistant(message: Message, agent_type: str) -> list[dict[str, Any]]:
+def _is_reply(call: dict[str, Any]) -> bool:
+    return call["name"] == SEND_MESSAGE and not call.get("requires_approval")
+
+
+def _calls(message: Message, out: list[dict[str, Any]], replies: bool) -> None:
+    """Tool calls in the order the model made them: runs of ordinary calls as one
+    ``tool_call_message``, each reply (with ``replies``) as an ``assistant_message``."""
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if pending:
+            item = _base(message, "tool_call_message", len(out))
+            out.append({**item, "tool_call": pending[0], "tool_calls": list(pending)})
+            pending.clear()
+
+    for call in message.tool_calls or []:
+        if call.get("requires_approval"):
+            continue
+        if replies and _is_reply(call):
+            flush()
+            item = _base(message, "assistant_message", len(out))
+            out.append({**item, "content": reply_text(call["arguments"])})
+        else:
+            pending.append(_call(call))
+    flush()
+
+
+def _assistant(message: Message, agent_type: str, replies: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in message.content:
         kind = part.get("type")
@@ -75,18 +119,8 @@ def _assistant(message: Message, agent_type: str) -> list[dict[str, Any]]:
             out.append(item)
         elif kind == "text":
             out.append({**_base(message, "assistant_message", len(out)), "content": part["text"]})
-    calls = message.tool_calls or []
-    for call in calls:
-        if call["name"] == SEND_MESSAGE and not call.get("requires_approval"):
-            item = _base(message, "assistant_message", len(out))
-            out.append({**item, "content": _send_message_text(call)})
-    plain = [
-        _call(c) for c in calls if c["name"] != SEND_MESSAGE and not c.get("requires_approval")
-    ]
-    if plain:
-        item = _base(message, "tool_call_message", len(out))
-        out.append({**item, "tool_call": plain[0], "tool_calls": plain})
-    paused = [_call(c) for c in calls if c.get("requires_approval")]
+    _calls(message, out, replies)
+    paused = [_call(c) for c in message.tool_calls or [] if c.get("requires_approval")]
     if paused:
         item = _base(message, "approval_request_message", -1)
         out.append({**item, "tool_call": paused[0], "tool_calls": paused})
@@ -132,7 +166,9 @@ def _approval_response(message: Message) -> list[dict[str, Any]]:
     return [item]
 
 
-def to_letta(message: Message, agent_type: str) -> list[dict[str, Any]]:
+def to_letta(
+    message: Message, agent_type: str, *, assistant_messages: bool = True
+) -> list[dict[str, Any]]:
     if message.role == "user":
         parts = message.content
         simple = all(p.get("type") == "text" for p in parts)
@@ -141,7 +177,7 @@ def to_letta(message: Message, agent_type: str) -> list[dict[str, Any]]:
     if message.role == "system":
         return [{**_base(message, "system_message", 0), "content": text_of(message.content)}]
     if message.role == "assistant":
-        return _assistant(message, agent_type)
+        return _assistant(message, agent_type, assistant_messages)
     if message.role == "tool":
         return _tool(message)
     if message.role == "approval":
@@ -149,10 +185,47 @@ def to_letta(message: Message, agent_type: str) -> list[dict[str, Any]]:
     return []
 
 
+def _reply_results(messages: list[Message]) -> set[str]:
+    """Ids of the stored tool results that answer send_message calls: the result names its
+    tool, and a call in the same list names the call id (results stored before results
+    carried their tool's name)."""
+    ids = {
+        call["id"]
+        for m in messages
+        if m.role == "assistant"
+        for call in m.tool_calls or []
+        if _is_reply(call)
+    }
+    return {
+        m.id
+        for m in messages
+        if m.role == "tool"
+        and (
+            m.name == SEND_MESSAGE
+            or (
+                bool(m.tool_returns) and all(r["tool_call_id"] in ids for r in m.tool_returns or [])
+            )
+        )
+    }
+
+
 def to_letta_many(
-    messages: list[Message], agent_type: str, types: set[str] | None = None
+    messages: list[Message],
+    agent_type: str,
+    types: set[str] | None = None,
+    *,
+    assistant_messages: bool = True,
 ) -> list[dict[str, Any]]:
-    out = [m for message in messages for m in to_letta(message, agent_type)]
+    """Letta messages for stored ones. ``assistant_messages`` is Letta's
+    ``use_assistant_message``: send_message calls become assistant messages and their tool
+    results are left out."""
+    hidden = _reply_results(messages) if assistant_messages else set()
+    out = [
+        m
+        for message in messages
+        if message.id not in hidden
+        for m in to_letta(message, agent_type, assistant_messages=assistant_messages)
+    ]
     return out if types is None else [m for m in out if m["message_type"] in types]
 
 

@@ -27,6 +27,13 @@ router = APIRouter(prefix="/v1", tags=["messages"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 Types = Annotated[list[MessageType] | None, Query()]
+UseAssistantMessage = Annotated[
+    bool,
+    Query(
+        deprecated=True,
+        description="Show send_message calls as assistant messages (their results hidden).",
+    ),
+]
 
 
 def _check_json_request(body: LettaRequest) -> None:
@@ -71,6 +78,7 @@ async def _stream(
         include_pings=body.include_pings,
         keepalive=settings.stream_keepalive_seconds,
         send_timeout=settings.stream_send_timeout_seconds,
+        types=body.include_return_message_types,
     )
 
 
@@ -187,12 +195,18 @@ async def _list(
     before: str | None,
     types: list[MessageType] | None,
     group_id: str | None = None,
+    use_assistant_message: bool = True,
 ) -> list[dict[str, Any]]:
     agent = await agents_service.get(session, actor, agent_id)
     stored = await MessageRepository(session, actor.organization_id).list_page(
         agent.id, limit=limit, order=order, after=after, before=before, group_id=group_id
     )
-    return to_letta_many(stored, agent.agent_type, set(types) if types else None)
+    return to_letta_many(
+        stored,
+        agent.agent_type,
+        set(types) if types else None,
+        assistant_messages=use_assistant_message,
+    )
 
 
 @router.get("/agents/{agent_id}/messages", response_model=list[dict[str, Any]])
@@ -206,6 +220,7 @@ async def list_messages(
     order: Order = Order.desc,
     group_id: Annotated[str | None, Query()] = None,
     include_return_message_types: Types = None,
+    use_assistant_message: UseAssistantMessage = True,
 ) -> list[dict[str, Any]]:
     return await _list(
         session,
@@ -217,6 +232,7 @@ async def list_messages(
         before=before,
         types=include_return_message_types,
         group_id=group_id,
+        use_assistant_message=use_assistant_message,
     )
 
 
@@ -230,6 +246,7 @@ async def list_group_messages(
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     order: Order = Order.desc,
     include_return_message_types: Types = None,
+    use_assistant_message: UseAssistantMessage = True,
 ) -> list[dict[str, Any]]:
     view = await groups_service.get(session, actor, group_id)
     if view.group.manager_agent_id is None:
@@ -244,4 +261,5 @@ async def list_group_messages(
         after=after,
         before=before,
         types=include_return_message_types,
+        use_assistant_message=use_assistant_message,
     )

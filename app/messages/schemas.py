@@ -123,6 +123,8 @@ class LettaRequest(RequestModel):
     include_pings: bool = True
     background: bool = False
     multitask_strategy: Literal["enqueue", "reject"] = "enqueue"
+    # A model handle to run this turn on instead of the agent's; the agent is not changed.
+    override_model: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_input(self) -> "LettaRequest":

@@ -31,7 +31,7 @@ from app.kit.db import Database, utcnow
 from app.kit.errors import BadRequest, Conflict, NotFound
 from app.kit.ids import Prefix, new_id
 from app.messages import approvals
-from app.messages.convert import text_of, to_letta_many
+from app.messages.convert import shows_replies, text_of, to_letta_many
 from app.messages.factory import Owner, new_message, tool_result
 from app.messages.finish import LeaseLostError, end_run, finish_turn, turn_failure
 from app.messages.models import Message
@@ -145,6 +145,7 @@ class TurnService:
         async with self.deps.db.session(write=False) as session:
             if await AgentRepository(session, actor.organization_id).get(agent_id) is None:
                 raise NotFound(f"Agent {agent_id} not found")
+        self.deps.engine.check_model(body.override_model)
         run_id = new_id(Prefix.run)
         intake = Intake("foreground", group_id, idempotency_key, digest, run_id)
 
@@ -349,6 +350,7 @@ class TurnService:
         self, actor: Actor, agent_id: str, body: LettaRequest, intake: Intake
     ) -> _Accepted | LettaResponse:
         approval, inputs = _split(body)
+        self.deps.engine.check_model(body.override_model)
         try:
             async with self.deps.db.session() as session:
                 agents = AgentRepository(session, actor.organization_id)
@@ -525,6 +527,8 @@ def _spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         max_steps=body.max_steps,
         group_id=run.group_id,
         stream_tokens=body.streaming and body.stream_tokens,
+        model=body.override_model,
+        use_assistant_message=body.use_assistant_message,
         client_tools={
             t.name: {
                 "name": t.name,
@@ -578,9 +582,11 @@ async def response_of(
     agent_type = agent.agent_type if agent else "letta_v1_agent"
     stored = await MessageRepository(session, actor.organization_id).for_run(run.id)
     wanted = set(types) if types else None
+    asked = (run.request_config or {}).get("use_assistant_message", True)
+    replies = shows_replies(agent_type, asked is not False)
     messages = [
         m
-        for m in to_letta_many(stored, agent_type)
+        for m in to_letta_many(stored, agent_type, assistant_messages=replies)
         if m["message_type"] not in INPUT_TYPES and (wanted is None or m["message_type"] in wanted)
     ]
     usage = run.usage or UsageTotals().letta()

@@ -144,7 +144,9 @@ def convert_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str
 
 def build_body(request: LLMRequest, *, stream: bool) -> dict[str, Any]:
     """The Messages request. Anthropic requires ``max_tokens``, hence a default; asking for
-    no parallel tool calls is spelled as a ``tool_choice`` option there."""
+    no parallel tool calls is spelled as a ``tool_choice`` option there, and a required tool
+    call as ``tool_choice`` ``any``. The Messages API has no ``response_format``: a structured
+    format reaches the model only as the schema of send_message's ``message``."""
     system, messages = convert_messages(request.messages)
     body: dict[str, Any] = {
         "model": request.model,
@@ -155,8 +157,11 @@ def build_body(request: LLMRequest, *, stream: bool) -> dict[str, Any]:
         body["system"] = system
     if request.tools:
         body["tools"] = [_tool(tool) for tool in request.tools]
+        choice: dict[str, Any] = {"type": "any" if request.tool_choice == "required" else "auto"}
         if request.parallel_tool_calls is False:
-            body["tool_choice"] = {"type": "auto", "disable_parallel_tool_use": True}
+            choice["disable_parallel_tool_use"] = True
+        if len(choice) > 1 or choice["type"] == "any":
+            body["tool_choice"] = choice
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if stream:

@@ -138,6 +138,9 @@ class LLMRequest:
     max_tokens: int | None = None
     temperature: float | None = None
     parallel_tool_calls: bool | None = None
+    tool_choice: Literal["auto", "required"] | None = None  # "required": a tool call is a must
+    # Structured output (Letta's response_format: {type: text | json_object | json_schema}).
+    response_format: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,21 +111,26 @@ class ProviderRegistry:
         window = context_window or self._settings.default_context_window
         return ModelInfo(provider.name, model, provider.endpoint, window)
 
-    def resolve(self, handle: str, *, context_window: int | None = None) -> ModelInfo:
-        """The model behind a handle, or a 400 that says what is configured."""
+    def resolve(
+        self, handle: str, *, context_window: int | None = None, field: str = "model"
+    ) -> ModelInfo:
+        """The model behind a handle, or a 400 that says what is configured (naming the
+        request ``field`` the handle came in)."""
         provider_name, sep, model = handle.partition("/")
         if not sep or not provider_name or not model:
-            raise BadRequest(f"model: {handle!r} is not a handle of the form `provider/model-name`")
+            raise BadRequest(
+                f"{field}: {handle!r} is not a handle of the form `provider/model-name`"
+            )
         provider = self._providers.get(provider_name)
         if provider is None:
             available = ", ".join(self.configured) or _NONE_CONFIGURED
             raise BadRequest(
-                f"model: provider {provider_name!r} is not configured; configured providers: "
+                f"{field}: provider {provider_name!r} is not configured; configured providers: "
                 f"{available}"
             )
         if provider.models and model not in provider.models:
             raise BadRequest(
-                f"model: {model!r} is not offered by provider {provider_name!r}; available: "
+                f"{field}: {model!r} is not offered by provider {provider_name!r}; available: "
                 + ", ".join(f"{provider_name}/{m}" for m in provider.models)
             )
         return self._info(provider, model, context_window)

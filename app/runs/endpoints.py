@@ -87,13 +87,14 @@ async def _resume(
     settings: Settings,
     request: RetrieveStreamRequest,
 ) -> EventSourceResponse:
-    await follower.check(actor.organization_id, run_id)
+    run = await follower.check(actor.organization_id, run_id)
     return stream_response(
         follower.events(run_id, request.starting_after),
         run_id=run_id,
         include_pings=request.include_pings,
         keepalive=settings.stream_keepalive_seconds,
         send_timeout=settings.stream_send_timeout_seconds,
+        types=(run.request_config or {}).get("include_return_message_types"),
     )
 
 
@@ -142,8 +143,14 @@ async def list_run_messages(
     stored = await MessageRepository(session, actor.organization_id).list_page(
         agent.id, limit=limit, order=order, after=after, before=before, run_id=run.id
     )
-    types = (run.request_config or {}).get("include_return_message_types")
-    return to_letta_many(stored, agent.agent_type, set(types) if types else None)
+    config = run.request_config or {}
+    types = config.get("include_return_message_types")
+    return to_letta_many(
+        stored,
+        agent.agent_type,
+        set(types) if types else None,
+        assistant_messages=config.get("use_assistant_message") is not False,
+    )
 
 
 @router.get("/{run_id}/steps", response_model=list[StepResponse])

@@ -1,19 +1,22 @@
 """A run's stream as Server-Sent Events, the way Letta clients read them: ``data: {json}``
 per event, errors as ``event: error``, a first ping carrying the run id, ``data: [DONE]``."""
 
+import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, get_args
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.kit.db import utcnow
 from app.kit.errors import AppError
 from app.messages.convert import letta_date
+from app.messages.schemas import MessageType
 from app.streaming.hub import DONE
 from app.streaming.recorder import encode
 
 _ERROR_MARK = '"message_type":"error_message"'
+MESSAGE_TYPES = frozenset(get_args(MessageType))
 
 
 def ping(run_id: str, seq_id: int | None = None) -> dict[str, Any]:
@@ -43,6 +46,23 @@ def refusal(run_id: str, exc: AppError) -> list[str]:
     return [encode({"message_type": "stop_reason", "stop_reason": "error"}), encode(error), DONE]
 
 
+def wanted(types: Iterable[str] | None) -> Callable[[str], bool]:
+    """Which events a stream asked for with ``include_return_message_types``: messages of
+    those types, and always ``stop_reason``, ``usage_statistics``, errors, pings and
+    ``[DONE]``, as the JSON path filters only messages."""
+    if not types:
+        return lambda _text: True
+    allowed = set(types)
+
+    def keep(text: str) -> bool:
+        if text == DONE:
+            return True
+        kind = json.loads(text).get("message_type")
+        return kind not in MESSAGE_TYPES or kind in allowed
+
+    return keep
+
+
 def stream_response(
     events: AsyncIterator[tuple[int | None, str]],
     *,
@@ -50,7 +70,10 @@ def stream_response(
     include_pings: bool,
     keepalive: float,
     send_timeout: float,
+    types: Iterable[str] | None = None,
 ) -> EventSourceResponse:
+    keep = wanted(types)
+
     async def generate() -> AsyncIterator[ServerSentEvent]:
         last: int | None = None
         if include_pings:
@@ -64,7 +87,8 @@ def stream_response(
             if text == DONE:
                 yield ServerSentEvent(data=DONE)
                 return
-            yield ServerSentEvent(data=text, event="error" if _ERROR_MARK in text else None)
+            if keep(text):
+                yield ServerSentEvent(data=text, event="error" if _ERROR_MARK in text else None)
 
     return EventSourceResponse(
         generate(),

@@ -33,6 +33,7 @@ class Reply:
     finish_reason: str | None = None
     hold: threading.Event | None = None  # the answer waits until the test sets it
     delay: float = 0.0
+    piece: int = 5  # streamed tool-call arguments come in pieces of this many characters
 
 
 @dataclass
@@ -95,7 +96,7 @@ def _pieces(text: str, size: int = 4) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-async def _chunks(completion: dict[str, Any]) -> AsyncIterator[str]:
+async def _chunks(completion: dict[str, Any], piece: int = 5) -> AsyncIterator[str]:
     """The completion as Chat Completions stream chunks: text and tool-call arguments in
     small pieces, usage in a last chunk of its own."""
     choice = completion["choices"][0]
@@ -111,14 +112,14 @@ async def _chunks(completion: dict[str, Any]) -> AsyncIterator[str]:
         return f"data: {json.dumps(body)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in _pieces(message.get("content") or ""):
-        yield chunk({"content": piece})
+    for text in _pieces(message.get("content") or ""):
+        yield chunk({"content": text})
     for index, call in enumerate(message.get("tool_calls") or []):
         function = {"name": call["function"]["name"], "arguments": ""}
         head = {"index": index, "id": call["id"], "type": "function", "function": function}
         yield chunk({"tool_calls": [head]})
-        for piece in _pieces(call["function"]["arguments"], 5):
-            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+        for part in _pieces(call["function"]["arguments"], piece):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
     yield chunk({}, choice["finish_reason"])
     usage = {
         "id": completion["id"],
@@ -150,7 +151,7 @@ def _app(state: FakeLLMState) -> Starlette:
                 reply.error_body or {"error": {"message": "scripted"}}, reply.status
             )
         if body.get("stream"):
-            chunks = _chunks(_completion(reply, len(state.chat_requests)))
+            chunks = _chunks(_completion(reply, len(state.chat_requests)), reply.piece)
             return StreamingResponse(chunks, media_type="text/event-stream")
         return JSONResponse(_completion(reply, len(state.chat_requests)))
 

@@ -2,6 +2,7 @@
 sleeptime flow."""
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -96,7 +97,7 @@ async def test_sleeptime_flow_with_the_sdk(make_app: Any, fake_llm: FakeLLMServe
     response = await sdk.agents.messages.create(
         agent.id, messages=[{"role": "user", "content": "I play chess"}]
     )
-    assert response.messages[0].content == "Hi Ana!"
+    assert response.messages[0].tool_call.arguments == json.dumps({"message": "Hi Ana!"})
     [run_id] = response.usage.run_ids
     await asyncio.wait_for(app.state.runtime.dispatcher.settled(), 30)
     run = await sdk.runs.retrieve(run_id)
@@ -107,4 +108,4 @@ async def test_sleeptime_flow_with_the_sdk(make_app: Any, fake_llm: FakeLLMServe
     group_id = agent.managed_group.id
     fake_llm.state.add(Reply(tool_calls=[("send_message", {"message": "Sure."})]))
     reply = await http.post(f"/v1/groups/{group_id}/messages", json={"input": "thanks"})
-    assert reply.json()["messages"][0]["content"] == "Sure."
+    assert reply.json()["messages"][0]["tool_call"]["arguments"] == '{"message": "Sure."}'

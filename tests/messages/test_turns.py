@@ -142,12 +142,17 @@ async def test_sleeptime_primary_answers_with_send_message(
     agent = await create_agent(client, enable_sleeptime=True)
     fake_llm.state.add(Reply(tool_calls=[("send_message", {"message": "Hi from bob"})]))
     response = await ok(send(client, agent["id"], "hello"))
-    assert types(response["messages"]) == ["assistant_message", "tool_return_message"]
-    assert response["messages"][0]["content"] == "Hi from bob"
+    # A letta_v1_agent's send_message is an ordinary terminal tool in its response ...
+    assert types(response["messages"]) == ["tool_call_message", "tool_return_message"]
+    call = response["messages"][0]["tool_call"]
+    assert call["name"] == "send_message"
+    assert json.loads(call["arguments"]) == {"message": "Hi from bob"}
     assert response["stop_reason"]["stop_reason"] == "tool_rule"
     group_id = agent["managed_group"]["id"]
+    # ... and the reply it is in the history.
     listed = await ok(client.get(f"/v1/groups/{group_id}/messages"))
-    assert types(listed)[:2] == ["user_message", "assistant_message"]
+    assert types(listed) == ["user_message", "assistant_message"]
+    assert listed[1]["content"] == "Hi from bob"
 
 
 async def test_max_steps(client: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
@@ -193,7 +198,8 @@ async def test_group_endpoint_sends_to_the_primary(
             json={"messages": [{"role": "user", "content": "hey"}]},
         )
     )
-    assert response["messages"][0]["content"] == "from the group"
+    arguments = response["messages"][0]["tool_call"]["arguments"]
+    assert json.loads(arguments) == {"message": "from the group"}
     run = await ok(client.get(f"/v1/runs/{response['messages'][0]['run_id']}"))
     assert run["agent_id"] == agent["id"] and run["group_id"] == group_id
     listed = await ok(client.get(f"/v1/groups/{group_id}/messages"))

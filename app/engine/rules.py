@@ -1,0 +1,109 @@
+"""When a turn goes on after a step, and why it stops: the tool rules, and the two loops.
+
+Agents of the newer kind (letta_v1_agent, sleeptime_agent) go on after every tool call until
+the model answers without one (``end_turn``) or calls a terminal tool (``tool_rule``).
+
+A ``memgpt_v2_agent`` must call a tool on every step, and goes on after a call only when it
+asks to, with the ``request_heartbeat`` argument its tool schemas offer, or when a rule says
+so (a continue rule, a rule naming the tools allowed next, or a required tool not yet called).
+Otherwise the turn ends with ``end_turn``; a terminal tool also ends it, with ``tool_rule``
+when the call had asked to go on; a step without a tool call is a failure (``no_tool_call``).
+"""
+
+import json
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from app.agents.models import Agent
+from app.providers.base import LLMResponse
+
+HEARTBEAT_AGENTS = frozenset({"memgpt_v2_agent"})
+REQUEST_HEARTBEAT = "request_heartbeat"
+HEARTBEAT_SCHEMA = {
+    "type": "boolean",
+    "description": (
+        "Request an immediate heartbeat after the call: set to true to keep working (for "
+        "example to call another tool) before the user answers."
+    ),
+}
+_CHILD_RULES = ("constrain_child_tools", "conditional", "max_count_per_step")
+
+
+def rule_names(agent: Agent, *kinds: str) -> set[str]:
+    return {r["tool_name"] for r in agent.tool_rules if r.get("type") in kinds}
+
+
+def uses_heartbeats(agent: Agent) -> bool:
+    return agent.agent_type in HEARTBEAT_AGENTS
+
+
+def requested_heartbeat(arguments: str) -> bool:
+    try:
+        args = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return False
+    value = args.get(REQUEST_HEARTBEAT) if isinstance(args, dict) else None
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def decide(
+    agent: Agent, calls: list[dict[str, Any]], response: LLMResponse, called: Iterable[str]
+) -> str | None:
+    """The stop reason of a step, or None to go on. ``called`` names every tool the turn
+    has called so far, this step's included."""
+    if any(c.get("requires_approval") for c in calls):
+        return "requires_approval"
+    if not uses_heartbeats(agent):
+        if any(c["name"] in rule_names(agent, "exit_loop") for c in calls):
+            return "tool_rule"
+        if not calls:
+            return "max_tokens_exceeded" if response.finish_reason == "length" else "end_turn"
+        return None
+    return _decide_heartbeat(agent, calls, response, set(called))
+
+
+def _decide_heartbeat(
+    agent: Agent, calls: list[dict[str, Any]], response: LLMResponse, called: set[str]
+) -> str | None:
+    if not calls:
+        return "max_tokens_exceeded" if response.finish_reason == "length" else "no_tool_call"
+    terminal = rule_names(agent, "exit_loop")
+    ending = [c for c in calls if c["name"] in terminal]
+    if ending:
+        asked_on = any(requested_heartbeat(c["arguments"]) for c in ending)
+        return "tool_rule" if asked_on else "end_turn"
+    continuing = rule_names(agent, "continue_loop", *_CHILD_RULES)
+    if any(
+        c["name"] not in agent.tool_names
+        or c["name"] in continuing
+        or requested_heartbeat(c["arguments"])
+        for c in calls
+    ):
+        return None  # asked to go on, or an unknown tool whose error the model should see
+    required = rule_names(agent, "required_before_exit") & set(agent.tool_names)
+    return None if required - called else "end_turn"
+
+
+_STOP_ERRORS = {
+    "no_tool_call": "the model answered without calling a tool; this agent must call one",
+    "max_tokens_exceeded": "the model's answer was cut off at its token limit",
+}
+
+
+def stop_error(stop_reason: str) -> dict[str, Any] | None:
+    """The run error a step's own failing stop reason records."""
+    message = _STOP_ERRORS.get(stop_reason)
+    return None if message is None else {"type": stop_reason, "message": message}
+
+
+def tool_choice(agent: Agent, has_tools: bool) -> Literal["required"] | None:
+    """A memgpt_v2_agent must answer with a tool call, as Letta requires of that loop."""
+    return "required" if has_tools and uses_heartbeats(agent) else None
+
+
+def with_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool schema that also offers ``request_heartbeat`` (required, as Letta's are)."""
+    parameters = dict(schema.get("parameters") or {"type": "object", "properties": {}})
+    properties = {**parameters.get("properties", {}), REQUEST_HEARTBEAT: HEARTBEAT_SCHEMA}
+    required = [*parameters.get("required", []), REQUEST_HEARTBEAT]
+    return {**schema, "parameters": {**parameters, "properties": properties, "required": required}}
