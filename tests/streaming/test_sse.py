@@ -264,7 +264,9 @@ async def test_many_concurrent_streams(http: httpx.AsyncClient, fake_llm: FakeLL
         async with http.stream(
             "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": agent_id}
         ) as r:
-            return kinds(await sse(r))
+            events = kinds(await sse(r))
+        # Keepalive pings (every 0.5 s here) come while a busy machine is slow to answer.
+        return events[:1] + [kind for kind in events[1:] if kind != "ping"]
 
     results = await asyncio.gather(*(one(a) for a in agents))
     assert all(
