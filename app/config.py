@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     stream_send_timeout_seconds: float = Field(default=30.0, gt=0)
 
-    block_default_limit: int = Field(default=20_000, gt=0)
+    # Letta 0.16.7+ gives a block created without a limit 100000 characters.
+    block_default_limit: int = Field(default=100_000, gt=0)
     # A turn sent while another is active waits this long (policy `enqueue`) before AGENT_BUSY.
     turn_wait_seconds: float = Field(default=60.0, ge=0)
     # At most this many recent messages are loaded into a step's context (older ones stay
