@@ -13,6 +13,7 @@ from app.kit.deps import SessionDep, SettingsDep
 from app.kit.errors import AppError, Unprocessable
 from app.kit.ids import AgentIdPath, GroupIdPath
 from app.kit.pagination import Order
+from app.messages import history
 from app.messages.convert import to_letta_many
 from app.messages.deps import ControlDep, FollowerDep, TurnsDep
 from app.messages.repository import MessageRepository
@@ -192,6 +193,7 @@ async def _list(
     stored = await MessageRepository(session, actor.organization_id).list_page(
         agent.id, limit=limit, order=order, after=after, before=before, group_id=group_id
     )
+    stored = await history.as_listed(session, actor.organization_id, agent, stored)
     return to_letta_many(stored, agent.agent_type, set(types) if types else None)
 
 

@@ -31,19 +31,12 @@ from app.kit.db import Database, utcnow
 from app.kit.errors import BadRequest, Conflict, NotFound
 from app.kit.ids import Prefix, new_id
 from app.messages import approvals
-from app.messages.convert import text_of, to_letta_many
-from app.messages.factory import Owner, new_message, tool_result
+from app.messages.convert import to_letta_many
+from app.messages.factory import Owner, new_message, sent_message, tool_result
 from app.messages.finish import LeaseLostError, end_run, finish_turn
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
-from app.messages.schemas import (
-    ApprovalCreate,
-    ImagePart,
-    LettaRequest,
-    LettaResponse,
-    MessageCreate,
-    TextPart,
-)
+from app.messages.schemas import ApprovalCreate, LettaRequest, LettaResponse, MessageCreate
 from app.runs.admission import AgentBusy, TurnGate
 from app.runs.models import Run
 from app.runs.repository import RunRepository
@@ -107,12 +100,6 @@ def _split(body: LettaRequest) -> tuple[ApprovalCreate | None, list[MessageCreat
     if len(rest) != len(inputs):
         raise BadRequest("messages: an approval or tool_return item must come first")
     return approval, rest
-
-
-def _parts(content: str | Sequence[TextPart | ImagePart]) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    return [p.model_dump() for p in content]
 
 
 class TurnService:
@@ -371,12 +358,8 @@ class TurnService:
                 await session.flush()
                 stored, resumed = await self._inputs(session, agent, run, approval, inputs)
                 repo = MessageRepository(session, actor.organization_id)
-                first = await repo.allocate_seq(agent.id, len(stored))
-                if first is None:
+                if not await repo.append(agent.id, stored):
                     raise NotFound(f"Agent {agent_id} not found")
-                for offset, message in enumerate(stored):
-                    message.seq = first + offset
-                repo.add_all(stored)
                 await session.flush()
                 spec = _spec(actor, run, body)
                 if intake.kind == "async":
@@ -440,18 +423,7 @@ class TurnService:
                 )
             stored += resumed
             agent.pending_approval = None
-        for item in inputs:
-            parts = _parts(item.content)
-            message = new_message(
-                Owner.of(run),
-                item.role,
-                content=parts,
-                name=item.name,
-                otid=item.otid,
-                sender_id=item.sender_id,
-            )
-            message.text = text_of(parts) or None
-            stored.append(message)
+        stored += [sent_message(Owner.of(run), item) for item in inputs]
         return stored, resumed
 
     async def _run(
