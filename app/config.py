@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     context_max_messages: int = Field(default=100, ge=2)
     sleeptime_default_frequency: int = Field(default=5, gt=0)
 
+    # The completion callback of a `messages/async` run (its `callback_url`): each POST gets
+    # this long, failures (connection errors, timeouts, 429, 5xx) are retried up to the
+    # attempt count with doubling waits from the base.
+    callback_timeout_seconds: float = Field(default=5.0, gt=0)
+    callback_max_attempts: int = Field(default=3, ge=1)
+    callback_retry_base_seconds: float = Field(default=1.0, ge=0)
+
     @field_validator("openai_models", "anthropic_models", mode="before")
     @classmethod
     def _parse_model_list(cls, value: object) -> object:

@@ -17,6 +17,7 @@ from app.messages.service import TurnDeps, TurnService
 from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
+from app.runs.callbacks import RunCallbacks
 from app.sleeptime.job import SleeptimeJob
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
@@ -36,6 +37,7 @@ class Runtime:
     dispatcher: Dispatcher
     hub: Hub
     follower: Follower
+    callbacks: RunCallbacks
 
 
 @asynccontextmanager
@@ -55,10 +57,15 @@ async def runtime(settings: Settings, *, dispatch: bool) -> AsyncIterator[Runtim
             )
             control = RunControl()
             hub = Hub()
-            turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub))
+            callbacks = RunCallbacks(db, http, settings)
+            turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub, callbacks))
             job = SleeptimeJob(db, engine, settings, control, hub)
             dispatcher = Dispatcher(
-                db, settings, control, {"async": turns.execute_queued, "sleeptime": job.execute}
+                db,
+                settings,
+                control,
+                {"async": turns.execute_queued, "sleeptime": job.execute},
+                on_reaped=callbacks.run_ended,
             )
             follower = Follower(
                 db,
@@ -67,12 +74,17 @@ async def runtime(settings: Settings, *, dispatch: bool) -> AsyncIterator[Runtim
                 idle_seconds=settings.stream_keepalive_seconds,
                 retention_seconds=settings.stream_retention_seconds,
             )
-            rt = Runtime(settings, db, http, registry, turns, control, dispatcher, hub, follower)
-            async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
-                try:
-                    yield rt
-                finally:
-                    await turns.drain()
+            rt = Runtime(
+                settings, db, http, registry, turns, control, dispatcher, hub, follower, callbacks
+            )
+            try:
+                async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
+                    try:
+                        yield rt
+                    finally:
+                        await turns.drain()
+            finally:
+                await callbacks.drain()  # last: the runs above may still call back
     finally:
         await db.dispose()
 

@@ -38,6 +38,7 @@ from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, LettaRequest, LettaResponse, MessageCreate
 from app.runs.admission import AgentBusy, TurnGate
+from app.runs.callbacks import RunCallbacks
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.streaming.closing import closing_events
@@ -58,6 +59,7 @@ class TurnDeps:
     settings: Settings
     control: RunControl
     hub: Hub
+    callbacks: RunCallbacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class Intake:
     key: str | None = None
     digest: str | None = None
     run_id: str | None = None  # chosen before acceptance when a stream announces it early
+    callback_url: str | None = None  # POSTed the outcome when the run ends (async runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +246,13 @@ class TurnService:
             return await self._run(actor, body, accepted, started)
 
     async def send_async(
-        self, actor: Actor, agent_id: str, body: LettaRequest, *, idempotency_key: str | None
+        self,
+        actor: Actor,
+        agent_id: str,
+        body: LettaRequest,
+        *,
+        idempotency_key: str | None,
+        callback_url: str | None = None,
     ) -> Run:
         """Accept a turn to run in the background; its run is returned at once."""
         digest = request_hash(agent_id, body) if idempotency_key else None
@@ -256,7 +265,7 @@ class TurnService:
                 if existing.request_hash != digest:
                     raise Conflict("Idempotency-Key was already used with a different request")
                 return existing
-        intake = Intake("async", None, idempotency_key, digest)
+        intake = Intake("async", None, idempotency_key, digest, callback_url=callback_url)
         accepted = await self._admit(
             actor, agent_id, body, intake, wait=body.multitask_strategy == "enqueue"
         )
@@ -266,14 +275,18 @@ class TurnService:
         return accepted.run
 
     async def execute_queued(self, run: Run) -> None:
-        """The dispatcher's entry for an ``async`` run it claimed."""
+        """The dispatcher's entry for an ``async`` run it claimed. Its completion callback
+        goes out on a task of its own: the dispatcher's slot is free as soon as the run ends."""
         body = LettaRequest.model_validate(run.request or {})
         spec = _spec(Actor(organization_id=run.organization_id), run, body)
         async with self.deps.db.session(write=False) as session:
             recorder = await RunRecorder.continuing(
                 session, self.deps.hub, run.id, run.organization_id
             )
-        await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None, recorder)
+        try:
+            await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None, recorder)
+        finally:
+            self.deps.callbacks.run_ended(run)
 
     async def group_manager(self, actor: Actor, group_id: str) -> str:
         async with self.deps.db.session(write=False) as session:
@@ -530,6 +543,7 @@ def _new_run(
         lease_expires_at=None if queued else now + timedelta(seconds=lease_seconds),
         idempotency_key=intake.key,
         request_hash=intake.digest,
+        callback_url=intake.callback_url,
         cancel_requested=False,
         created_at=now,
         updated_at=now,
