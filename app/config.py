@@ -68,13 +68,21 @@ class Settings(BaseSettings):
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     stream_send_timeout_seconds: float = Field(default=30.0, gt=0)
 
-    block_default_limit: int = Field(default=20_000, gt=0)
+    # Letta 0.16.7+ gives a block created without a limit 100000 characters.
+    block_default_limit: int = Field(default=100_000, gt=0)
     # A turn sent while another is active waits this long (policy `enqueue`) before AGENT_BUSY.
     turn_wait_seconds: float = Field(default=60.0, ge=0)
     # At most this many recent messages are loaded into a step's context (older ones stay
     # in history, reachable with conversation_search); the token budget may keep fewer.
     context_max_messages: int = Field(default=100, ge=2)
     sleeptime_default_frequency: int = Field(default=5, gt=0)
+
+    # The completion callback of a `messages/async` run (its `callback_url`): each POST gets
+    # this long, failures (connection errors, timeouts, 429, 5xx) are retried up to the
+    # attempt count with doubling waits from the base.
+    callback_timeout_seconds: float = Field(default=5.0, gt=0)
+    callback_max_attempts: int = Field(default=3, ge=1)
+    callback_retry_base_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator("openai_models", "anthropic_models", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from app.messages.service import TurnDeps, TurnService
 from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
+from app.runs.callbacks import RunCallbacks
 from app.sleeptime.job import SleeptimeJob
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
@@ -46,6 +47,7 @@ class Runtime:
     dispatcher: Dispatcher
     hub: Hub
     follower: Follower
+    callbacks: RunCallbacks
 
 
 @asynccontextmanager
@@ -68,10 +70,15 @@ async def runtime(
             )
             control = RunControl()
             hub = Hub()
-            turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub))
+            callbacks = RunCallbacks(db, http, settings)
+            turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub, callbacks))
             job = SleeptimeJob(db, engine, settings, control, hub)
             dispatcher = Dispatcher(
-                db, settings, control, {"async": turns.execute_queued, "sleeptime": job.execute}
+                db,
+                settings,
+                control,
+                {"async": turns.execute_queued, "sleeptime": job.execute},
+                on_reaped=callbacks.run_ended,
             )
             follower = Follower(
                 db,
@@ -80,13 +87,18 @@ async def runtime(
                 idle_seconds=settings.stream_keepalive_seconds,
                 retention_seconds=settings.stream_retention_seconds,
             )
-            rt = Runtime(settings, db, http, registry, turns, control, dispatcher, hub, follower)
-            async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
-                log.info(_STARTED[role], **_in_effect(rt, dispatch))
-                try:
-                    yield rt
-                finally:
-                    await turns.drain()
+            rt = Runtime(
+                settings, db, http, registry, turns, control, dispatcher, hub, follower, callbacks
+            )
+            try:
+                async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
+                    log.info(_STARTED[role], **_in_effect(rt, dispatch))
+                    try:
+                        yield rt
+                    finally:
+                        await turns.drain()
+            finally:
+                await callbacks.drain()  # last: the runs above may still call back
     finally:
         await db.dispose()
 

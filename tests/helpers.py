@@ -37,3 +37,10 @@ async def page_all(client: httpx.AsyncClient, path: str, **params: Any) -> list[
             return items
         items.extend(page)
         cursor = page[-1]["id"]
+
+
+async def history(client: httpx.AsyncClient, agent_id: str, **params: Any) -> list[dict[str, Any]]:
+    """An agent's message list after its system message, which always comes first."""
+    listed = await ok(client.get(f"/v1/agents/{agent_id}/messages", params=params))
+    assert listed and listed[0]["message_type"] == "system_message", listed[:1]
+    return listed[1:]  # type: ignore[no-any-return]

@@ -136,7 +136,8 @@ async def _check_no_partial_edit(db: Database, block_id: str, agent: dict[str, A
         watermark = await session.scalar(
             select(GroupAgent.processed_through_seq).where(GroupAgent.agent_id == helper)
         )
-        assert watermark == 2  # the user message and the reply, covered once
+        # the boot sequence (3), the user message and the reply, covered once
+        assert watermark == 3 + 2
 
 
 async def test_kill_during_a_turn(

@@ -72,6 +72,15 @@ def wants_base_rules(agent_type: str, *, enable_sleeptime: bool, requested: bool
     return agent_type != "letta_v1_agent" or enable_sleeptime
 
 
+def starts_with_boot_messages(agent_type: str, *, enable_sleeptime: bool) -> bool:
+    """Letta gives the canned boot sequence to agents created without an
+    ``initial_message_sequence`` unless they are ``letta_v1_agent`` or ``sleeptime_agent``; a
+    sleeptime-enabled primary takes the sleeptime-primary path, which keeps it."""
+    if agent_type == "sleeptime_agent":
+        return False
+    return agent_type != "letta_v1_agent" or enable_sleeptime
+
+
 def merge_rules(
     tool_names: Sequence[str], user_rules: Sequence[dict[str, Any]], *, with_base: bool
 ) -> list[dict[str, Any]]:

@@ -3,10 +3,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agents import memory, service, views
+from app.agents import memory, reset, service, views
 from app.agents.deps import AgentDep, AgentDeps
 from app.agents.models import Agent
-from app.agents.schemas import AgentState, CreateAgent, Memory, ToolApproval, UpdateAgent
+from app.agents.schemas import (
+    AgentState,
+    CreateAgent,
+    Memory,
+    ResetMessages,
+    ToolApproval,
+    UpdateAgent,
+)
 from app.auth.deps import Actor, ActorDep
 from app.blocks.schemas import BlockResponse, BlockUpdate
 from app.kit.deps import SessionDep
@@ -117,6 +124,24 @@ async def modify_agent(
 async def delete_agent(agent_id: AgentIdPath, session: SessionDep, actor: ActorDep) -> DeleteResult:
     await service.delete(session, actor, agent_id)
     return DeleteResult(message=f"Agent id={agent_id} successfully deleted")
+
+
+@router.patch("/{agent_id}/reset-messages", response_model=AgentState)
+async def reset_messages(
+    agent_id: AgentIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    deps: AgentDeps,
+    body: ResetMessages | None = None,
+) -> AgentState:
+    """Delete the agent's messages but its system message (Letta's reset)."""
+    agent = await reset.reset_messages(
+        session,
+        actor,
+        agent_id,
+        add_default_initial_messages=(body or ResetMessages()).add_default_initial_messages,
+    )
+    return await _state(session, actor, agent, deps)
 
 
 @router.patch("/{agent_id}/tools/approval/{tool_name}", response_model=AgentState)

@@ -6,6 +6,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from app.blocks.schemas import BlockCreate, BlockResponse
 from app.groups.schemas import GroupResponse
 from app.kit.schemas import RequestModel, ResponseModel, Timestamp
+from app.messages.schemas import MessageCreate
 from app.providers.schemas import LLMConfig
 from app.tools.schemas import ToolResponse
 
@@ -121,8 +122,11 @@ class CreateAgent(RequestModel):
     llm_config: dict[str, Any] | None = None
     embedding: str | None = None
     model_settings: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
     context_window_limit: int | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0)
+    # None: Letta's default start (see agents.defaults); a list (even empty): exactly these.
+    initial_message_sequence: list[MessageCreate] | None = None
     memory_blocks: list[BlockCreate] | None = None
     block_ids: list[str] | None = None
     tools: list[str] | None = None
@@ -146,6 +150,7 @@ class UpdateAgent(RequestModel):
     model: str | None = None
     embedding: str | None = None
     model_settings: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
     context_window_limit: int | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0)
     block_ids: list[str] | None = None
@@ -218,3 +223,7 @@ class ToolApproval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     requires_approval: bool
+
+
+class ResetMessages(RequestModel):
+    add_default_initial_messages: bool = False

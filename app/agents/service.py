@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import defaults
+from app.agents import settings as model_settings
 from app.agents.models import Agent
 from app.agents.prompts import DEFAULT_SYSTEM, SLEEPTIME_PERSONA
 from app.agents.repository import AgentRepository
@@ -22,6 +23,8 @@ from app.kit.db import utcnow
 from app.kit.errors import BadRequest, NotFound
 from app.kit.ids import Prefix, new_id
 from app.kit.pagination import PageParams
+from app.messages import history
+from app.messages.repository import MessageRepository
 from app.providers.registry import ProviderRegistry
 from app.tools.builtin import BUILTIN_TOOLS, BUILTIN_TOOLS_BY_ID
 
@@ -94,13 +97,9 @@ def _new_agent(actor: Actor, **fields: object) -> Agent:
     )
 
 
-async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: Deps) -> Agent:
-    _check_agent_type(data.agent_type)
-    handle = _model_handle(data)
-    deps.registry.resolve(handle, context_window=data.context_window_limit)
-    sleeptime = bool(data.enable_sleeptime)
-    if sleeptime and data.agent_type == "sleeptime_agent":
-        raise BadRequest("enable_sleeptime: a sleeptime_agent cannot have sleeptime agents")
+def _tools_and_rules(
+    data: CreateAgent, sleeptime: bool
+) -> tuple[list[str], list[dict[str, object]]]:
     base = defaults.base_tools(data.agent_type, enable_sleeptime=sleeptime)
     requested = _tool_names(data.tools, data.tool_ids)
     tool_names = list(dict.fromkeys([*(base if data.include_base_tools else ()), *requested]))
@@ -108,13 +107,26 @@ async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: D
         data.agent_type, enable_sleeptime=sleeptime, requested=data.include_base_tool_rules
     )
     user_rules = [r.model_dump() for r in data.tool_rules or ()]
+    return tool_names, defaults.merge_rules(tool_names, user_rules, with_base=with_base)
+
+
+async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: Deps) -> Agent:
+    """Create an agent with its blocks, its starting history and, with ``enable_sleeptime``,
+    its sleeptime agent. A ``sleeptime_agent`` may ask for ``enable_sleeptime`` too (Letta
+    accepts it); it keeps the flag but gets no sleeptime agent of its own, being one."""
+    _check_agent_type(data.agent_type)
+    handle = _model_handle(data)
+    info = deps.registry.resolve(handle, context_window=data.context_window_limit)
+    sleeptime = bool(data.enable_sleeptime)
+    is_helper = data.agent_type == "sleeptime_agent"
+    tool_names, tool_rules = _tools_and_rules(data, sleeptime)
     blocks = BlockRepository(session, actor.organization_id)
     attached = await _existing_blocks(blocks, data.block_ids or [])
     new_blocks = data.memory_blocks or []
     _check_unique_labels(
         [b.label for b in attached] + [b.label for b in new_blocks], "memory_blocks"
     )
-
+    max_tokens = model_settings.max_tokens_of(data.model_settings, data.max_tokens)
     agent = _new_agent(
         actor,
         name=data.name or defaults.random_name(),
@@ -124,13 +136,19 @@ async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: D
         metadata_=data.metadata,
         model=handle,
         embedding=data.embedding,
-        model_settings=data.model_settings,
+        model_settings=model_settings.filled(
+            info.provider,
+            info.model,
+            data.model_settings,
+            max_tokens=max_tokens,
+            parallel_tool_calls=data.parallel_tool_calls,
+        ),
         context_window_limit=data.context_window_limit,
-        max_tokens=data.max_tokens,
+        max_tokens=max_tokens,
         tool_names=tool_names,
-        tool_rules=defaults.merge_rules(tool_names, user_rules, with_base=with_base),
+        tool_rules=tool_rules,
         response_format=dump_response_format(data.response_format),
-        enable_sleeptime=False,
+        enable_sleeptime=sleeptime and is_helper,
         message_buffer_autoclear=data.message_buffer_autoclear,
         timezone=data.timezone,
         hidden=data.hidden,
@@ -142,23 +160,26 @@ async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: D
         blocks_service.new_block(blocks, b, default_limit=default_limit, default_description=True)
         for b in new_blocks
     ]
+    boot = defaults.starts_with_boot_messages(data.agent_type, enable_sleeptime=sleeptime)
+    starting = history.starting(agent, attached, data.initial_message_sequence, boot=boot)
     await session.flush()
     for block in attached:
         blocks.attach(agent.id, block.id)
     await agents.set_tags(agent.id, data.tags or [])
+    MessageRepository(session, actor.organization_id).add_all(starting)
     await session.flush()
-    if sleeptime:
-        await _add_sleeptime_agent(session, actor, agent, [b.id for b in attached], deps)
+    if sleeptime and not is_helper:
+        await _add_sleeptime_agent(session, actor, agent, attached, deps)
     return agent
 
 
 async def _add_sleeptime_agent(
-    session: AsyncSession, actor: Actor, primary: Agent, block_ids: Sequence[str], deps: Deps
+    session: AsyncSession, actor: Actor, primary: Agent, blocks: Sequence[Block], deps: Deps
 ) -> None:
     """Create ``<name>-sleeptime`` sharing the primary's blocks, and the group linking them."""
-    blocks = BlockRepository(session, actor.organization_id)
+    repo = BlockRepository(session, actor.organization_id)
     persona = blocks_service.new_block(
-        blocks,
+        repo,
         BlockCreate(label="memory_persona", value=SLEEPTIME_PERSONA),
         default_limit=deps.settings.block_default_limit,
         default_description=False,
@@ -181,9 +202,11 @@ async def _add_sleeptime_agent(
         timezone=primary.timezone,
     )
     AgentRepository(session, actor.organization_id).add(helper)
+    starting = history.starting(helper, [*blocks, persona], None, boot=False)
     await session.flush()
-    for block_id in [*block_ids, persona.id]:
-        blocks.attach(helper.id, block_id)
+    for block in [*blocks, persona]:
+        repo.attach(helper.id, block.id)
+    MessageRepository(session, actor.organization_id).add_all(starting)
     await session.flush()
     await groups_service.create_group(
         session,
@@ -224,7 +247,6 @@ _PLAIN_FIELDS = (
     "name",
     "system",
     "embedding",
-    "model_settings",
     "context_window_limit",
     "max_tokens",
     "message_buffer_autoclear",
@@ -271,15 +293,38 @@ def _apply_fields(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
             setattr(agent, name, getattr(data, name))
     if "metadata" in fields:
         agent.metadata_ = data.metadata
-    if data.model is not None:
-        deps.registry.resolve(data.model, context_window=agent.context_window_limit)
-        agent.model = data.model
+    _apply_model(agent, data, deps)
     if data.tools is not None or data.tool_ids is not None:
         agent.tool_names = list(dict.fromkeys(_tool_names(data.tools, data.tool_ids)))
     if data.tool_rules is not None:
         agent.tool_rules = [r.model_dump() for r in data.tool_rules]
     if "response_format" in fields:
         agent.response_format = dump_response_format(data.response_format)
+
+
+def _apply_model(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
+    """The model and its settings: a new model starts from its own defaults (as in Letta),
+    settings sent are merged over the current ones, and ``max_tokens`` and the settings'
+    ``max_output_tokens`` stay one value."""
+    switched = data.model is not None and data.model != agent.model
+    if data.model is not None:
+        deps.registry.resolve(data.model, context_window=agent.context_window_limit)
+        agent.model = data.model
+    changed = (data.model_settings, data.max_tokens, data.parallel_tool_calls)
+    if not switched and all(value is None for value in changed):
+        return
+    agent.max_tokens = (
+        model_settings.max_tokens_of(data.model_settings, data.max_tokens) or agent.max_tokens
+    )
+    current = None if switched else agent.model_settings
+    info = deps.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
+    agent.model_settings = model_settings.filled(
+        info.provider,
+        info.model,
+        {**(current or {}), **(data.model_settings or {})},
+        max_tokens=agent.max_tokens,
+        parallel_tool_calls=data.parallel_tool_calls,
+    )
 
 
 async def update(
@@ -301,17 +346,14 @@ async def update(
 async def _set_sleeptime(
     session: AsyncSession, actor: Actor, agent: Agent, enabled: bool, deps: Deps
 ) -> None:
-    """Switch sleeptime on or off; switching on the first time creates the companion."""
-    if enabled and agent.agent_type == "sleeptime_agent":
-        raise BadRequest("enable_sleeptime: a sleeptime_agent cannot have sleeptime agents")
-    has_group = bool(await GroupRepository(session, actor.organization_id).managed_by([agent.id]))
-    if enabled and not has_group:
-        block_ids = [
-            b.id
-            for _, b in await BlockRepository(session, actor.organization_id).for_agents([agent.id])
-        ]
-        await _add_sleeptime_agent(session, actor, agent, block_ids, deps)
+    """Switch sleeptime on or off; switching a primary on the first time creates its
+    sleeptime agent."""
     agent.enable_sleeptime = enabled
+    if not enabled or agent.agent_type == "sleeptime_agent":
+        return  # a sleeptime agent keeps the flag, as on create, and gets no helper
+    if not await GroupRepository(session, actor.organization_id).managed_by([agent.id]):
+        pairs = await BlockRepository(session, actor.organization_id).for_agents([agent.id])
+        await _add_sleeptime_agent(session, actor, agent, [b for _, b in pairs], deps)
 
 
 async def delete(session: AsyncSession, actor: Actor, agent_id: str) -> None:

@@ -2,9 +2,12 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agents import settings as model_settings
 from app.agents.models import Agent
 from app.agents.repository import AgentRepository
 from app.agents.schemas import AgentState, Memory
@@ -14,7 +17,8 @@ from app.blocks.schemas import BlockResponse
 from app.groups import service as groups_service
 from app.groups.repository import GroupRepository
 from app.groups.schemas import GroupResponse
-from app.providers.registry import ProviderRegistry
+from app.messages.repository import MessageRepository
+from app.providers.registry import ModelInfo, ProviderRegistry
 from app.providers.schemas import LLMConfig
 from app.tools.builtin import BUILTIN_TOOLS
 from app.tools.schemas import ToolResponse
@@ -53,28 +57,54 @@ async def agent_states(
             if view.group.manager_agent_id is not None:
                 groups[view.group.manager_agent_id] = view.response()
     with_tools = wanted("agent.tools")
+    in_context = await MessageRepository(session, actor.organization_id).in_context_ids(ids)
     return [
         _state(
             agent,
             registry,
-            blocks[agent.id],
-            tags.get(agent.id, []),
-            groups.get(agent.id),
+            _Related(
+                blocks[agent.id],
+                tags.get(agent.id, []),
+                groups.get(agent.id),
+                in_context.get(agent.id, []),
+            ),
             with_tools,
         )
         for agent in agents
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Related:
+    """What an AgentState shows from other tables."""
+
+    blocks: list[BlockResponse]
+    tags: list[str]
+    group: GroupResponse | None
+    message_ids: list[str]
+
+
+def _model(agent: Agent, info: ModelInfo) -> tuple[LLMConfig, dict[str, Any]]:
+    """The agent's model config and settings; an agent stored without complete settings
+    shows its model's defaults under what it has."""
+    settings = model_settings.filled(
+        info.provider, info.model, agent.model_settings, max_tokens=agent.max_tokens
+    )
+    llm = LLMConfig.of(info, max_tokens=agent.max_tokens).model_copy(
+        update={
+            "temperature": settings.get("temperature"),
+            "parallel_tool_calls": settings.get("parallel_tool_calls"),
+        }
+    )
+    return llm, settings
+
+
 def _state(
-    agent: Agent,
-    registry: ProviderRegistry,
-    blocks: list[BlockResponse],
-    tags: list[str],
-    group: GroupResponse | None,
-    with_tools: bool,
+    agent: Agent, registry: ProviderRegistry, related: _Related, with_tools: bool
 ) -> AgentState:
     info = registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
+    llm_config, settings = _model(agent, info)
+    blocks, group = related.blocks, related.group
     tools = [ToolResponse.of(BUILTIN_TOOLS[n]) for n in agent.tool_names if n in BUILTIN_TOOLS]
     return AgentState(
         id=agent.id,
@@ -85,16 +115,16 @@ def _state(
         metadata=agent.metadata_,
         model=agent.model,
         embedding=agent.embedding,
-        llm_config=LLMConfig.of(info, max_tokens=agent.max_tokens),
-        model_settings=agent.model_settings,
+        llm_config=llm_config,
+        model_settings=settings,
         context_window_limit=agent.context_window_limit,
         memory=Memory(agent_type=agent.agent_type, blocks=blocks),
         blocks=blocks,
         tools=tools if with_tools else [],
-        tags=tags,
+        tags=related.tags,
         tool_rules=agent.tool_rules,
         response_format=agent.response_format,
-        message_ids=[],
+        message_ids=related.message_ids,
         enable_sleeptime=agent.enable_sleeptime,
         managed_group=group,
         multi_agent_group=group,

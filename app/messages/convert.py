@@ -48,13 +48,18 @@ def text_of(parts: list[dict[str, Any]]) -> str:
     return "\n".join(p["text"] for p in parts if p.get("type") == "text")
 
 
+# Roles whose messages come from the client, which may name them with its own otid.
+_SENT = frozenset({"user", "system", "approval"})
+
+
 def _base(message: Message, message_type: str, index: int) -> dict[str, Any]:
+    sent = message.otid if message.role in _SENT else None
     return {
         "id": message.id,
         "date": letta_date(message.created_at),
         "name": message.name,
         "message_type": message_type,
-        "otid": otid_for(message.id, index),
+        "otid": sent or otid_for(message.id, index),
         "sender_id": message.sender_id,
         "step_id": message.step_id,
         "is_err": True if message.is_err else None,

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.messages.service import TurnService
+from app.runs.callbacks import RunCallbacks
 from app.streaming.follow import Follower
 from app.worker.control import RunControl
 
@@ -17,6 +18,11 @@ def get_control(request: Request) -> RunControl:
     return control
 
 
+def get_callbacks(request: Request) -> RunCallbacks:
+    callbacks: RunCallbacks = request.app.state.runtime.callbacks
+    return callbacks
+
+
 def get_follower(request: Request) -> Follower:
     follower: Follower = request.app.state.runtime.follower
     return follower
@@ -25,3 +31,4 @@ def get_follower(request: Request) -> Follower:
 TurnsDep = Annotated[TurnService, Depends(get_turns)]
 FollowerDep = Annotated[Follower, Depends(get_follower)]
 ControlDep = Annotated[RunControl, Depends(get_control)]
+CallbacksDep = Annotated[RunCallbacks, Depends(get_callbacks)]

@@ -13,10 +13,17 @@ from app.kit.deps import SessionDep, SettingsDep
 from app.kit.errors import AppError, Unprocessable
 from app.kit.ids import AgentIdPath, GroupIdPath
 from app.kit.pagination import Order
+from app.messages import history
 from app.messages.convert import to_letta_many
-from app.messages.deps import ControlDep, FollowerDep, TurnsDep
+from app.messages.deps import CallbacksDep, ControlDep, FollowerDep, TurnsDep
 from app.messages.repository import MessageRepository
-from app.messages.schemas import CancelRequest, LettaRequest, LettaResponse, MessageType
+from app.messages.schemas import (
+    CancelRequest,
+    LettaAsyncRequest,
+    LettaRequest,
+    LettaResponse,
+    MessageType,
+)
 from app.messages.service import TurnService
 from app.runs import cancel
 from app.runs.schemas import RunResponse
@@ -115,12 +122,14 @@ async def stream_message(
 @router.post("/agents/{agent_id}/messages/async", response_model=RunResponse)
 async def send_message_async(
     agent_id: AgentIdPath,
-    body: LettaRequest,
+    body: LettaAsyncRequest,
     actor: ActorDep,
     turns: TurnsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RunResponse:
-    run = await turns.send_async(actor, agent_id, body, idempotency_key=idempotency_key)
+    run = await turns.send_async(
+        actor, agent_id, body, idempotency_key=idempotency_key, callback_url=body.callback_url
+    )
     return RunResponse.model_validate(run)
 
 
@@ -130,6 +139,7 @@ async def cancel_agent_runs(
     session: SessionDep,
     actor: ActorDep,
     control: ControlDep,
+    callbacks: CallbacksDep,
     body: CancelRequest | None = None,
 ) -> dict[str, str]:
     result = await cancel.cancel_agent_runs(
@@ -137,6 +147,7 @@ async def cancel_agent_runs(
     )
     for run_id in result:
         control.cancel(run_id)
+    callbacks.after_commit(session, actor.organization_id, result)
     return result
 
 
@@ -201,6 +212,7 @@ async def _list(
     stored = await MessageRepository(session, actor.organization_id).list_page(
         agent.id, limit=limit, order=order, after=after, before=before, group_id=group_id
     )
+    stored = await history.as_listed(session, actor.organization_id, agent, stored)
     return to_letta_many(
         stored,
         agent.agent_type,

@@ -1,19 +1,23 @@
 """New stored messages of a run: one constructor for every place that writes them."""
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from app.kit.db import utcnow
 from app.kit.ids import Prefix, new_id
+from app.messages.convert import text_of
 from app.messages.models import Message
+from app.messages.schemas import ImagePart, MessageCreate, TextPart
 from app.runs.models import Run
 
 
 class Owner(NamedTuple):
-    """Whose message it is: the agent, and the run (and group) it belongs to."""
+    """Whose message it is: the agent, and the run (and group) it belongs to. Messages an
+    agent starts with (its system message, its initial sequence) belong to no run."""
 
     organization_id: str
     agent_id: str
-    run_id: str
+    run_id: str | None
     group_id: str | None
 
     @classmethod
@@ -53,4 +57,20 @@ def tool_result(
         owner, "tool", step_id=step_id, tool_call_id=call_id, tool_returns=returns
     )
     message.text = text
+    return message
+
+
+def content_parts(content: str | Sequence[TextPart | ImagePart]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [p.model_dump() for p in content]
+
+
+def sent_message(owner: Owner, item: MessageCreate) -> Message:
+    """A message as the client sent it: its role, content, name, sender and ``otid``."""
+    parts = content_parts(item.content)
+    message = new_message(
+        owner, item.role, content=parts, name=item.name, otid=item.otid, sender_id=item.sender_id
+    )
+    message.text = text_of(parts) or None
     return message

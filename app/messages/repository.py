@@ -1,14 +1,20 @@
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
 from app.kit.errors import BadRequest
 from app.kit.pagination import Order
 from app.messages.models import Message
+
+# An agent's system message (Letta's ``message_ids[0]``) is stored at this seq; the history
+# proper starts at 1. The model never gets it from the history: every step compiles the live
+# system prompt instead.
+SYSTEM_SEQ = 0
 
 
 class ChatRow(NamedTuple):
@@ -47,6 +53,17 @@ class MessageRepository:
             .execution_options(synchronize_session=False)
         )
         return None if last is None else int(last) - count + 1
+
+    async def append(self, agent_id: str, messages: Sequence[Message], **agent_values: Any) -> bool:
+        """Number ``messages`` after the agent's last one and add them; False (nothing
+        added) if the agent is gone. ``agent_values`` as for ``allocate_seq``."""
+        first = await self.allocate_seq(agent_id, len(messages), **agent_values)
+        if first is None:
+            return False
+        for offset, message in enumerate(messages):
+            message.seq = first + offset
+        self.add_all(messages)
+        return True
 
     def add_all(self, messages: Sequence[Message]) -> None:
         self.session.add_all(messages)
@@ -101,12 +118,42 @@ class MessageRepository:
         stmt = (
             select(*CHAT_COLUMNS)
             .where(Message.agent_id == agent_id, Message.organization_id == self.organization_id)
-            .where(Message.seq >= start_seq)
+            .where(Message.seq >= start_seq, Message.seq > SYSTEM_SEQ)
             .order_by(Message.seq.desc())
             .limit(limit)
         )
         rows = (await self.session.execute(stmt)).all()
         return [ChatRow(*row) for row in reversed(rows)]
+
+    async def in_context_ids(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each agent's in-context message ids, oldest first: its system message, then every
+        message from its ``context_start_seq`` on (what the next step will read from)."""
+        ids: dict[str, list[str]] = defaultdict(list)
+        if not agent_ids:
+            return ids
+        stmt = (
+            select(Message.agent_id, Message.id)
+            .join(Agent, Agent.id == Message.agent_id)
+            .where(Message.agent_id.in_(agent_ids), Message.organization_id == self.organization_id)
+            .where(or_(Message.seq == SYSTEM_SEQ, Message.seq >= Agent.context_start_seq))
+            .order_by(Message.agent_id, Message.seq)
+        )
+        for agent_id, message_id in await self.session.execute(stmt):
+            ids[agent_id].append(message_id)
+        return ids
+
+    async def system_message(self, agent_id: str) -> Message | None:
+        return await self.session.scalar(self._agent(agent_id).where(Message.seq == SYSTEM_SEQ))
+
+    async def delete_history(self, agent_id: str) -> None:
+        """Delete every message of the agent but its system message."""
+        await self.session.execute(
+            delete(Message).where(
+                Message.agent_id == agent_id,
+                Message.organization_id == self.organization_id,
+                Message.seq > SYSTEM_SEQ,
+            )
+        )
 
     async def latest(self, agent_id: str, *, role: str) -> Message | None:
         stmt = self._agent(agent_id).where(Message.role == role)

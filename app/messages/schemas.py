@@ -1,8 +1,17 @@
 """Request and response shapes of the message endpoints (Letta's LettaRequest family)."""
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from app.kit.schemas import RequestModel
 
@@ -138,6 +147,22 @@ class LettaRequest(RequestModel):
         if self.messages is not None:
             return list(self.messages)
         return [MessageCreate(role="user", content=self.input if self.input is not None else "")]
+
+
+class LettaAsyncRequest(LettaRequest):
+    """``messages/async``: the turn, and where to POST its outcome when the run ends."""
+
+    callback_url: str | None = Field(default=None, max_length=2048)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
 
 
 class CancelRequest(RequestModel):

@@ -31,20 +31,14 @@ from app.kit.db import Database, utcnow
 from app.kit.errors import BadRequest, Conflict, NotFound
 from app.kit.ids import Prefix, new_id
 from app.messages import approvals
-from app.messages.convert import shows_replies, text_of, to_letta_many
-from app.messages.factory import Owner, new_message, tool_result
+from app.messages.convert import shows_replies, to_letta_many
+from app.messages.factory import Owner, new_message, sent_message, tool_result
 from app.messages.finish import LeaseLostError, end_run, finish_turn, turn_failure
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
-from app.messages.schemas import (
-    ApprovalCreate,
-    ImagePart,
-    LettaRequest,
-    LettaResponse,
-    MessageCreate,
-    TextPart,
-)
+from app.messages.schemas import ApprovalCreate, LettaRequest, LettaResponse, MessageCreate
 from app.runs.admission import AgentBusy, TurnGate
+from app.runs.callbacks import RunCallbacks
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.streaming.closing import closing_events
@@ -65,6 +59,7 @@ class TurnDeps:
     settings: Settings
     control: RunControl
     hub: Hub
+    callbacks: RunCallbacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +71,7 @@ class Intake:
     key: str | None = None
     digest: str | None = None
     run_id: str | None = None  # chosen before acceptance when a stream announces it early
+    callback_url: str | None = None  # POSTed the outcome when the run ends (async runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +103,6 @@ def _split(body: LettaRequest) -> tuple[ApprovalCreate | None, list[MessageCreat
     if len(rest) != len(inputs):
         raise BadRequest("messages: an approval or tool_return item must come first")
     return approval, rest
-
-
-def _parts(content: str | Sequence[TextPart | ImagePart]) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    return [p.model_dump() for p in content]
 
 
 class TurnService:
@@ -257,7 +247,13 @@ class TurnService:
             return await self._run(actor, body, accepted, started)
 
     async def send_async(
-        self, actor: Actor, agent_id: str, body: LettaRequest, *, idempotency_key: str | None
+        self,
+        actor: Actor,
+        agent_id: str,
+        body: LettaRequest,
+        *,
+        idempotency_key: str | None,
+        callback_url: str | None = None,
     ) -> Run:
         """Accept a turn to run in the background; its run is returned at once."""
         digest = request_hash(agent_id, body) if idempotency_key else None
@@ -270,7 +266,7 @@ class TurnService:
                 if existing.request_hash != digest:
                     raise Conflict("Idempotency-Key was already used with a different request")
                 return existing
-        intake = Intake("async", None, idempotency_key, digest)
+        intake = Intake("async", None, idempotency_key, digest, callback_url=callback_url)
         accepted = await self._admit(
             actor, agent_id, body, intake, wait=body.multitask_strategy == "enqueue"
         )
@@ -280,14 +276,18 @@ class TurnService:
         return accepted.run
 
     async def execute_queued(self, run: Run) -> None:
-        """The dispatcher's entry for an ``async`` run it claimed."""
+        """The dispatcher's entry for an ``async`` run it claimed. Its completion callback
+        goes out on a task of its own: the dispatcher's slot is free as soon as the run ends."""
         body = LettaRequest.model_validate(run.request or {})
         spec = _spec(Actor(organization_id=run.organization_id), run, body)
         async with self.deps.db.session(write=False) as session:
             recorder = await RunRecorder.continuing(
                 session, self.deps.hub, run.id, run.organization_id
             )
-        await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None, recorder)
+        try:
+            await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None, recorder)
+        finally:
+            self.deps.callbacks.run_ended(run)
 
     async def group_manager(self, actor: Actor, group_id: str) -> str:
         async with self.deps.db.session(write=False) as session:
@@ -373,12 +373,8 @@ class TurnService:
                 await session.flush()
                 stored, resumed = await self._inputs(session, agent, run, approval, inputs)
                 repo = MessageRepository(session, actor.organization_id)
-                first = await repo.allocate_seq(agent.id, len(stored))
-                if first is None:
+                if not await repo.append(agent.id, stored):
                     raise NotFound(f"Agent {agent_id} not found")
-                for offset, message in enumerate(stored):
-                    message.seq = first + offset
-                repo.add_all(stored)
                 await session.flush()
                 spec = _spec(actor, run, body)
                 if intake.kind == "async":
@@ -442,18 +438,7 @@ class TurnService:
                 )
             stored += resumed
             agent.pending_approval = None
-        for item in inputs:
-            parts = _parts(item.content)
-            message = new_message(
-                Owner.of(run),
-                item.role,
-                content=parts,
-                name=item.name,
-                otid=item.otid,
-                sender_id=item.sender_id,
-            )
-            message.text = text_of(parts) or None
-            stored.append(message)
+        stored += [sent_message(Owner.of(run), item) for item in inputs]
         return stored, resumed
 
     async def _run(
@@ -564,6 +549,7 @@ def _new_run(
         lease_expires_at=None if queued else now + timedelta(seconds=lease_seconds),
         idempotency_key=intake.key,
         request_hash=intake.digest,
+        callback_url=intake.callback_url,
         cancel_requested=False,
         created_at=now,
         updated_at=now,

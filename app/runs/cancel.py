@@ -48,13 +48,9 @@ async def _deny_pending(session: AsyncSession, actor: Actor, run: Run) -> None:
     stored = [new_message(owner, "approval", approvals=approvals.approvals_payload(denial))]
     for res in await approvals.resolve(session, agent, run.id, denial):
         stored.append(tool_result(owner, res.tool_call_id, res.result.status, res.result.text))
-    repo = MessageRepository(session, actor.organization_id)
-    first = await repo.allocate_seq(agent.id, len(stored), pending_approval=None)
-    if first is None:
-        return
-    for offset, message in enumerate(stored):
-        message.seq = first + offset
-    repo.add_all(stored)
+    await MessageRepository(session, actor.organization_id).append(
+        agent.id, stored, pending_approval=None
+    )
 
 
 async def cancel(session: AsyncSession, actor: Actor, run: Run) -> str:

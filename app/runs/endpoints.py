@@ -12,7 +12,7 @@ from app.kit.ids import RunIdPath
 from app.kit.pagination import Order, PageParams, page_params
 from app.kit.schemas import RequestModel
 from app.messages.convert import to_letta_many
-from app.messages.deps import ControlDep, FollowerDep
+from app.messages.deps import CallbacksDep, ControlDep, FollowerDep
 from app.messages.repository import MessageRepository
 from app.runs import cancel, service
 from app.runs.schemas import RunResponse, RunUsage, StepResponse
@@ -68,10 +68,15 @@ async def retrieve_run(
 
 @router.post("/{run_id}/cancel", response_model=dict[str, str])
 async def cancel_run(
-    run_id: RunIdPath, session: SessionDep, actor: ActorDep, control: ControlDep
+    run_id: RunIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    control: ControlDep,
+    callbacks: CallbacksDep,
 ) -> dict[str, str]:
     result = await cancel.cancel_runs(session, actor, [run_id])
     control.cancel(run_id)
+    callbacks.after_commit(session, actor.organization_id, result)
     return result
 
 

@@ -9,6 +9,7 @@ from app.kit.pagination import Order, PageParams, paginate
 from app.runs.models import Run, Step
 
 ACTIVE = ("created", "running")
+ENDED = ("completed", "failed", "cancelled")
 
 
 class RunRepository:
@@ -90,8 +91,31 @@ class RunRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def claim_callback(self, run_id: str) -> Run | None:
+        """Take the run's completion callback, once: the ended run with a ``callback_url``
+        not sent yet, now marked sent (None if there is nothing to send, or it was taken)."""
+        return await self.session.scalar(
+            update(Run)
+            .where(Run.id == run_id, Run.organization_id == self.organization_id)
+            .where(Run.status.in_(ENDED), Run.callback_url.is_not(None))
+            .where(Run.callback_sent_at.is_(None))
+            .values(callback_sent_at=utcnow())
+            .returning(Run)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def record_callback(
+        self, run_id: str, *, status_code: int | None, error: str | None
+    ) -> None:
+        await self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.organization_id == self.organization_id)
+            .values(callback_status_code=status_code, callback_error=error)
+            .execution_options(synchronize_session=False)
+        )
+
     async def delete(self, run: Run) -> None:
         await self.session.delete(run)
 
 
-__all__ = ["ACTIVE", "Order", "RunRepository"]
+__all__ = ["ACTIVE", "ENDED", "Order", "RunRepository"]

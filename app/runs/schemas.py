@@ -27,6 +27,9 @@ class RunResponse(ResponseModel):
     conversation_id: str | None = None
     base_template_id: str | None = None
     callback_url: str | None = None
+    callback_sent_at: Timestamp | None = None
+    callback_status_code: int | None = None
+    callback_error: str | None = None
 
 
 class StepResponse(ResponseModel):

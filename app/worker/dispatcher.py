@@ -29,11 +29,15 @@ class Dispatcher:
         settings: Settings,
         control: RunControl,
         executors: dict[str, Executor],
+        *,
+        on_reaped: Callable[[Run], None] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.control = control
         self.executors = executors
+        # Told of every run the reaper settled for good (its completion callback, if any).
+        self.on_reaped = on_reaped
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -143,7 +147,8 @@ class Dispatcher:
             ):
                 fresh.lease_expires_at = utcnow()
         async with self.db.session() as session:
-            await queue.reap(session, max_attempts=self.settings.max_attempts)
+            reaped = await queue.reap(session, max_attempts=self.settings.max_attempts)
+        self._report(reaped)
         self.control.wakeup.wake()
 
     async def _heartbeat_loop(self) -> None:
@@ -169,3 +174,5 @@ class Dispatcher:
         for run in runs:
             if run.status in ("completed", "failed", "cancelled"):
                 self.control.ended(run.id)
+                if self.on_reaped is not None:
+                    self.on_reaped(run)

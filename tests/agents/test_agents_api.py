@@ -45,7 +45,21 @@ async def test_create_with_memory_blocks_and_block_ids(client: httpx.AsyncClient
     assert agent["enable_sleeptime"] is False
     assert agent["managed_group"] is None
     assert agent["system"]
-    assert agent["sources"] == [] and agent["message_ids"] == []
+    assert agent["sources"] == []
+    [system_id] = agent["message_ids"]  # a letta_v1_agent starts with its system message only
+    [system] = await ok(client.get(f"/v1/agents/{agent['id']}/messages"))
+    assert (system["id"], system["message_type"]) == (system_id, "system_message")
+    assert "Name: Ana" in system["content"] and "Apollo" in system["content"]
+    assert agent["model_settings"] == {
+        "provider_type": "openai",
+        "max_output_tokens": 4096,
+        "parallel_tool_calls": False,
+        "temperature": 0.7,
+        "reasoning": {"reasoning_effort": "minimal"},
+        "response_format": None,
+        "strict": False,
+    }
+    assert agent["llm_config"]["temperature"] == 0.7
 
 
 async def test_defaults_per_agent_type(client: httpx.AsyncClient) -> None:
@@ -95,10 +109,6 @@ async def test_model_from_llm_config(client: httpx.AsyncClient) -> None:
                 "memory_blocks": [{"label": "a", "value": ""}, {"label": "a", "value": ""}],
             },
             "'a'",
-        ),
-        (
-            {"model": MODEL, "agent_type": "sleeptime_agent", "enable_sleeptime": True},
-            "enable_sleeptime",
         ),
     ],
 )

@@ -461,6 +461,8 @@ CASES = [
     Case("POST", "/v1/agents/{b_agent}/messages/cancel", {"run_ids": ["a_run"]}),
     Case("POST", "/v1/agents/{b_agent}/messages/cancel", {"run_ids": ["b_run", "a_run"]}),
     Case("POST", "/v1/runs/{a_run}/cancel"),
+    Case("PATCH", "/v1/agents/{a_agent}/reset-messages"),
+    Case("PATCH", "/v1/agents/{a_agent}/reset-messages", {"add_default_initial_messages": True}),
     Case("GET", "/v1/agents/{a_agent}/messages"),
     Case("GET", "/v1/agents/{a_sleeptime}/messages"),
     Case("GET", "/v1/groups/{a_group}/messages"),

@@ -26,7 +26,7 @@ async def test_create_and_read_a_block(client: httpx.AsyncClient) -> None:
 async def test_defaults_and_null_value(client: httpx.AsyncClient) -> None:
     block = await ok(client.post("/v1/blocks/", json={"label": "notes", "value": None}))
     assert block["value"] == ""
-    assert block["limit"] == 20_000
+    assert block["limit"] == 100_000  # Letta 0.16.7+
     assert block["read_only"] is False
 
 

@@ -194,7 +194,11 @@ async def test_old_messages_are_evicted_but_stay_searchable(
     assert contents[-1].startswith("message 11")
     assert "previous messages between you and the user" in sent[0]["content"]
     history = await ok(client.get(f"/v1/agents/{agent['id']}/messages", params={"limit": 1000}))
-    assert len(history) == 24  # evicted from context, never from history
+    assert len(history) == 1 + 24  # evicted from context, never from history
+    state = await ok(client.get(f"/v1/agents/{agent['id']}"))
+    in_context = state["message_ids"]
+    assert in_context[0] == history[0]["id"]  # the system message stays in context
+    assert 1 < len(in_context) < 25 and in_context[-1] == history[-1]["id"]
     model.script.extend([call("conversation_search", '{"query": "message 0:"}'), text("found")])
     await _send(client, agent["id"], "what did I say first?")
     tool = [m for m in model.requests[-1].messages if m["role"] == "tool"][-1]
@@ -243,14 +247,19 @@ async def test_message_list_cursors_are_chronological(
         await _send(client, agent["id"], f"u{i}")
     path = f"/v1/agents/{agent['id']}/messages"
     everything = await ok(client.get(path))
-    assert [m.get("content") for m in everything] == ["u0", "r0", "u1", "r1", "u2", "r2"]
+    assert everything[0]["message_type"] == "system_message"
+    assert [m.get("content") for m in everything[1:]] == ["u0", "r0", "u1", "r1", "u2", "r2"]
     newest = await ok(client.get(path, params={"limit": 2}))
     assert [m["content"] for m in newest] == ["u2", "r2"]
-    oldest = await ok(client.get(path, params={"limit": 2, "order": "asc"}))
-    assert [m["content"] for m in oldest] == ["u0", "r0"]
-    after = await ok(client.get(path, params={"after": everything[1]["id"], "limit": 2}))
+    oldest = await ok(client.get(path, params={"limit": 3, "order": "asc"}))
+    assert [m["message_type"] for m in oldest] == [
+        "system_message",
+        "user_message",
+        "assistant_message",
+    ]
+    after = await ok(client.get(path, params={"after": everything[2]["id"], "limit": 2}))
     assert [m["content"] for m in after] == ["u1", "r1"]
-    before = await ok(client.get(path, params={"before": everything[4]["id"], "limit": 2}))
+    before = await ok(client.get(path, params={"before": everything[5]["id"], "limit": 2}))
     assert [m["content"] for m in before] == ["u1", "r1"]
     only = await ok(client.get(path, params={"include_return_message_types": ["user_message"]}))
     assert [m["content"] for m in only] == ["u0", "u1", "u2"]

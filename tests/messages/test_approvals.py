@@ -70,8 +70,9 @@ async def test_client_tool_round_trip(client: httpx.AsyncClient, fake_llm: FakeL
     assert resumed["stop_reason"]["stop_reason"] == "end_turn"
     tool_msg = fake_llm.state.chat_requests[-1]["messages"][-1]
     assert tool_msg["role"] == "tool" and tool_msg["tool_call_id"] == call_id
-    history = types(await ok(client.get(f"/v1/agents/{agent_id}/messages")))
-    assert history == [
+    listed = types(await ok(client.get(f"/v1/agents/{agent_id}/messages")))
+    assert listed == [
+        "system_message",
         "user_message",
         "approval_request_message",
         "approval_response_message",
@@ -107,8 +108,8 @@ async def test_tool_return_form_and_retry_is_accepted_once(
     again = await ok(client.post(f"/v1/agents/{agent_id}/messages", json=body))
     assert again == first
     assert len(fake_llm.state.chat_requests) == calls
-    history = types(await ok(client.get(f"/v1/agents/{agent_id}/messages")))
-    assert history.count("tool_return_message") == 1
+    listed = types(await ok(client.get(f"/v1/agents/{agent_id}/messages")))
+    assert listed.count("tool_return_message") == 1
 
 
 async def test_wrong_approvals_are_400(client: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import AppFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.helpers import create_agent, ok
+from tests.helpers import create_agent, history, ok
 from tests.messages.test_turns import send
 
 
@@ -127,8 +127,8 @@ async def test_one_turn_at_a_time(client: httpx.AsyncClient, fake_llm: FakeLLMSe
     release.set()
     assert (await first).json()["messages"][0]["content"] == "first"
     assert (await queued).json()["messages"][0]["content"] == "second"
-    history = await ok(client.get(f"/v1/agents/{agent['id']}/messages"))
-    assert [m.get("content") for m in history] == ["one", "first", "three", "second"]
+    listed = await history(client, agent["id"])
+    assert [m.get("content") for m in listed] == ["one", "first", "three", "second"]
 
 
 async def test_enqueue_wait_is_bounded(make_client: AppFactory, fake_llm: FakeLLMServer) -> None:
@@ -202,7 +202,7 @@ async def test_bad_requests(
     response = await client.post(f"/v1/agents/{agent['id']}/messages", json=body)
     assert response.status_code == status, response.text
     assert response.json()["detail"]
-    assert await ok(client.get(f"/v1/agents/{agent['id']}/messages")) == []
+    assert await history(client, agent["id"]) == []
     assert await ok(client.get("/v1/runs/")) == []
     assert fake_llm.state.chat_requests == []
 

@@ -37,7 +37,11 @@ async def test_send_and_read_the_reply(sdk: AsyncLetta, fake_llm: FakeLLMServer)
     run = await sdk.runs.retrieve(reply.run_id)
     assert run.status == "completed" and run.stop_reason == "end_turn"
     listed = [m async for m in sdk.agents.messages.list(agent.id)]
-    assert [m.message_type for m in listed] == ["user_message", "assistant_message"]
+    assert [m.message_type for m in listed] == [
+        "system_message",
+        "user_message",
+        "assistant_message",
+    ]
     runs = [r.id async for r in sdk.runs.list(agent_id=agent.id)]
     assert runs == [run.id]
 

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.helpers import create_agent, ok
+from tests.helpers import create_agent, history, ok
 
 
 async def send(client: httpx.AsyncClient, agent_id: str, text: str, **body: Any) -> httpx.Response:
@@ -55,9 +55,9 @@ async def test_a_plain_reply(client: httpx.AsyncClient, fake_llm: FakeLLMServer)
     )
     assert run["metadata"]["run_type"] == "send_message"
     assert run["completed_at"] and run["total_duration_ns"] > 0 and run["ttft_ns"] > 0
-    history = await ok(client.get(f"/v1/agents/{agent['id']}/messages"))
-    assert types(history) == ["user_message", "assistant_message"]
-    assert history[0]["content"] == "hi there"
+    listed = await history(client, agent["id"])
+    assert types(listed) == ["user_message", "assistant_message"]
+    assert listed[0]["content"] == "hi there"
     steps = await ok(client.get(f"/v1/runs/{run['id']}/steps"))
     assert len(steps) == 1 and steps[0]["total_tokens"] == 18 and steps[0]["status"] == "success"
     run_usage = await ok(client.get(f"/v1/runs/{run['id']}/usage"))
@@ -149,10 +149,13 @@ async def test_sleeptime_primary_answers_with_send_message(
     assert json.loads(call["arguments"]) == {"message": "Hi from bob"}
     assert response["stop_reason"]["stop_reason"] == "tool_rule"
     group_id = agent["managed_group"]["id"]
-    # ... and the reply it is in the history.
-    listed = await ok(client.get(f"/v1/groups/{group_id}/messages"))
-    assert types(listed) == ["user_message", "assistant_message"]
-    assert listed[1]["content"] == "Hi from bob"
+    listed = await ok(client.get(f"/v1/groups/{group_id}/messages", params={"limit": 100}))
+    # The primary's conversation: its system message, the boot sequence a sleeptime primary
+    # starts with, then this turn.
+    assert listed[0]["message_type"] == "system_message"
+    said = [(m["message_type"], m.get("content")) for m in listed]
+    turn = said.index(("user_message", "hello"))
+    assert said[turn + 1] == ("assistant_message", "Hi from bob")
 
 
 async def test_max_steps(client: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
@@ -202,8 +205,9 @@ async def test_group_endpoint_sends_to_the_primary(
     assert json.loads(arguments) == {"message": "from the group"}
     run = await ok(client.get(f"/v1/runs/{response['messages'][0]['run_id']}"))
     assert run["agent_id"] == agent["id"] and run["group_id"] == group_id
-    listed = await ok(client.get(f"/v1/groups/{group_id}/messages"))
-    assert listed[0]["message_type"] == "user_message"
+    listed = await ok(client.get(f"/v1/groups/{group_id}/messages", params={"limit": 100}))
+    assert listed[0]["message_type"] == "system_message"
+    assert ("user_message", "hey") in [(m["message_type"], m.get("content")) for m in listed]
     assert (
         await client.post(
             "/v1/groups/group-00000000-0000-4000-8000-000000000000/messages", json={"input": "x"}
