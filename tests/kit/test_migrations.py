@@ -1,6 +1,7 @@
 """Migrations are the only way the schema is made: they must run both ways on both
 databases and produce exactly what the models describe."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -71,5 +72,48 @@ async def test_ensure_schema_refuses_an_unmigrated_database(
             await migrate.ensure_schema(db.engine, migrate=False)
         await migrate.ensure_schema(db.engine, migrate=True)
         await migrate.ensure_schema(db.engine, migrate=False)
+    finally:
+        await db.dispose()
+
+
+async def test_agents_made_before_the_system_message_get_one(
+    database_factory: DatabaseFactory,
+) -> None:
+    """An agent written by an older version (no message at seq 0) starts its history with a
+    system message after the upgrade; its other messages are left as they were."""
+    db = Database(await database_factory.create())
+    try:
+        await migrate.upgrade(db.engine, "0003")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO agents (id, organization_id, name, agent_type, system, model,"
+                    " tool_names, tool_rules, enable_sleeptime, message_buffer_autoclear,"
+                    " last_message_seq, context_start_seq, created_at, updated_at) VALUES"
+                    " ('agent-old', :org, 'old', 'letta_v1_agent', 'You are old.',"
+                    " 'openai/gpt-4o-mini', '[]', '[]', false, false, 1, 0, :now, :now)"
+                ),
+                {"org": DEFAULT_ORG_ID, "now": datetime(2026, 1, 1, tzinfo=UTC)},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO messages (id, organization_id, agent_id, seq, role, content,"
+                    " is_err, created_at) VALUES ('message-hi', :org, 'agent-old', 1, 'user',"
+                    " '[]', false, :now)"
+                ),
+                {"org": DEFAULT_ORG_ID, "now": datetime(2026, 1, 2, tzinfo=UTC)},
+            )
+        await migrate.upgrade(db.engine)
+        async with db.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT seq, role FROM messages WHERE agent_id = 'agent-old' ORDER BY seq")
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [(0, "system"), (1, "user")]
+        await migrate.downgrade(db.engine, "0003")
+        async with db.engine.connect() as conn:
+            roles = (await conn.execute(text("SELECT role FROM messages"))).scalars().all()
+        assert roles == ["user"]
     finally:
         await db.dispose()
