@@ -71,7 +71,9 @@ def _spoken(agent: Agent, text: str, thought: str | None = None) -> list[Message
         tool_calls=[{"id": call_id, "name": SEND_MESSAGE, "arguments": arguments}],
     )
     call.text = arguments
-    return [call, tool_result(owner, call_id, "success", NO_RESULT)]
+    result = tool_result(owner, call_id, "success", NO_RESULT)
+    result.name = SEND_MESSAGE  # as the loop names a tool result: lists can hide it
+    return [call, result]
 
 
 def boot_sequence(agent: Agent) -> list[Message]:

@@ -82,20 +82,27 @@ async def test_initial_message_sequence_follows_the_system_message(
         initial_message_sequence=[{"role": "assistant", "content": "Hello!"}],
     )
     said = (await listed(client, v2["id"]))[1:]
-    assert types(said) == ["assistant_message", "tool_return_message"]  # through send_message
+    # Through send_message: its result is hidden while send_message calls are replies.
+    assert types(said) == ["assistant_message"]
     assert said[0]["content"] == "Hello!"
+    raw = await ok(
+        client.get(f"/v1/agents/{v2['id']}/messages", params={"use_assistant_message": "false"})
+    )
+    assert types(raw[1:]) == ["tool_call_message", "tool_return_message"]
 
 
 async def test_the_default_start_per_agent_type(client: httpx.AsyncClient) -> None:
-    boot = ["reasoning_message", "assistant_message", "tool_return_message", "user_message"]
+    # The greeting's send_message result is stored but not listed (it is the reply's).
+    boot = ["reasoning_message", "assistant_message", "user_message"]
     v2 = await create_agent(client, agent_type="memgpt_v2_agent")
     messages = await listed(client, v2["id"])
     assert types(messages) == ["system_message", *boot]
     login = json.loads(messages[-1]["content"])
     assert (login["type"], login["last_login"]) == ("login", "Never (first login)")
     # Stored messages (the greeting's thought and text are one message, two list items).
-    assert v2["message_ids"] == list(dict.fromkeys(m["id"] for m in messages))
-    assert len(v2["message_ids"]) == 4
+    listed_ids = list(dict.fromkeys(m["id"] for m in messages))
+    assert len(v2["message_ids"]) == 4  # system, greeting call, its result, login
+    assert [i for i in v2["message_ids"] if i in listed_ids] == listed_ids
     assert types(await listed(client, (await create_agent(client))["id"])) == ["system_message"]
     primary = await create_agent(client, enable_sleeptime=True)
     assert types(await listed(client, primary["id"])) == ["system_message", *boot]
@@ -143,10 +150,11 @@ async def test_reset_messages(client: httpx.AsyncClient, fake_llm: FakeLLMServer
         "system_message",
         "reasoning_message",
         "assistant_message",
-        "tool_return_message",
         "user_message",
     ]
-    assert with_boot["message_ids"] == list(dict.fromkeys(m["id"] for m in messages))
+    listed_ids = list(dict.fromkeys(m["id"] for m in messages))
+    assert len(with_boot["message_ids"]) == 4  # the greeting's hidden result is in context
+    assert [i for i in with_boot["message_ids"] if i in listed_ids] == listed_ids
     missing = "agent-00000000-0000-4000-8000-000000000000"
     assert (await client.patch(f"/v1/agents/{missing}/reset-messages")).status_code == 404
 
