@@ -35,7 +35,17 @@ async def send(client: httpx.AsyncClient, agent_id: str, **body: Any) -> dict[st
 
 
 async def listed(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
-    return await ok(client.get(path, params=params))  # type: ignore[no-any-return]
+    """A list; an agent's history without the system message it starts with."""
+    items: list[dict[str, Any]] = await ok(client.get(path, params=params))
+    if path.startswith("/v1/agents/") and items and items[0]["message_type"] == "system_message":
+        return items[1:]
+    return items
+
+
+async def sdk_history(sdk: AsyncLetta, agent_id: str) -> list[Any]:
+    history = [m async for m in sdk.agents.messages.list(agent_id)]
+    assert history[0].message_type == "system_message"
+    return history[1:]
 
 
 @pytest.fixture
@@ -46,7 +56,7 @@ async def app_client(make_app: Any) -> AppAndClient:
 async def test_memgpt_v2_reply_is_an_assistant_message_everywhere(
     client: httpx.AsyncClient, fake_llm: FakeLLMServer
 ) -> None:
-    agent = await create_agent(client, agent_type=V2)
+    agent = await create_agent(client, agent_type=V2, initial_message_sequence=[])
     fake_llm.state.add(reply())
     response = await send(client, agent["id"])
     assert types(response["messages"]) == ["assistant_message"]
@@ -68,7 +78,7 @@ async def test_memgpt_v2_reply_is_an_assistant_message_everywhere(
 async def test_memgpt_v2_without_assistant_messages_shows_the_tool_call(
     client: httpx.AsyncClient, fake_llm: FakeLLMServer
 ) -> None:
-    agent = await create_agent(client, agent_type=V2)
+    agent = await create_agent(client, agent_type=V2, initial_message_sequence=[])
     fake_llm.state.add(reply("plain"))
     response = await send(client, agent["id"], use_assistant_message=False)
     assert types(response["messages"]) == ["tool_call_message", "tool_return_message"]
@@ -89,7 +99,7 @@ async def test_memgpt_v2_async_run_messages(
     app_client: AppAndClient, fake_llm: FakeLLMServer
 ) -> None:
     app, client = app_client
-    agent = await create_agent(client, agent_type=V2)
+    agent = await create_agent(client, agent_type=V2, initial_message_sequence=[])
     fake_llm.state.add(reply("from the background"))
     run = await ok(client.post(f"/v1/agents/{agent['id']}/messages/async", json={"input": "x"}))
     await _settled(app)
@@ -124,7 +134,7 @@ async def test_an_idempotent_replay_answers_the_same(
     client: httpx.AsyncClient, fake_llm: FakeLLMServer
 ) -> None:
     v1 = await create_agent(client, tools=["send_message"], include_base_tool_rules=True)
-    v2 = await create_agent(client, agent_type=V2)
+    v2 = await create_agent(client, agent_type=V2, initial_message_sequence=[])
     seen = []
     for agent in (v1, v2):
         fake_llm.state.add(reply("once"))
@@ -209,7 +219,7 @@ async def test_the_sdk_sees_both_kinds_of_reply(
 ) -> None:
     app, http = app_client
     sdk = AsyncLetta(base_url="http://testserver", http_client=http, max_retries=0)
-    v2 = await sdk.agents.create(model=MODEL, agent_type=V2)
+    v2 = await sdk.agents.create(model=MODEL, agent_type=V2, initial_message_sequence=[])
     fake_llm.state.add(reply("from v2"))
     response = await sdk.agents.messages.create(v2.id, input="hi")
     [message] = response.messages
@@ -220,9 +230,11 @@ async def test_the_sdk_sees_both_kinds_of_reply(
     run_messages = [m async for m in sdk.runs.messages.list(run.id)]
     assert [m.message_type for m in run_messages] == ["user_message", "assistant_message"]
     assert run_messages[1].content == "queued v2"
-    history = [m async for m in sdk.agents.messages.list(v2.id)]
+    history = await sdk_history(sdk, v2.id)
     assert [m.message_type for m in history] == ["user_message", "assistant_message"] * 2
-    primary = await sdk.agents.create(model=MODEL, enable_sleeptime=True)
+    primary = await sdk.agents.create(
+        model=MODEL, enable_sleeptime=True, initial_message_sequence=[]
+    )
     fake_llm.state.add(reply("from v1"), Reply(tool_calls=[("memory_finish_edits", {})]))
     response = await sdk.agents.messages.create(primary.id, input="hi")
     assert [m.message_type for m in response.messages] == [
@@ -230,7 +242,7 @@ async def test_the_sdk_sees_both_kinds_of_reply(
         "tool_return_message",
     ]
     assert response.stop_reason.stop_reason == "tool_rule"
-    history = [m async for m in sdk.agents.messages.list(primary.id)]
+    history = await sdk_history(sdk, primary.id)
     assert [m.message_type for m in history] == ["user_message", "assistant_message"]
     assert history[1].content == "from v1"
 
@@ -245,7 +257,7 @@ async def test_a_model_that_streams_no_deltas_still_streams_every_part_once(
     app, client = await make_app()
     model = ScriptedModel(deque())
     app.state.turns.deps.engine.providers = lambda info: model
-    v2 = await create_agent(client, agent_type=V2)
+    v2 = await create_agent(client, agent_type=V2, initial_message_sequence=[])
     v1 = await create_agent(client, tools=["send_message"], include_base_tool_rules=True)
     model.script.append(call("send_message", json.dumps({"message": HELLO})))
     model.script.append(call("send_message", '{"message": "v1"}', "call_v1"))
