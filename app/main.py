@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from app import __version__
+from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
 from app.config import Settings, get_settings
@@ -20,15 +21,20 @@ from app.messages.endpoints import router as messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
 from app.runtime import runtime
+from app.tags.endpoints import router as tags_router
+from app.tools.endpoints import router as tools_router
 
 ROUTERS = (
     health_router,
     models_router,
     blocks_router,
+    block_agents_router,
     agents_router,
     groups_router,
     messages_router,
     runs_router,
+    tools_router,
+    tags_router,
 )
 
 

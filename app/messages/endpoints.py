@@ -15,6 +15,7 @@ from app.kit.ids import AgentIdPath, GroupIdPath
 from app.kit.pagination import Order
 from app.messages.convert import to_letta_many
 from app.messages.deps import ControlDep, FollowerDep, TurnsDep
+from app.messages.listing import MessagePage, letta_page
 from app.messages.repository import MessageRepository
 from app.messages.schemas import CancelRequest, LettaRequest, LettaResponse, MessageType
 from app.messages.service import TurnService
@@ -180,19 +181,17 @@ async def _list(
     session: SessionDep,
     actor: Actor,
     agent_id: str,
-    *,
-    limit: int,
-    order: Order,
-    after: str | None,
-    before: str | None,
+    page: MessagePage,
     types: list[MessageType] | None,
-    group_id: str | None = None,
 ) -> list[dict[str, Any]]:
     agent = await agents_service.get(session, actor, agent_id)
-    stored = await MessageRepository(session, actor.organization_id).list_page(
-        agent.id, limit=limit, order=order, after=after, before=before, group_id=group_id
+    wanted: set[str] | None = set(types) if types else None
+    return await letta_page(
+        MessageRepository(session, actor.organization_id),
+        agent.id,
+        page,
+        lambda stored: to_letta_many(stored, agent.agent_type, wanted),
     )
-    return to_letta_many(stored, agent.agent_type, set(types) if types else None)
 
 
 @router.get("/agents/{agent_id}/messages", response_model=list[dict[str, Any]])
@@ -207,17 +206,8 @@ async def list_messages(
     group_id: Annotated[str | None, Query()] = None,
     include_return_message_types: Types = None,
 ) -> list[dict[str, Any]]:
-    return await _list(
-        session,
-        actor,
-        agent_id,
-        limit=limit,
-        order=order,
-        after=after,
-        before=before,
-        types=include_return_message_types,
-        group_id=group_id,
-    )
+    page = MessagePage(limit, order, after=after, before=before, group_id=group_id)
+    return await _list(session, actor, agent_id, page, include_return_message_types)
 
 
 @router.get("/groups/{group_id}/messages", response_model=list[dict[str, Any]])
@@ -235,13 +225,7 @@ async def list_group_messages(
     if view.group.manager_agent_id is None:
         return []
     # The group's conversation is its primary's: all of the manager's messages.
+    page = MessagePage(limit, order, after=after, before=before)
     return await _list(
-        session,
-        actor,
-        view.group.manager_agent_id,
-        limit=limit,
-        order=order,
-        after=after,
-        before=before,
-        types=include_return_message_types,
+        session, actor, view.group.manager_agent_id, page, include_return_message_types
     )
