@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
-from app import __version__
+from app import __version__, letta_routes
 from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
@@ -68,6 +68,8 @@ def _add_slashless_aliases(router: APIRouter) -> None:
 
 for _router in ROUTERS:
     _add_slashless_aliases(_router)
+# Letta's routes that ROUTERS do not serve answer 501 (see app.letta_routes).
+_NOT_SUPPORTED_FIRST, _NOT_SUPPORTED_LAST = letta_routes.not_supported_routers(ROUTERS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
-    for router in ROUTERS:
+    for router in (_NOT_SUPPORTED_FIRST, *ROUTERS, _NOT_SUPPORTED_LAST):
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware)
