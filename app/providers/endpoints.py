@@ -2,7 +2,7 @@ from fastapi import APIRouter, Request
 
 from app.auth.deps import ActorDep
 from app.providers.registry import ProviderRegistry
-from app.providers.schemas import LLMModel
+from app.providers.schemas import EmbeddingModel, LLMModel, is_embedding_model
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -13,7 +13,10 @@ async def list_models(request: Request, actor: ActorDep) -> list[LLMModel]:
     return [LLMModel.of(info) for info in await registry.list_models()]
 
 
-@router.get("/embedding", response_model=list[dict[str, object]])
-async def list_embedding_models(actor: ActorDep) -> list[dict[str, object]]:
-    # No embedding provider is needed for anything this server does.
-    return []
+@router.get("/embedding", response_model=list[EmbeddingModel])
+async def list_embedding_models(request: Request, actor: ActorDep) -> list[EmbeddingModel]:
+    """The embedding models the configured providers offer (none, unless a provider lists
+    one). This server computes no embeddings itself; an agent's ``embedding`` is stored."""
+    registry: ProviderRegistry = request.app.state.providers
+    models = await registry.list_models()
+    return [EmbeddingModel.of(info) for info in models if is_embedding_model(info.model)]
