@@ -12,7 +12,6 @@ from app.auth.deps import Actor, ActorDep
 from app.blocks import service as blocks_service
 from app.blocks.schemas import BlockResponse, BlockUpdate
 from app.groups import service as groups_service
-from app.groups.repository import GroupRepository
 from app.groups.schemas import GroupResponse
 from app.kit.deps import SessionDep
 from app.kit.ids import AgentIdPath, BlockIdPath
@@ -174,9 +173,10 @@ async def list_agent_groups(
     order_by: Literal["created_at"] = "created_at",
 ) -> list[GroupResponse]:
     """The groups the agent is a member of (for a sleeptime group: its sleeptime agents)."""
-    repo = GroupRepository(session, actor.organization_id)
-    groups = await repo.list_page(page, manager_type=manager_type, member_id=agent.id)
-    return [view.response() for view in await groups_service.views(repo, groups)]
+    groups = await groups_service.list_groups(
+        session, actor, page, manager_type=manager_type, member_id=agent.id
+    )
+    return [view.response() for view in groups]
 
 
 @router.get("/{agent_id}/core-memory", response_model=Memory)

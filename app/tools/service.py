@@ -9,11 +9,10 @@ write path and lands in the block's history like an edit made during a turn.
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agents.models import Agent
 from app.engine.memory import DirectMemory
 from app.engine.tools import ToolContext, ToolResult, execute
 from app.kit.errors import BadRequest, NotFound
@@ -34,6 +33,18 @@ TOOL_TYPES = (
     "external_composio",
     "external_mcp",
 )
+
+
+class ToolOwner(Protocol):
+    """What running an agent's tool needs to know of the agent."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def organization_id(self) -> str: ...
+    @property
+    def tool_names(self) -> list[str]: ...
+
 
 _POSITION = {tool.id: index for index, tool in enumerate(BUILTIN_TOOLS.values())}
 
@@ -99,12 +110,12 @@ def get(tool_id: str) -> BuiltinTool:
     return tool
 
 
-def of_agent(agent: Agent) -> list[BuiltinTool]:
+def of_agent(agent: ToolOwner) -> list[BuiltinTool]:
     return [BUILTIN_TOOLS[name] for name in agent.tool_names if name in BUILTIN_TOOLS]
 
 
 async def run_for_agent(
-    session: AsyncSession, agent: Agent, tool_name: str, args: dict[str, Any]
+    session: AsyncSession, agent: ToolOwner, tool_name: str, args: dict[str, Any]
 ) -> ToolResult:
     """Run one of the agent's tools once, outside any turn, in the request's transaction."""
     if tool_name not in {tool.name for tool in of_agent(agent)}:
