@@ -82,7 +82,8 @@ def python_sdk(version: str) -> Path:
     with _locked():
         if python.exists() and stamp.exists() and stamp.read_text() == pins.read_text():
             return python
-        uv = _tool("uv", "pip install uv")
+        # `uv run` names itself in UV; otherwise look on PATH
+        uv = os.environ.get("UV") or _tool("uv", "pip install uv")
         shutil.rmtree(venv, ignore_errors=True)
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
         _run([uv, "pip", "install", "--quiet", "--python", str(python), "-r", str(pins)])
