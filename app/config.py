@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # in history, reachable with conversation_search); the token budget may keep fewer.
     context_max_messages: int = Field(default=100, ge=2)
     sleeptime_default_frequency: int = Field(default=5, gt=0)
+    # Browser origins allowed to call the API (CORS); empty: no CORS headers at all.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # The completion callback of a `messages/async` run (its `callback_url`): each POST gets
     # this long, failures (connection errors, timeouts, 429, 5xx) are retried up to the
@@ -84,7 +86,7 @@ class Settings(BaseSettings):
     callback_max_attempts: int = Field(default=3, ge=1)
     callback_retry_base_seconds: float = Field(default=1.0, ge=0)
 
-    @field_validator("openai_models", "anthropic_models", mode="before")
+    @field_validator("openai_models", "anthropic_models", "cors_origins", mode="before")
     @classmethod
     def _parse_model_list(cls, value: object) -> object:
         return _split_csv(value)

@@ -4,9 +4,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from app import __version__
+from app import __version__, letta_routes
+from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
 from app.config import Settings, get_settings
@@ -20,15 +22,20 @@ from app.messages.endpoints import router as messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
 from app.runtime import runtime
+from app.tags.endpoints import router as tags_router
+from app.tools.endpoints import router as tools_router
 
 ROUTERS = (
     health_router,
     models_router,
     blocks_router,
+    block_agents_router,
     agents_router,
     groups_router,
     messages_router,
     runs_router,
+    tools_router,
+    tags_router,
 )
 
 
@@ -62,6 +69,8 @@ def _add_slashless_aliases(router: APIRouter) -> None:
 
 for _router in ROUTERS:
     _add_slashless_aliases(_router)
+# Letta's routes that ROUTERS do not serve answer 501 (see app.letta_routes).
+_NOT_SUPPORTED_FIRST, _NOT_SUPPORTED_LAST = letta_routes.not_supported_routers(ROUTERS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,8 +83,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
-    for router in ROUTERS:
+    for router in (_NOT_SUPPORTED_FIRST, *ROUTERS, _NOT_SUPPORTED_LAST):
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware)
+    if settings.cors_origins:
+        # Outermost, so preflights are answered before anything else and errors carry it too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
+        )
     return app

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents import memory, reset, service, views
 from app.agents.deps import AgentDep, AgentDeps
 from app.agents.models import Agent
+from app.agents.repository import AgentRepository
 from app.agents.schemas import (
     AgentState,
     CreateAgent,
@@ -15,18 +16,26 @@ from app.agents.schemas import (
     UpdateAgent,
 )
 from app.auth.deps import Actor, ActorDep
+from app.blocks import service as blocks_service
 from app.blocks.schemas import BlockResponse, BlockUpdate
+from app.groups import service as groups_service
+from app.groups.schemas import GroupResponse
 from app.kit.deps import SessionDep
 from app.kit.ids import AgentIdPath, BlockIdPath
 from app.kit.pagination import Order, PageParams, page_params
 from app.kit.schemas import DeleteResult
-from app.tools.builtin import BUILTIN_TOOLS
-from app.tools.schemas import ToolResponse
+from app.tools import service as tools_service
+from app.tools.schemas import ToolExecuteRequest, ToolExecutionResult, ToolResponse
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
+# Letta serves a block's agents under /v1/blocks; they are agents, so they are answered here.
+block_agents_router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
 
 AgentPage = Annotated[PageParams, Depends(page_params(50, Order.desc))]
+BlockAgentPage = Annotated[PageParams, Depends(page_params(50, Order.desc))]
 CoreMemoryPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
+AgentToolPage = Annotated[PageParams, Depends(page_params(10, Order.desc))]
+AgentGroupPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
 Relationship = Literal[
     "agent.blocks",
     "agent.identities",
@@ -160,8 +169,39 @@ async def modify_tool_approval(
 
 
 @router.get("/{agent_id}/tools", response_model=list[ToolResponse])
-async def list_agent_tools(agent: AgentDep) -> list[ToolResponse]:
-    return [ToolResponse.of(BUILTIN_TOOLS[n]) for n in agent.tool_names if n in BUILTIN_TOOLS]
+async def list_agent_tools(
+    agent: AgentDep, page: AgentToolPage, order_by: Literal["created_at"] = "created_at"
+) -> list[ToolResponse]:
+    tools = tools_service.page(tools_service.of_agent(agent), page)
+    return [ToolResponse.of(tool) for tool in tools]
+
+
+@router.post("/{agent_id}/tools/{tool_name}/run", response_model=ToolExecutionResult)
+async def run_agent_tool(
+    agent: AgentDep, tool_name: str, session: SessionDep, body: ToolExecuteRequest | None = None
+) -> ToolExecutionResult:
+    """Run one of the agent's tools once with the given arguments, outside any turn."""
+    args = body.args if body is not None else {}
+    result = await tools_service.run_for_agent(session, agent, tool_name, args)
+    if result.status == "error":
+        return ToolExecutionResult(status="error", stderr=[result.text])
+    return ToolExecutionResult(status="success", func_return=result.text)
+
+
+@router.get("/{agent_id}/groups", response_model=list[GroupResponse])
+async def list_agent_groups(
+    agent: AgentDep,
+    session: SessionDep,
+    actor: ActorDep,
+    page: AgentGroupPage,
+    manager_type: str | None = None,
+    order_by: Literal["created_at"] = "created_at",
+) -> list[GroupResponse]:
+    """The groups the agent is a member of (for a sleeptime group: its sleeptime agents)."""
+    groups = await groups_service.list_groups(
+        session, actor, page, manager_type=manager_type, member_id=agent.id
+    )
+    return [view.response() for view in groups]
 
 
 @router.get("/{agent_id}/core-memory", response_model=Memory)
@@ -208,3 +248,21 @@ async def detach_core_memory_block(
 ) -> AgentState:
     await memory.detach(session, actor, agent, block_id)
     return await _state(session, actor, agent, deps)
+
+
+@block_agents_router.get("/{block_id}/agents", response_model=list[AgentState])
+async def list_block_agents(
+    block_id: BlockIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    deps: AgentDeps,
+    page: BlockAgentPage,
+    include: Include = None,
+    order_by: Literal["created_at"] = "created_at",
+) -> list[AgentState]:
+    """The agents the block is attached to."""
+    block = await blocks_service.get(session, actor, block_id)
+    agents = await AgentRepository(session, actor.organization_id).list_page(
+        page, block_id=block.id
+    )
+    return await views.agent_states(session, actor, agents, deps.registry, _include(include))

@@ -7,6 +7,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent, AgentTag
+from app.blocks.models import AgentBlock
 from app.kit.pagination import PageParams, paginate
 
 
@@ -38,8 +39,13 @@ class AgentRepository:
         query_text: str | None = None,
         tags: Sequence[str] = (),
         match_all_tags: bool = False,
+        block_id: str | None = None,
     ) -> Select[Agent]:
         stmt = self._scoped()
+        if block_id is not None:
+            stmt = stmt.where(
+                Agent.id.in_(select(AgentBlock.agent_id).where(AgentBlock.block_id == block_id))
+            )
         if name is not None:
             stmt = stmt.where(Agent.name == name)
         if query_text:

@@ -70,8 +70,12 @@ async def block_history(
     actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     order: Order = Order.desc,
-    before: Annotated[int | None, Query(description="Versions older than this one.")] = None,
-    after: Annotated[int | None, Query(description="Versions newer than this one.")] = None,
+    before: Annotated[
+        int | None, Query(description="The versions listed just ahead of this version.")
+    ] = None,
+    after: Annotated[
+        int | None, Query(description="The versions listed after this version.")
+    ] = None,
 ) -> list[BlockHistoryEntry]:
     entries = await service.history(
         session, actor, block_id, limit=limit, order=order, before=before, after=after

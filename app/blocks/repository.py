@@ -121,14 +121,19 @@ class BlockRepository:
     async def history(
         self, block_id: str, *, limit: int, order: Order, before: int | None, after: int | None
     ) -> Sequence[BlockHistory]:
+        """Versions paged like every list: ``after``/``before`` are versions, and the page holds
+        what follows (precedes) that version in the listing order."""
         stmt = select(BlockHistory).where(
             BlockHistory.block_id == block_id,
             BlockHistory.organization_id == self.organization_id,
         )
-        if before is not None:
-            stmt = stmt.where(BlockHistory.version < before)
+        column, descending = BlockHistory.version, order is Order.desc
         if after is not None:
-            stmt = stmt.where(BlockHistory.version > after)
-        column = BlockHistory.version
-        stmt = stmt.order_by(column.desc() if order is Order.desc else column.asc())
-        return (await self.session.scalars(stmt.limit(limit))).all()
+            stmt = stmt.where(column < after if descending else column > after)
+        if before is not None:
+            stmt = stmt.where(column > before if descending else column < before)
+        backwards = before is not None and after is None
+        ascending = descending == backwards
+        stmt = stmt.order_by(column.asc() if ascending else column.desc()).limit(limit)
+        rows = (await self.session.scalars(stmt)).all()
+        return list(reversed(rows)) if backwards else rows

@@ -65,7 +65,9 @@ def _apply(label: str, value: str, limit: int, edit: Edit) -> str:
 
 
 class DirectMemory:
-    def __init__(self, session: AsyncSession, organization_id: str, agent_id: str, run_id: str):
+    def __init__(
+        self, session: AsyncSession, organization_id: str, agent_id: str, run_id: str | None
+    ):
         self.repo = BlockRepository(session, organization_id)
         self.source = blocks_service.ChangeSource("agent", agent_id, run_id)
         self.agent_id = agent_id

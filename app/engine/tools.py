@@ -34,7 +34,7 @@ class ToolContext:
     session: AsyncSession
     organization_id: str
     agent_id: str
-    run_id: str
+    run_id: str | None  # None: a tool run through the API, outside any turn
     memory: MemoryWriter
 
 

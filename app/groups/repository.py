@@ -25,8 +25,14 @@ class GroupRepository:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
 
-    async def list_page(self, params: PageParams, *, manager_type: str | None) -> Sequence[Group]:
+    async def list_page(
+        self, params: PageParams, *, manager_type: str | None, member_id: str | None = None
+    ) -> Sequence[Group]:
         stmt = self._scoped()
+        if member_id is not None:
+            stmt = stmt.where(
+                Group.id.in_(select(GroupAgent.group_id).where(GroupAgent.agent_id == member_id))
+            )
         if manager_type is not None:
             stmt = stmt.where(Group.manager_type == manager_type)
         return await paginate(

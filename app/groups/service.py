@@ -146,10 +146,17 @@ async def get(session: AsyncSession, actor: Actor, group_id: str) -> GroupView:
 
 
 async def list_groups(
-    session: AsyncSession, actor: Actor, params: PageParams, *, manager_type: str | None
+    session: AsyncSession,
+    actor: Actor,
+    params: PageParams,
+    *,
+    manager_type: str | None,
+    member_id: str | None = None,
 ) -> list[GroupView]:
+    """A page of groups; with ``member_id``, of the groups that agent is a member of."""
     repo = GroupRepository(session, actor.organization_id)
-    return await views(repo, await repo.list_page(params, manager_type=manager_type))
+    groups = await repo.list_page(params, manager_type=manager_type, member_id=member_id)
+    return await views(repo, groups)
 
 
 async def count(session: AsyncSession, actor: Actor) -> int:

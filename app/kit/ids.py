@@ -53,3 +53,4 @@ AgentIdPath = Annotated[str, _path_id(Prefix.agent, "An agent id, `agent-<uuid4>
 BlockIdPath = Annotated[str, _path_id(Prefix.block, "A block id, `block-<uuid4>`.")]
 GroupIdPath = Annotated[str, _path_id(Prefix.group, "A group id, `group-<uuid4>`.")]
 RunIdPath = Annotated[str, _path_id(Prefix.run, "A run id, `run-<uuid4>`.")]
+ToolIdPath = Annotated[str, _path_id(Prefix.tool, "A tool id, `tool-<uuid4>`.")]

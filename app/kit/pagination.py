@@ -1,11 +1,18 @@
 """Cursor paging the way Letta clients page: ``after``/``before`` are ids of listed items.
 
-``after=X`` returns the items that follow X in the listing order, ``before=X`` the items just
-ahead of it (still in listing order), and the SDK stops when a page comes back empty. Items
-are ordered by ``(created_at, id)``, a total order, so pages never skip or repeat a row.
+Every list route pages the same way. ``after=X`` returns the items that follow X in the
+listing order, ``before=X`` the items just ahead of it (still in listing order), both together
+the items between them, and ``limit`` caps the page. The SDKs walk forward with
+``after=<last id>`` (backward with ``before=<first id>``) until a page comes back empty, so a
+route that ignored a cursor would be walked forever. Rows are ordered by ``(created_at, id)``,
+a total order, so pages never skip or repeat one; lists that are not rows (built-in tools,
+tags) go through ``page_sorted`` with a key of their own.
+
+Message lists are the one exception, as in Letta: their cursors are chronological whatever
+the ``order`` (see ``app.messages.listing``).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -39,6 +46,7 @@ class Pageable(Protocol):
 
 
 T = TypeVar("T")
+K = TypeVar("K", str, int)
 
 
 def page_params(default_limit: int, default_order: Order) -> Callable[..., PageParams]:
@@ -101,3 +109,26 @@ async def paginate(
     stmt = stmt.order_by(*(c.desc() if fetch_descending else c.asc() for c in columns))
     rows = (await session.scalars(stmt.limit(params.limit))).all()
     return list(reversed(rows)) if backwards else rows
+
+
+def page_sorted(
+    items: Iterable[T],
+    params: PageParams,
+    *,
+    key: Callable[[T], K],
+    cursor: Callable[[str, str], K],
+) -> list[T]:
+    """``paginate`` for a list held in memory: ``key`` orders the items ascending (it must be
+    unique), ``cursor(value, name)`` turns an ``after``/``before`` value into a key (or
+    raises a 400 naming ``name``)."""
+    descending = params.order is Order.desc
+    ordered = sorted(items, key=key, reverse=descending)
+    if params.after is not None:
+        low = cursor(params.after, "after")
+        ordered = [i for i in ordered if (key(i) < low if descending else key(i) > low)]
+    if params.before is not None:
+        high = cursor(params.before, "before")
+        ordered = [i for i in ordered if (key(i) > high if descending else key(i) < high)]
+    if params.before is not None and params.after is None:
+        return ordered[-params.limit :]  # the items nearest the cursor, in listing order
+    return ordered[: params.limit]

@@ -16,6 +16,8 @@ from app.kit.pagination import Order
 from app.messages import history
 from app.messages.convert import to_letta_many
 from app.messages.deps import CallbacksDep, ControlDep, FollowerDep, TurnsDep
+from app.messages.listing import MessagePage, letta_page
+from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import (
     CancelRequest,
@@ -199,25 +201,21 @@ async def _list(
     session: SessionDep,
     actor: Actor,
     agent_id: str,
-    *,
-    limit: int,
-    order: Order,
-    after: str | None,
-    before: str | None,
+    page: MessagePage,
     types: list[MessageType] | None,
-    group_id: str | None = None,
     use_assistant_message: bool = True,
 ) -> list[dict[str, Any]]:
     agent = await agents_service.get(session, actor, agent_id)
-    stored = await MessageRepository(session, actor.organization_id).list_page(
-        agent.id, limit=limit, order=order, after=after, before=before, group_id=group_id
-    )
-    stored = await history.as_listed(session, actor.organization_id, agent, stored)
-    return to_letta_many(
-        stored,
-        agent.agent_type,
-        set(types) if types else None,
-        assistant_messages=use_assistant_message,
+    wanted: set[str] | None = set(types) if types else None
+
+    async def render(stored: list[Message]) -> list[dict[str, Any]]:
+        listed = await history.as_listed(session, actor.organization_id, agent, stored)
+        return to_letta_many(
+            listed, agent.agent_type, wanted, assistant_messages=use_assistant_message
+        )
+
+    return await letta_page(
+        MessageRepository(session, actor.organization_id), agent.id, page, render
     )
 
 
@@ -234,17 +232,9 @@ async def list_messages(
     include_return_message_types: Types = None,
     use_assistant_message: UseAssistantMessage = True,
 ) -> list[dict[str, Any]]:
+    page = MessagePage(limit, order, after=after, before=before, group_id=group_id)
     return await _list(
-        session,
-        actor,
-        agent_id,
-        limit=limit,
-        order=order,
-        after=after,
-        before=before,
-        types=include_return_message_types,
-        group_id=group_id,
-        use_assistant_message=use_assistant_message,
+        session, actor, agent_id, page, include_return_message_types, use_assistant_message
     )
 
 
@@ -264,14 +254,12 @@ async def list_group_messages(
     if view.group.manager_agent_id is None:
         return []
     # The group's conversation is its primary's: all of the manager's messages.
+    page = MessagePage(limit, order, after=after, before=before)
     return await _list(
         session,
         actor,
         view.group.manager_agent_id,
-        limit=limit,
-        order=order,
-        after=after,
-        before=before,
-        types=include_return_message_types,
-        use_assistant_message=use_assistant_message,
+        page,
+        include_return_message_types,
+        use_assistant_message,
     )

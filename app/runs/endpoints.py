@@ -13,6 +13,8 @@ from app.kit.pagination import Order, PageParams, page_params
 from app.kit.schemas import RequestModel
 from app.messages.convert import to_letta_many
 from app.messages.deps import CallbacksDep, ControlDep, FollowerDep
+from app.messages.listing import MessagePage, letta_page
+from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.runs import cancel, service
 from app.runs.schemas import RunResponse, RunUsage, StepResponse
@@ -145,16 +147,19 @@ async def list_run_messages(
 ) -> list[dict[str, Any]]:
     run = await service.get(session, actor, run_id)
     agent = await agents_service.get(session, actor, run.agent_id)
-    stored = await MessageRepository(session, actor.organization_id).list_page(
-        agent.id, limit=limit, order=order, after=after, before=before, run_id=run.id
-    )
     config = run.request_config or {}
     types = config.get("include_return_message_types")
-    return to_letta_many(
-        stored,
-        agent.agent_type,
-        set(types) if types else None,
-        assistant_messages=config.get("use_assistant_message") is not False,
+    wanted = set(types) if types else None
+    replies = config.get("use_assistant_message") is not False
+
+    async def render(stored: list[Message]) -> list[dict[str, Any]]:
+        return to_letta_many(stored, agent.agent_type, wanted, assistant_messages=replies)
+
+    return await letta_page(
+        MessageRepository(session, actor.organization_id),
+        agent.id,
+        MessagePage(limit, order, after=after, before=before, run_id=run.id),
+        render,
     )
 
 

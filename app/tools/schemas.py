@@ -1,6 +1,8 @@
-from typing import Any
+from typing import Any, Literal
 
-from app.kit.schemas import ResponseModel
+from pydantic import Field
+
+from app.kit.schemas import RequestModel, ResponseModel
 from app.tools.builtin import BuiltinTool
 
 
@@ -28,3 +30,18 @@ class ToolResponse(ResponseModel):
             tool_type=tool.tool_type,
             json_schema=tool.json_schema,
         )
+
+
+class ToolExecuteRequest(RequestModel):
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments for the tool.")
+
+
+class ToolExecutionResult(ResponseModel):
+    """Letta's shape: a failed run has no ``func_return``; its error is in ``stderr``."""
+
+    status: Literal["success", "error"]
+    func_return: Any = None
+    agent_state: None = None
+    stdout: list[str] | None = None
+    stderr: list[str] | None = None
+    sandbox_config_fingerprint: str | None = None

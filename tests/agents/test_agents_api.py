@@ -276,8 +276,11 @@ async def test_core_memory_routes(client: httpx.AsyncClient) -> None:
     assert (await ok(client.get(f"/v1/blocks/{extra['id']}")))["value"] == "p"
     rename = await client.patch(f"/v1/blocks/{human['id']}", json={"label": "persona"})
     assert rename.status_code == 409
+    # Letta lists an agent's tools newest first (here: in reverse catalogue order), paged.
     tools = await ok(client.get(f"/v1/agents/{aid}/tools"))
-    assert [t["name"] for t in tools] == [t["name"] for t in agent["tools"]]
+    assert sorted(t["name"] for t in tools) == sorted(t["name"] for t in agent["tools"])
+    oldest_first = await ok(client.get(f"/v1/agents/{aid}/tools", params={"order": "asc"}))
+    assert [t["id"] for t in oldest_first] == [t["id"] for t in reversed(tools)]
 
 
 @pytest.mark.parametrize(

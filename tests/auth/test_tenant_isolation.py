@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
+from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.auth import service
 from app.blocks.endpoints import router as blocks_router
@@ -26,6 +28,8 @@ from app.kit.ids import Prefix, new_id
 from app.messages.endpoints import router as messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
+from app.tags.endpoints import router as tags_router
+from app.tools.endpoints import router as tools_router
 from tests.conftest import MODEL, AppFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, create_block, ok
@@ -163,6 +167,7 @@ async def snapshot(client: httpx.AsyncClient) -> dict[str, Any]:
     groups = await ok(client.get("/v1/groups/", params=every))
     runs = await ok(client.get("/v1/runs/", params=every))
     return {
+        "tags": await ok(client.get("/v1/tags/", params=every)),
         "blocks": blocks,
         "agents": agents,
         "groups": groups,
@@ -210,16 +215,8 @@ def same_answer_as_missing(
 # --- who may call ----------------------------------------------------------------------------
 
 
-def _routes() -> list[tuple[str, str]]:
+def _routes(*routers: APIRouter) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    routers = (
-        blocks_router,
-        agents_router,
-        groups_router,
-        models_router,
-        messages_router,
-        runs_router,
-    )
     for router in routers:
         for route in router.routes:
             assert isinstance(route, APIRoute)
@@ -227,12 +224,24 @@ def _routes() -> list[tuple[str, str]]:
     return found
 
 
-ROUTES = _routes()
+# Routes that read or write an organization's rows.
+ROUTES = _routes(
+    blocks_router,
+    block_agents_router,
+    agents_router,
+    groups_router,
+    models_router,
+    messages_router,
+    runs_router,
+)
+# Every route needs a key, including those that show what all organizations share.
+AUTH_ROUTES = ROUTES + _routes(tools_router, tags_router)
 PLACEHOLDERS = {
     "agent_id": Prefix.agent,
     "block_id": Prefix.block,
     "group_id": Prefix.group,
     "run_id": Prefix.run,
+    "tool_id": Prefix.tool,
 }
 NAMES = {"block_label": "human", "tool_name": "memory_insert"}
 
@@ -262,7 +271,7 @@ def test_every_route_is_listed() -> None:
 @pytest.mark.parametrize(
     "authorization", [None, "Bearer sk-slp-not-a-real-key"], ids=["no-header", "unknown-key"]
 )
-@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+@pytest.mark.parametrize(("method", "path"), AUTH_ROUTES, ids=[f"{m} {p}" for m, p in AUTH_ROUTES])
 async def test_every_route_needs_a_valid_key(
     make_client: AppFactory, method: str, path: str, authorization: str | None
 ) -> None:
@@ -395,6 +404,16 @@ CASES = [
     Case("DELETE", "/v1/agents/{a_agent}"),
     Case("DELETE", "/v1/agents/{a_sleeptime}"),
     Case("GET", "/v1/agents/{a_agent}/tools"),
+    Case("GET", "/v1/agents/{a_agent}/groups"),
+    Case("GET", "/v1/agents/{a_sleeptime}/groups"),
+    Case("POST", "/v1/agents/{a_agent}/tools/send_message/run", {"args": {"message": "hi"}}),
+    Case(
+        "POST",
+        "/v1/agents/{a_sleeptime}/tools/memory_insert/run",
+        {"args": {"label": "human", "new_string": "hijacked by B"}},
+    ),
+    Case("GET", "/v1/blocks/{a_block}/agents"),
+    Case("GET", "/v1/blocks/{a_human}/agents"),
     Case("GET", "/v1/agents/{a_agent}/core-memory"),
     Case("GET", "/v1/agents/{a_agent}/core-memory/blocks"),
     Case("GET", "/v1/agents/{a_agent}/core-memory/blocks/human"),
@@ -538,6 +557,8 @@ LISTS = [
     ("/v1/runs/", {"agent_id": "{a_agent}"}),
     ("/v1/runs/", {"agent_ids": "{a_agent}"}),
     ("/v1/runs/", {"stop_reason": "end_turn"}),
+    ("/v1/tags/", {}),
+    ("/v1/tags", {"name": "a-t"}),
 ]
 
 
@@ -570,6 +591,8 @@ PAGES = [
     ("/v1/agents/", "a_sleeptime"),
     ("/v1/groups/", "a_group"),
     ("/v1/agents/{b_agent}/core-memory/blocks", "a_human"),
+    ("/v1/blocks/{b_block}/agents", "a_agent"),
+    ("/v1/agents/{b_sleeptime}/groups", "a_group"),
     ("/v1/runs/", "a_run"),
     ("/v1/runs", "a_run"),
     ("/v1/runs/{b_run}/steps", "a_run"),

@@ -67,8 +67,11 @@ async def test_update_changes_fields_and_records_history(client: httpx.AsyncClie
         (2, "v2", "api"),
         (1, "v1", "api"),
     ]
-    older = await ok(client.get(f"/v1/blocks/{block['id']}/history", params={"before": 2}))
+    # Cursors page like every list: `after` is what follows in the listing order (older here).
+    older = await ok(client.get(f"/v1/blocks/{block['id']}/history", params={"after": 2}))
     assert [h["version"] for h in older] == [1]
+    newer = await ok(client.get(f"/v1/blocks/{block['id']}/history", params={"before": 1}))
+    assert [h["version"] for h in newer] == [2]
 
 
 async def test_delete_detaches_from_agents(client: httpx.AsyncClient) -> None:

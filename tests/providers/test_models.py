@@ -66,3 +66,28 @@ async def test_anthropic_handles(make_client: AppFactory) -> None:
     assert "anthropic/claude-x" in handles
     agent = await ok(client.post("/v1/agents/", json={"model": "anthropic/claude-x"}))
     assert agent["llm_config"]["model_endpoint_type"] == "anthropic"
+
+
+async def test_embedding_models_are_those_a_provider_lists(
+    make_client: AppFactory, fake_llm: FakeLLMServer
+) -> None:
+    models = fake_llm.state.models
+    fake_llm.state.models = [*models, "text-embedding-3-small", "nomic-embed-text"]
+    try:
+        client = await make_client(openai_models=[])
+        embedding = await ok(client.get("/v1/models/embedding"))
+    finally:
+        fake_llm.state.models = models
+    assert [(m["handle"], m["embedding_dim"]) for m in embedding] == [
+        ("openai/nomic-embed-text", None),
+        ("openai/text-embedding-3-small", 1536),
+    ]
+    first = embedding[1]
+    assert first["model_type"] == "embedding" and first["embedding_endpoint_type"] == "openai"
+    assert (
+        first["embedding_endpoint"] == fake_llm.base_url
+        and first["name"] == first["embedding_model"]
+    )
+    # none of the configured ones is an embedding model, and Anthropic offers none
+    client = await make_client(anthropic_api_key="k", anthropic_models=["claude-x"])
+    assert await ok(client.get("/v1/models/embedding")) == []
