@@ -49,6 +49,7 @@ async def test_two_apis_two_workers(
                 reply = await client.post(
                     f"/v1/agents/{agent['id']}/messages", json={"input": f"turn {i}"}
                 )
+                assert reply.status_code == 200, reply.text
                 assert reply.json()["stop_reason"]["stop_reason"] == "end_turn", reply.text
 
             await asyncio.gather(*(work(i) for i in range(60)))
