@@ -33,11 +33,11 @@ async def turn(
     return stop, (await stored(client, run_id))[1:]
 
 
-def tool_results(fake_llm: FakeLLMServer) -> list[str]:
-    """What the model was shown of its calls' results, in its second request."""
-    return [
-        m["content"] for m in fake_llm.state.chat_requests[1]["messages"] if m["role"] == "tool"
-    ]
+def shown_result(fake_llm: FakeLLMServer) -> str:
+    """What the model was shown of its call's result: the last tool message of its second
+    request (an agent may start with tool results of its own in its history)."""
+    sent = fake_llm.state.chat_requests[1]["messages"]
+    return str([m["content"] for m in sent if m["role"] == "tool"][-1])
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -64,8 +64,7 @@ async def test_a_call_that_cannot_run_goes_back_to_the_model(
     assert made["tool_call"]["name"] == call[0]
     assert (result["status"], reply["content"]) == ("error", "sorry")
     assert error in result["tool_return"]
-    [shown] = tool_results(fake_llm)
-    assert error in shown
+    assert error in shown_result(fake_llm)
 
 
 async def test_a_name_no_provider_takes_back_is_mended_in_the_request(
@@ -93,7 +92,7 @@ async def test_a_terminal_call_with_broken_arguments_does_not_end_the_turn(
     assert stop == "end_turn"
     assert [m["message_type"] for m in messages][-1] == "assistant_message"
     assert messages[-1]["content"] == "Hello"
-    assert "not valid JSON" in tool_results(fake_llm)[0]
+    assert "not valid JSON" in shown_result(fake_llm)
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -109,7 +108,8 @@ async def test_u0000_in_text_and_reasoning_round_trips(
     assert (await history(client, agent["id"]))[-2:] == messages
     fake_llm.state.add(Reply(text="next"))
     await turn(client, agent["id"], "again", streaming=False)
-    [earlier] = [m for m in fake_llm.state.chat_requests[1]["messages"] if m["role"] == "assistant"]
+    sent = fake_llm.state.chat_requests[1]["messages"]
+    earlier = [m for m in sent if m["role"] == "assistant"][-1]
     assert earlier["content"] == f"say {NUL}"  # the model sees its own words again
 
 
