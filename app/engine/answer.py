@@ -1,11 +1,61 @@
-"""The model's answer as a step stores it: its content parts, the text that makes it
-searchable, and the step row's usage."""
+"""The model's answer as a step stores it: its tool calls, content parts, the text that makes
+it searchable, the step row (with its usage, or its failure) and the agent columns it moves.
+
+Model output is stored as said: U+0000 and the like are escaped by the storage layer
+(``app.kit.storable``), never altered here."""
 
 from typing import Any
 
+from app.kit.db import utcnow
 from app.messages.convert import SEND_MESSAGE
-from app.providers.base import LLMResponse
+from app.providers.base import LLMResponse, ProviderError
+from app.providers.registry import ModelInfo
 from app.runs.models import Step
+
+# Longer than any tool's name: the label a tool result carries is cut to it (so it fits its
+# column even escaped), while the call keeps the name whole.
+RESULT_NAME_CHARS = 120
+
+
+def tool_calls(response: LLMResponse, pausing: set[str]) -> list[dict[str, Any]]:
+    """The calls as stored; those the client or an approval must answer are marked."""
+    return [
+        {"id": c.id, "name": c.name, "arguments": c.arguments}
+        | ({"requires_approval": True} if c.name in pausing else {})
+        for c in response.tool_calls
+    ]
+
+
+def result_name(called: str) -> str:
+    return called[:RESULT_NAME_CHARS]
+
+
+def step_row(
+    *,
+    step_id: str,
+    organization_id: str,
+    run_id: str,
+    agent_id: str,
+    info: ModelInfo,
+    duration_ns: int,
+) -> Step:
+    return Step(
+        id=step_id,
+        organization_id=organization_id,
+        run_id=run_id,
+        agent_id=agent_id,
+        provider_name=info.provider,
+        model=info.model,
+        model_endpoint=info.endpoint,
+        context_window_limit=info.context_window,
+        duration_ns=duration_ns,
+        created_at=utcnow(),
+    )
+
+
+def fill_failure(row: Step, exc: ProviderError) -> None:
+    row.status, row.stop_reason, row.error_type = "failed", exc.stop_reason, exc.error_type
+    row.error_data = {"message": exc.message, "status_code": exc.status_code}
 
 
 def fill_usage(row: Step, response: LLMResponse, stop: str | None) -> None:
@@ -31,3 +81,27 @@ def searchable(response: LLMResponse) -> str | None:
         if call.name == SEND_MESSAGE:
             texts.append(call.arguments)
     return "\n".join(texts) or None
+
+
+def agent_changes(
+    *,
+    context_start: tuple[int, int],
+    stop: str | None,
+    message_id: str,
+    calls: list[dict[str, Any]],
+    run_id: str,
+) -> dict[str, Any]:
+    """Agent columns a step changes: the context window start (``(old, new)``), a pending
+    approval."""
+    values: dict[str, Any] = {}
+    old_start, new_start = context_start
+    if new_start > old_start:
+        values["context_start_seq"] = new_start
+    if stop == "requires_approval":
+        paused = [c["id"] for c in calls if c.get("requires_approval")]
+        values["pending_approval"] = {
+            "message_id": message_id,
+            "run_id": run_id,
+            "tool_call_ids": paused,
+        }
+    return values

@@ -7,7 +7,6 @@ short transaction, calls the model with none open, then writes the step in anoth
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents.models import Agent
 from app.agents.repository import AgentRepository
 from app.blocks.repository import BlockRepository
-from app.engine import answer, rules
+from app.engine import answer, model_call, rules
 from app.engine import context as ctxmod
 from app.engine.events import ErrorEvent, EventSink, MessageEvent
 from app.engine.memory import DirectMemory, MemoryView, StagedMemory
 from app.engine.results import StepOutcome, TurnOutcome, UsageTotals
 from app.engine.tools import ToolContext, ToolResult, execute, failed
-from app.kit.db import Database, utcnow
+from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
 from app.messages.convert import shows_replies, to_letta_many
 from app.messages.factory import Owner, new_message, tool_result
@@ -62,10 +61,6 @@ class TurnSpec:
     model: str | None = None
     # Letta's ``use_assistant_message``: a memgpt_v2_agent's send_message is its reply.
     use_assistant_message: bool = True
-
-
-class TurnCancelledError(Exception):
-    pass
 
 
 @dataclass(slots=True)
@@ -154,6 +149,18 @@ class Engine:
         cancel: asyncio.Event | None = None,
     ) -> TurnOutcome:
         turn = _Turn(started_ns, finish, cancel or asyncio.Event(), spec.recorder)
+        try:
+            return await self._steps(spec, sink, turn, first)
+        except BaseException:
+            if spec.recorder is not None:
+                # The transaction that failed took its events with it: no follower may be
+                # told of them (a stored reply, an end) now.
+                spec.recorder.discard()
+            raise
+
+    async def _steps(
+        self, spec: TurnSpec, sink: EventSink, turn: "_Turn", first: Prepared | None
+    ) -> TurnOutcome:
         for index in range(spec.max_steps):
             if turn.cancel.is_set():
                 return await self._end(turn, "cancelled", None)
@@ -169,16 +176,16 @@ class Engine:
                 return await self._end(turn, step.stop_reason, error)
             called = time.perf_counter_ns()
             message_id = new_id(Prefix.message)
+            relay = self._relay(spec, step, message_id)
+            provider = self.providers(step.info)
             try:
-                response = await self._call(step, turn.cancel, self._model(spec, step, message_id))
-            except TurnCancelledError:
+                response = await model_call.call_model(provider, step.request, relay, turn.cancel)
+            except model_call.TurnCancelledError:
                 return await self._end(turn, "cancelled", None)
             except ProviderError as exc:
-                error = {"type": exc.error_type, "message": exc.message}
-                await sink.emit(ErrorEvent(exc.error_type, exc.message))
-                failed = self._failed_step(spec, step, exc, time.perf_counter_ns() - called)
-                return await self._end(turn, exc.stop_reason, error, failed)
-            turn.ttft = turn.ttft or time.perf_counter_ns() - started_ns
+                took = time.perf_counter_ns() - called
+                return await self._provider_failed(spec, sink, turn, step, exc, took, relay)
+            turn.ttft = turn.ttft or time.perf_counter_ns() - turn.started_ns
             turn.totals.add(response.usage)
             over_budget = spec.max_total_tokens is not None and (
                 turn.totals.prompt_tokens + turn.totals.completion_tokens >= spec.max_total_tokens
@@ -192,40 +199,37 @@ class Engine:
                 return decided.outcome
         raise AssertionError("unreachable: the last step always decides")
 
-    def _model(self, spec: TurnSpec, step: _Step, message_id: str) -> Awaitable[LLMResponse]:
-        """The model call: whole, or streamed with its tokens relayed to the run's stream."""
-        provider = self.providers(step.info)
+    def _relay(self, spec: TurnSpec, step: _Step, message_id: str) -> TokenRelay | None:
+        """What relays the model's tokens to the run's stream, when the turn asked for it."""
         if not spec.stream_tokens or spec.recorder is None:
-            return provider.complete(step.request)
-        agent_type = step.agent.agent_type
-        relay = TokenRelay(
+            return None
+        return model_call.token_relay(
             self.db,
             spec.recorder,
-            message_id=message_id,
+            step.agent,
             step_id=step.step_id,
-            agent_type=agent_type,
-            pausing=rules.rule_names(step.agent, "requires_approval") | set(spec.client_tools),
-            replies=shows_replies(agent_type, spec.use_assistant_message),
+            message_id=message_id,
+            client_tools=set(spec.client_tools),
+            use_assistant_message=spec.use_assistant_message,
         )
-        return relay.follow(provider.stream(step.request))
 
-    async def _call(
-        self, step: _Step, cancel: asyncio.Event, model: Awaitable[LLMResponse]
-    ) -> LLMResponse:
-        """The model call, abandoned as soon as the turn is cancelled."""
-        call = asyncio.ensure_future(model)
-        waiter = asyncio.ensure_future(cancel.wait())
-        try:
-            await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if call.done():
-                return call.result()
-            raise TurnCancelledError
-        finally:
-            for task in (waiter, call):
-                if not task.done():
-                    task.cancel()
-                    with suppress(asyncio.CancelledError):
-                        await task
+    async def _provider_failed(
+        self,
+        spec: TurnSpec,
+        sink: EventSink,
+        turn: "_Turn",
+        step: _Step,
+        exc: ProviderError,
+        took: int,
+        relay: TokenRelay | None,
+    ) -> TurnOutcome:
+        """End the turn on a failed model call, with nothing of the step stored."""
+        message = model_call.failure_message(exc, relay)
+        await sink.emit(ErrorEvent(exc.error_type, message))
+        failed = self._step_row(spec, step, took)
+        answer.fill_failure(failed, exc)
+        error = {"type": exc.error_type, "message": message}
+        return await self._end(turn, exc.stop_reason, error, failed)
 
     async def _end(
         self,
@@ -295,26 +299,14 @@ class Engine:
         return _Step(agent, window, request, info, new_id(Prefix.step))
 
     def _step_row(self, spec: TurnSpec, step: _Step, duration_ns: int) -> Step:
-        return Step(
-            id=step.step_id,
+        return answer.step_row(
+            step_id=step.step_id,
             organization_id=spec.organization_id,
             run_id=spec.run_id,
             agent_id=spec.agent_id,
-            provider_name=step.info.provider,
-            model=step.info.model,
-            model_endpoint=step.info.endpoint,
-            context_window_limit=step.info.context_window,
+            info=step.info,
             duration_ns=duration_ns,
-            created_at=utcnow(),
         )
-
-    def _failed_step(
-        self, spec: TurnSpec, step: _Step, exc: ProviderError, duration_ns: int
-    ) -> Step:
-        row = self._step_row(spec, step, duration_ns)
-        row.status, row.stop_reason, row.error_type = "failed", exc.stop_reason, exc.error_type
-        row.error_data = {"message": exc.message, "status_code": exc.status_code}
-        return row
 
     async def _commit(
         self,
@@ -331,11 +323,7 @@ class Engine:
         agent = step.agent
         row = self._step_row(spec, step, duration_ns)
         pausing = rules.rule_names(agent, "requires_approval") | set(spec.client_tools)
-        calls = [
-            {"id": c.id, "name": c.name, "arguments": c.arguments}
-            | ({"requires_approval": True} if c.name in pausing else {})
-            for c in response.tool_calls
-        ]
+        calls = answer.tool_calls(response, pausing)
         assistant = new_message(
             self._owner(spec),
             "assistant",
@@ -347,7 +335,13 @@ class Engine:
         assistant.text = answer.searchable(response)
         turn.called += [str(c["name"]) for c in calls]
         stop = rules.decide(agent, calls, response, turn.called)
-        agent_values = _agent_changes(step, stop, assistant.id, calls, spec.run_id)
+        agent_values = answer.agent_changes(
+            context_start=(agent.context_start_seq, step.window.start_seq),
+            stop=stop,
+            message_id=assistant.id,
+            calls=calls,
+            run_id=spec.run_id,
+        )
         async with self.db.session() as session:
             memory = spec.staged or DirectMemory(
                 session, spec.organization_id, agent.id, spec.run_id
@@ -361,7 +355,7 @@ class Engine:
                     returned = tool_result(
                         owner, call_id, result.status, result.text, step_id=row.id
                     )
-                    returned.name = str(call["name"])  # as Letta names a tool result
+                    returned.name = answer.result_name(str(call["name"]))  # as Letta does
                     stored.append(returned)
             messages = MessageRepository(session, spec.organization_id)
             first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
@@ -400,20 +394,3 @@ class Engine:
 
     def _owner(self, spec: TurnSpec) -> Owner:
         return Owner(spec.organization_id, spec.agent_id, spec.run_id, spec.group_id)
-
-
-def _agent_changes(
-    step: _Step, stop: str | None, message_id: str, calls: list[dict[str, Any]], run_id: str
-) -> dict[str, Any]:
-    """Agent columns this step changes: the context window start, a pending approval."""
-    values: dict[str, Any] = {}
-    if step.window.start_seq > step.agent.context_start_seq:
-        values["context_start_seq"] = step.window.start_seq
-    if stop == "requires_approval":
-        paused = [c["id"] for c in calls if c.get("requires_approval")]
-        values["pending_approval"] = {
-            "message_id": message_id,
-            "run_id": run_id,
-            "tool_call_ids": paused,
-        }
-    return values

@@ -37,24 +37,40 @@ def uses_heartbeats(agent: Agent) -> bool:
     return agent.agent_type in HEARTBEAT_AGENTS
 
 
-def requested_heartbeat(arguments: str) -> bool:
+def _arguments(arguments: str) -> dict[str, Any] | None:
     try:
         args = json.loads(arguments or "{}")
     except json.JSONDecodeError:
-        return False
-    value = args.get(REQUEST_HEARTBEAT) if isinstance(args, dict) else None
+        return None
+    return args if isinstance(args, dict) else None
+
+
+def requested_heartbeat(arguments: str) -> bool:
+    value = (_arguments(arguments) or {}).get(REQUEST_HEARTBEAT)
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def sound(agent: Agent, call: dict[str, Any]) -> bool:
+    """Whether a call could run: it names one of the agent's tools, with arguments that are
+    a JSON object. Any other call fails before it runs, with an error result."""
+    return call["name"] in agent.tool_names and _arguments(call["arguments"]) is not None
 
 
 def decide(
     agent: Agent, calls: list[dict[str, Any]], response: LLMResponse, called: Iterable[str]
 ) -> str | None:
     """The stop reason of a step, or None to go on. ``called`` names every tool the turn
-    has called so far, this step's included."""
+    has called so far, this step's included. A call that could not run never ends the turn
+    (unless another call of the step does): the model must see its error and try again, or
+    a terminal tool called with broken arguments would end the turn with nothing said."""
     if any(c.get("requires_approval") for c in calls):
         return "requires_approval"
+    terminal = rule_names(agent, "exit_loop")
+    runnable = [c for c in calls if sound(agent, c)]
+    if len(runnable) < len(calls) and not any(c["name"] in terminal for c in runnable):
+        return None
     if not uses_heartbeats(agent):
-        if any(c["name"] in rule_names(agent, "exit_loop") for c in calls):
+        if any(c["name"] in terminal for c in calls):
             return "tool_rule"
         if not calls:
             return "max_tokens_exceeded" if response.finish_reason == "length" else "end_turn"
@@ -73,13 +89,8 @@ def _decide_heartbeat(
         asked_on = any(requested_heartbeat(c["arguments"]) for c in ending)
         return "tool_rule" if asked_on else "end_turn"
     continuing = rule_names(agent, "continue_loop", *_CHILD_RULES)
-    if any(
-        c["name"] not in agent.tool_names
-        or c["name"] in continuing
-        or requested_heartbeat(c["arguments"])
-        for c in calls
-    ):
-        return None  # asked to go on, or an unknown tool whose error the model should see
+    if any(c["name"] in continuing or requested_heartbeat(c["arguments"]) for c in calls):
+        return None  # asked to go on
     required = rule_names(agent, "required_before_exit") & set(agent.tool_names)
     return None if required - called else "end_turn"
 

@@ -39,12 +39,16 @@ class ToolContext:
 
 
 Handler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
+NUL = "\x00"
+_NO_NUL = "Error: `{name}` contains U+0000, which memory blocks cannot hold."
 
 
 async def _edit_block(ctx: ToolContext, label: object, edit: Edit) -> ToolResult:
     """Apply ``edit`` to the block through the run's memory writer."""
     if not isinstance(label, str):
         return failed("Error: `label` must be a string.")
+    if NUL in label:
+        return failed(_NO_NUL.format(name="label"))
     try:
         return ok(await ctx.memory.edit(label, edit))
     except EditFailedError as exc:
@@ -52,9 +56,13 @@ async def _edit_block(ctx: ToolContext, label: object, edit: Edit) -> ToolResult
 
 
 def _str(args: dict[str, Any], name: str, default: str | None = None) -> str:
+    """A text argument of a memory edit. Block values never hold U+0000 (the API refuses
+    it too), so the model is told to write its edit without one."""
     value = args.get(name, default)
     if not isinstance(value, str):
         raise memory_edits.EditRejected(f"Error: `{name}` must be a string.")
+    if NUL in value:
+        raise memory_edits.EditRejected(_NO_NUL.format(name=name))
     return value
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from app.kit.storable import dumps, loads
+
 _IMMEDIATE = "sleeptime_sqlite_immediate"
 
 
@@ -20,11 +22,13 @@ def is_sqlite_url(url: str | URL) -> bool:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    # JSON goes through ``storable`` so model output with U+0000 can be stored (see there).
+    json_codec: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": loads}
     if not is_sqlite_url(url):
         return create_async_engine(
-            url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+            url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True, **json_codec
         )
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **json_codec)
     _install_sqlite_hooks(engine)
     return engine
 

@@ -1,14 +1,16 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.kit.db import Base, JSONType, UTCDateTime, utcnow
+from app.kit.storable import SafeString, SafeText
 
 
 class Message(Base):
-    """One stored message of an agent, ordered by its per-agent ``seq``."""
+    """One stored message of an agent, ordered by its per-agent ``seq``. Columns that may
+    hold model output keep U+0000 escaped (``app.kit.storable``; JSON columns always do)."""
 
     __tablename__ = "messages"
     __table_args__ = (
@@ -26,12 +28,12 @@ class Message(Base):
     tool_call_id: Mapped[str | None] = mapped_column(String(255))
     tool_returns: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     approvals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
-    name: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(SafeString(255))
     otid: Mapped[str | None] = mapped_column(String(255))
     sender_id: Mapped[str | None] = mapped_column(String(255))
     step_id: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(64))
     group_id: Mapped[str | None] = mapped_column(String(64))
     is_err: Mapped[bool] = mapped_column(Boolean, default=False)
-    text: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -177,7 +177,9 @@ class MessageRepository:
     ) -> list[Message]:
         stmt = self._agent(agent_id).where(Message.text.is_not(None))
         if query:
-            stmt = stmt.where(func.lower(Message.text).contains(query.lower(), autoescape=True))
+            # Typed as the column, so the query is escaped as the stored text is.
+            lowered = func.lower(Message.text, type_=Message.text.type)
+            stmt = stmt.where(lowered.contains(query.lower(), autoescape=True))
         if roles:
             stmt = stmt.where(Message.role.in_(roles))
         if start is not None:

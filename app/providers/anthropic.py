@@ -21,21 +21,17 @@ from app.providers.assembly import (
     as_dict,
     as_int,
     as_str,
+    wire_name,
 )
 from app.providers.base import (
-    ContextWindowExceededError,
     FinishReason,
     InvalidResponseError,
     LLMRequest,
     LLMResponse,
-    ProviderAuthError,
-    ProviderBadRequestError,
     ProviderError,
-    ProviderRateLimitError,
-    ProviderServerError,
-    ProviderTimeoutError,
     ReasoningDelta,
     StreamEnd,
+    StreamIncompleteError,
     StreamItem,
     TextDelta,
     ToolCallDelta,
@@ -43,7 +39,7 @@ from app.providers.base import (
 )
 from app.providers.http import JsonEndpoint
 from app.providers.registry import ANTHROPIC_VERSION
-from app.providers.retry import error_details, error_for_status
+from app.providers.retry import error_details, error_for_status, error_in_body
 
 DEFAULT_MAX_TOKENS = 4096
 _NAME = "anthropic"
@@ -53,17 +49,6 @@ _STOP: dict[str, FinishReason] = {
     "tool_use": "tool_calls",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
-}
-_EVENT_ERRORS: dict[str, type[ProviderError]] = {
-    "overloaded_error": ProviderServerError,
-    "api_error": ProviderServerError,
-    "rate_limit_error": ProviderRateLimitError,
-    "authentication_error": ProviderAuthError,
-    "permission_error": ProviderAuthError,
-    "invalid_request_error": ProviderBadRequestError,
-    "not_found_error": ProviderBadRequestError,
-    "request_too_large": ProviderBadRequestError,
-    "timeout_error": ProviderTimeoutError,
 }
 _OVERFLOW_PHRASES = ("prompt is too long", "exceed context limit", "context window")
 
@@ -109,7 +94,7 @@ def _blocks(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                 {
                     "type": "tool_use",
                     "id": call["id"],
-                    "name": function["name"],
+                    "name": wire_name(function["name"]),
                     "input": _tool_input(function.get("arguments")),
                 }
             )
@@ -190,9 +175,7 @@ def error_from_event(error: object) -> ProviderError:
     kind = as_str(details.get("type")) or "error"
     message = as_str(details.get("message")) or "unknown error"
     text = f"{_NAME} reported {kind}: {message}"
-    if is_context_overflow(message):
-        return ContextWindowExceededError(text)
-    return _EVENT_ERRORS.get(kind, ProviderServerError)(text)
+    return error_in_body([kind], text, context_exceeded=is_context_overflow(message))
 
 
 @dataclass(slots=True)
@@ -265,6 +248,7 @@ class _EventReader:
         self.assembler = ResponseAssembler()
         self.tokens = _Tokens()
         self.finish_reason: FinishReason = "other"
+        self.stopped = False  # message_stop arrived: the answer is complete
         self._tools: dict[int, int] = {}
 
     def read(self, event: dict[str, Any]) -> Iterator[Fragment]:
@@ -280,9 +264,11 @@ class _EventReader:
             stop_reason = as_str(as_dict(event.get("delta")).get("stop_reason"))
             self.finish_reason = _STOP.get(stop_reason, "other")
             self.tokens.update(event.get("usage"))
+        elif kind == "message_stop":
+            self.stopped = True
         elif kind == "error":
             raise error_from_event(event.get("error"))
-        # ping, content_block_stop, message_stop and future event types carry nothing we use.
+        # ping, content_block_stop and future event types carry nothing we use.
         shown = None if fragment is None else self.assembler.add(fragment)
         if shown is not None:
             yield shown
@@ -308,6 +294,9 @@ class _EventReader:
         return None  # signature_delta and future delta types
 
     def end(self) -> StreamEnd:
+        """The answer, once the stream said it was complete."""
+        if not self.stopped:
+            raise StreamIncompleteError(f"{_NAME} stream ended before message_stop")
         return StreamEnd(self.assembler.finish(self.finish_reason, self.tokens.usage()))
 
 
@@ -336,7 +325,8 @@ class AnthropicProvider:
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
         reader = _EventReader()
-        async with aclosing(self._endpoint.events(build_body(request, stream=True))) as events:
+        body = build_body(request, stream=True)
+        async with aclosing(self._endpoint.events(body, done_marker=False)) as events:
             async for event in events:
                 for fragment in reader.read(event):
                     yield fragment

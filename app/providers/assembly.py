@@ -1,12 +1,13 @@
 """Turning streamed fragments into one ``LLMResponse``, the same way for every adapter.
 
 Both adapters, streaming or not, feed their output through ``ResponseAssembler`` so the rules
-for what a finished response looks like (tool-call order, generated ids, what counts as empty)
-live in one place. ``sse_data`` reads the ``data:`` payloads of a server-sent-events body,
-which is how both vendors stream.
+for what a finished response looks like (tool-call order, usable ids, what counts as empty,
+text that is valid Unicode) live in one place. ``sse_data`` reads the ``data:`` payloads of a
+server-sent-events body, which is how both vendors stream.
 """
 
 import json
+import re
 import secrets
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -28,9 +29,39 @@ from app.providers.base import (
 Fragment = TextDelta | ReasoningDelta | ToolCallDelta
 
 
+# What both vendors accept as a tool call's id and a function's name when a conversation is
+# sent back to them; anything else in the history would get every later request refused.
+_WIRE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NOT_WIRE = re.compile(r"[^A-Za-z0-9_-]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def new_call_id() -> str:
     """An id for a tool call the model left unnamed; the agent loop needs one to pair results."""
     return f"call_{secrets.token_hex(4)}"
+
+
+def _call_id(given: str | None) -> str:
+    """The model's id for a call, or a new one when it gave none or one that could not be
+    sent back to a provider (or stored): ids are opaque, only their pairing matters."""
+    return given if given and _WIRE_NAME.fullmatch(given) else new_call_id()
+
+
+def wire_name(name: str) -> str:
+    """A called tool's name as it may be sent back in the history. A model may call a name
+    no tool has (``multi_tool_use.parallel``); the call stays stored as made, and its error
+    result names it, but providers refuse such names in a request, so they are mended."""
+    if _WIRE_NAME.fullmatch(name):
+        return name
+    return _NOT_WIRE.sub("_", name)[:64] or "_"
+
+
+def well_formed(text: str) -> str:
+    """``text`` as valid Unicode: JSON escapes may hand us UTF-16 surrogates, which no
+    database can store; paired halves are joined, a lone half becomes U+FFFD."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 @dataclass(slots=True)
@@ -65,7 +96,7 @@ class ResponseAssembler:
     def _add_call(self, delta: ToolCallDelta) -> ToolCallDelta | None:
         call = self._calls.get(delta.index)
         if call is None:
-            call = _PartialCall(id=delta.id or new_call_id(), name="", arguments="")
+            call = _PartialCall(id=_call_id(delta.id), name="", arguments="")
             self._calls[delta.index] = call
             delta = ToolCallDelta(delta.index, call.id, delta.name, delta.arguments)
         elif not (delta.name or delta.arguments):
@@ -85,11 +116,13 @@ class ResponseAssembler:
             call = self._calls[index]
             if not call.name:
                 raise InvalidResponseError(f"tool call {call.id} at index {index} has no name")
-            calls.append(ToolCall(call.id, call.name, call.arguments or "{}"))
-        text = "".join(self._text)
+            arguments = well_formed(call.arguments) or "{}"
+            calls.append(ToolCall(call.id, well_formed(call.name), arguments))
+        text = well_formed("".join(self._text))
         if not text and not calls and finish_reason != "length":
             raise InvalidResponseError("the model returned neither text nor tool calls")
-        return LLMResponse(text, calls, finish_reason, usage, "".join(self._reasoning))
+        reasoning = well_formed("".join(self._reasoning))
+        return LLMResponse(text, calls, finish_reason, usage, reasoning)
 
 
 async def sse_data(response: httpx.Response) -> AsyncGenerator[str, None]:

@@ -12,10 +12,16 @@ their wire format. Every failure leaves an adapter as one of the errors below:
     │   └── ContextWindowExceededError  llm_api_error / llm_context_window_exceeded    400
     ├── ProviderServerError             llm_api_error / llm_error                      502
     ├── ProviderConnectionError         llm_api_error / llm_error                      502
+    │   └── StreamIncompleteError       llm_api_error / stream_incomplete              502
     └── InvalidResponseError            invalid_llm_response / llm_empty_response     502
 
 The HTTP status is what a JSON (non-streaming) turn that failed so answers; a stream says the
 same in its ``error_message`` event instead, and the run records the error type either way.
+Both adapters classify alike (``app.providers.retry``): an HTTP status, the same failure
+reported inside a body or a stream, and a transport failure each map to one class, whichever
+vendor and whether streaming or not. A stream is complete only once the provider said so
+(OpenAI-compatible: a ``finish_reason`` and ``[DONE]``; Anthropic: ``message_stop``); one that
+stops or breaks before is a ``StreamIncompleteError``.
 """
 
 from collections.abc import AsyncIterator, Iterator
@@ -85,6 +91,15 @@ class ProviderServerError(ProviderError):
 
 class ProviderConnectionError(ProviderError):
     retryable = True
+
+
+class StreamIncompleteError(ProviderConnectionError):
+    """The reply began streaming and stopped (or broke) before the provider said it was
+    complete: what came is a fragment, never an answer. Retried only while nothing of it
+    has been passed on (see ``RetryingProvider``)."""
+
+    error_type = "stream_incomplete"
+    summary = "The model provider's stream ended before the answer was complete"
 
 
 class InvalidResponseError(ProviderError):

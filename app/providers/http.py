@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 
 from app.providers.assembly import decode_object, sse_data
-from app.providers.base import ProviderError
-from app.providers.retry import transport_errors
+from app.providers.base import ProviderError, StreamIncompleteError
+from app.providers.retry import broken_streams, transport_errors
 
 StatusError = Callable[[httpx.Response], ProviderError]
+DONE = "[DONE]"
 
 
 class JsonEndpoint:
@@ -42,8 +43,12 @@ class JsonEndpoint:
             raise self._status_error(response)
         return decode_object(response.content, what=f"{self._provider} reply")
 
-    async def events(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
-        """The streamed reply's JSON objects, up to the end (or a ``[DONE]`` marker)."""
+    async def events(
+        self, body: dict[str, Any], *, done_marker: bool
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The streamed reply's JSON objects, up to a ``[DONE]`` marker. With ``done_marker``
+        (OpenAI-compatible streams end so) a body that ends or breaks before it is a cut
+        stream; without, the adapter checks the vendor's own last event."""
         with transport_errors(self._provider):
             async with self._http.stream(
                 "POST", self._url, json=body, headers=self._headers, timeout=self._timeout
@@ -51,8 +56,11 @@ class JsonEndpoint:
                 if not response.is_success:
                     await response.aread()
                     raise self._status_error(response)
-                async with aclosing(sse_data(response)) as lines:
-                    async for data in lines:
-                        if data == "[DONE]":
-                            return
-                        yield decode_object(data, what=f"{self._provider} event")
+                with broken_streams(self._provider):
+                    async with aclosing(sse_data(response)) as lines:
+                        async for data in lines:
+                            if data == DONE:
+                                return
+                            yield decode_object(data, what=f"{self._provider} event")
+        if done_marker:
+            raise StreamIncompleteError(f"{self._provider} stream ended before {DONE}")

@@ -20,26 +20,24 @@ from app.providers.assembly import (
     as_dict,
     as_int,
     as_str,
+    wire_name,
 )
 from app.providers.base import (
-    ContextWindowExceededError,
     FinishReason,
     InvalidResponseError,
     LLMRequest,
     LLMResponse,
-    ProviderBadRequestError,
     ProviderError,
-    ProviderRateLimitError,
-    ProviderServerError,
     ReasoningDelta,
     StreamEnd,
+    StreamIncompleteError,
     StreamItem,
     TextDelta,
     ToolCallDelta,
     Usage,
 )
 from app.providers.http import JsonEndpoint
-from app.providers.retry import error_details, error_for_status
+from app.providers.retry import error_details, error_for_status, error_in_body
 
 _NAME = "openai"
 _FINISH: dict[str, FinishReason] = {
@@ -60,7 +58,8 @@ _OVERFLOW_PHRASES = (
 def build_body(request: LLMRequest, *, stream: bool) -> dict[str, Any]:
     """The Chat Completions request; optional knobs are sent only when set, because
     compatible servers reject parameters they do not know."""
-    body: dict[str, Any] = {"model": request.model, "messages": request.messages}
+    messages = [_sendable(message) for message in request.messages]
+    body: dict[str, Any] = {"model": request.model, "messages": messages}
     if request.tools:
         body["tools"] = [_tool(tool) for tool in request.tools]
         # OpenAI rejects parallel_tool_calls in a request without tools.
@@ -78,6 +77,18 @@ def build_body(request: LLMRequest, *, stream: bool) -> dict[str, Any]:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def _sendable(message: dict[str, Any]) -> dict[str, Any]:
+    """A history message as it may be sent: called names a provider would refuse mended."""
+    calls = message.get("tool_calls")
+    if not calls or all(c["function"]["name"] == wire_name(c["function"]["name"]) for c in calls):
+        return message
+    mended = [
+        {**c, "function": {**c["function"], "name": wire_name(c["function"]["name"])}}
+        for c in calls
+    ]
+    return {**message, "tool_calls": mended}
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
@@ -98,16 +109,11 @@ def is_context_overflow(code: str, message: str) -> bool:
 def error_from_body(error: object) -> ProviderError:
     """An ``error`` object delivered with a 200 (mid-stream, or by some proxies)."""
     details = as_dict(error)
-    code = as_str(details.get("code")) or as_str(details.get("type"))
+    code, kind = details.get("code"), as_str(details.get("type"))
     message = as_str(details.get("message")) or as_str(error) or "unknown error"
-    text = f"{_NAME} reported an error: {code or 'error'}: {message}"
-    if is_context_overflow(code, message):
-        return ContextWindowExceededError(text)
-    if "rate_limit" in code:
-        return ProviderRateLimitError(text)
-    if code == "invalid_request_error":
-        return ProviderBadRequestError(text)
-    return ProviderServerError(text)
+    text = f"{_NAME} reported an error: {as_str(code) or kind or code or 'error'}: {message}"
+    overflow = is_context_overflow(as_str(code), message)
+    return error_in_body([code, kind], text, context_exceeded=overflow)
 
 
 def _usage(raw: object) -> Usage:
@@ -173,7 +179,7 @@ class _ChunkReader:
 
     def __init__(self) -> None:
         self.assembler = ResponseAssembler()
-        self.finish_reason: FinishReason = "other"
+        self.finish_reason: FinishReason | None = None
         self.usage = Usage()
 
     def read(self, chunk: dict[str, Any]) -> Iterator[Fragment]:
@@ -192,6 +198,10 @@ class _ChunkReader:
                 yield shown
 
     def end(self) -> StreamEnd:
+        """The answer, once the stream said why it finished (its ``[DONE]`` is checked by
+        the endpoint)."""
+        if self.finish_reason is None:
+            raise StreamIncompleteError(f"{_NAME} stream ended without a finish_reason")
         return StreamEnd(self.assembler.finish(self.finish_reason, self.usage))
 
 
@@ -219,7 +229,8 @@ class OpenAIProvider:
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
         reader = _ChunkReader()
-        async with aclosing(self._endpoint.events(build_body(request, stream=True))) as events:
+        body = build_body(request, stream=True)
+        async with aclosing(self._endpoint.events(body, done_marker=True)) as events:
             async for event in events:
                 for fragment in reader.read(event):
                     yield fragment

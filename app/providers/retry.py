@@ -1,15 +1,16 @@
 """Which provider failures are worth another attempt, and how long to wait before it.
 
 The adapters translate every HTTP outcome into the error tree of ``app.providers.base`` with
-the helpers here (``transport_errors``, ``error_for_status``, ``parse_retry_after``), so the
+the helpers here (``transport_errors``, ``broken_streams``, ``error_for_status``,
+``error_in_body``, ``parse_retry_after``), so both classify one failure alike, and the
 classes that say ``retryable = True`` are exactly the transient ones: timeouts, dropped
-connections, 429 and 5xx. ``RetryingProvider`` is the one place that acts on that flag; the
-adapters themselves never retry.
+connections and cut streams, 429 and 5xx. ``RetryingProvider`` is the one place that acts on
+that flag; the adapters themselves never retry.
 """
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from app.providers.base import (
     ProviderRateLimitError,
     ProviderServerError,
     ProviderTimeoutError,
+    StreamIncompleteError,
     StreamItem,
 )
 
@@ -65,6 +67,20 @@ def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) ->
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
+def _status_class(status: int, *, context_exceeded: bool) -> type[ProviderError]:
+    if status in (401, 403):
+        return ProviderAuthError
+    if status == 429:
+        return ProviderRateLimitError
+    if status in (408, 504):  # the provider (or its gateway) gave up waiting
+        return ProviderTimeoutError
+    if 400 <= status < 500:
+        return ContextWindowExceededError if context_exceeded else ProviderBadRequestError
+    if status >= 500:
+        return ProviderServerError
+    return InvalidResponseError
+
+
 def error_for_status(
     status: int,
     message: str,
@@ -76,20 +92,59 @@ def error_for_status(
     """The error for a non-2xx reply; the adapter decides whether it was a context overflow
     because each vendor words that differently."""
     text = f"{provider} returned {status}: {message}"
-    if status in (401, 403):
-        return ProviderAuthError(text, status_code=status)
-    if status == 429:
-        return ProviderRateLimitError(
-            text, status_code=status, retry_after=parse_retry_after(headers)
-        )
-    if status == 408:
-        return ProviderTimeoutError(text, status_code=status)
-    if 400 <= status < 500:
-        cls = ContextWindowExceededError if context_exceeded else ProviderBadRequestError
-        return cls(text, status_code=status)
-    if status >= 500:
-        return ProviderServerError(text, status_code=status, retry_after=parse_retry_after(headers))
-    return InvalidResponseError(text, status_code=status)
+    cls = _status_class(status, context_exceeded=context_exceeded)
+    if cls is ProviderRateLimitError or cls is ProviderServerError:
+        retry_after = parse_retry_after(headers)
+        if cls is ProviderRateLimitError:
+            return ProviderRateLimitError(text, status_code=status, retry_after=retry_after)
+        return ProviderServerError(text, status_code=status, retry_after=retry_after)
+    return cls(text, status_code=status)
+
+
+# Error codes and types either vendor puts inside a reply, as the HTTP status they stand for.
+_ERROR_KINDS: dict[str, type[ProviderError]] = {
+    # Anthropic's error types (its stream ``error`` events carry only these).
+    "invalid_request_error": ProviderBadRequestError,
+    "authentication_error": ProviderAuthError,
+    "permission_error": ProviderAuthError,
+    "not_found_error": ProviderBadRequestError,
+    "request_too_large": ProviderBadRequestError,
+    "rate_limit_error": ProviderRateLimitError,
+    "api_error": ProviderServerError,
+    "overloaded_error": ProviderServerError,
+    "timeout_error": ProviderTimeoutError,
+    # OpenAI's codes and types.
+    "invalid_api_key": ProviderAuthError,
+    "rate_limit_exceeded": ProviderRateLimitError,
+    "insufficient_quota": ProviderRateLimitError,
+    "server_error": ProviderServerError,
+    "context_length_exceeded": ContextWindowExceededError,
+}
+
+
+def _as_status(kind: object) -> int | None:
+    if isinstance(kind, str) and kind.isdigit():
+        kind = int(kind)
+    if isinstance(kind, int) and not isinstance(kind, bool) and 400 <= kind < 600:
+        return kind
+    return None
+
+
+def error_in_body(kinds: Sequence[object], text: str, *, context_exceeded: bool) -> ProviderError:
+    """An error a provider reported inside a reply (a 200 body, a stream event), classified
+    as the HTTP status it stands for would be. ``kinds`` are the error's code and type, most
+    specific first; a number among them is an HTTP status (vLLM and OpenRouter send one)."""
+    if context_exceeded:
+        return ContextWindowExceededError(text)
+    for kind in kinds:
+        status = _as_status(kind)
+        if status is not None:
+            return _status_class(status, context_exceeded=False)(text)
+        if isinstance(kind, str) and kind in _ERROR_KINDS:
+            return _ERROR_KINDS[kind](text)
+        if isinstance(kind, str) and "rate_limit" in kind:
+            return ProviderRateLimitError(text)
+    return ProviderServerError(text)
 
 
 def error_details(response: httpx.Response) -> tuple[str, str]:
@@ -125,6 +180,16 @@ def transport_errors(provider: str) -> Iterator[None]:
         raise InvalidResponseError(f"{provider} sent an undecodable body: {exc}") from exc
     except httpx.RequestError as exc:
         raise ProviderConnectionError(f"{provider} unreachable: {type(exc).__name__}") from exc
+
+
+@contextmanager
+def broken_streams(provider: str) -> Iterator[None]:
+    """Around the reading of a streamed body: a connection that breaks there has cut the
+    stream short. (Timeouts stay timeouts, as they are anywhere else.)"""
+    try:
+        yield
+    except (httpx.NetworkError, httpx.ProtocolError) as exc:
+        raise StreamIncompleteError(f"{provider} stream broke off: {type(exc).__name__}") from exc
 
 
 def _jitter() -> float:

@@ -32,6 +32,7 @@ class RunRecorder:
         self.organization_id = organization_id
         self._next = next_seq
         self._unsaved: list[tuple[int, str]] = []
+        self._saving: list[tuple[int, str]] = []  # written in a transaction not yet committed
         self._unpublished: list[tuple[int, str]] = []
 
     @classmethod
@@ -67,12 +68,23 @@ class RunRecorder:
         if len(self._unsaved) >= DELTA_BATCH:
             async with db.session() as session:
                 await self._save(session)
+            self._saving = []
 
     async def publish(self) -> None:
         """Hand the written events to live followers (after the writing commit)."""
-        events, self._unpublished = self._unpublished, []
+        events, self._unpublished, self._saving = self._unpublished, [], []
         if events:
             await self.live.publish(events)
+
+    def discard(self) -> None:
+        """The transaction the last writes went into failed: forget the events nobody has
+        seen (their numbers are given out again) and write the published deltas it held
+        with the next write, so the kept stream stays the one followers saw."""
+        unseen = {seq for seq, _ in self._unpublished}
+        if unseen:
+            self._next = min(unseen)
+        self._unsaved = [e for e in self._saving + self._unsaved if e[0] not in unseen]
+        self._saving, self._unpublished = [], []
 
     async def _save(self, session: AsyncSession) -> None:
         if not self._unsaved:
@@ -88,6 +100,7 @@ class RunRecorder:
             }
             for seq, text in self._unsaved
         ]
+        self._saving += self._unsaved
         self._unsaved = []
         await session.execute(insert(RunEvent), rows)
         await dialect.notify_events(session, self.run_id)

@@ -79,6 +79,11 @@ class TokenRelay:
         self._text = ""
         self._reasoning = ""
 
+    @property
+    def relayed(self) -> bool:
+        """Whether any part of the answer has gone out to the stream."""
+        return self._kind is not None
+
     def _base(self, kind: str) -> dict[str, Any]:
         if kind != self._kind:
             self._kind, self._index = kind, self._index + 1

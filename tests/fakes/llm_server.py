@@ -2,17 +2,23 @@
 
 Tests script its answers turn by turn (``FakeLLMState.script``); with nothing scripted it
 echoes the last user message. Every request body is recorded for assertions.
+
+A reply can also be a fault, as real providers produce them: an error status with headers
+(``Retry-After``), an answer that never comes (``hold``), a body that is not JSON, reasoning
+or arguments with any text in them, and streams cut short (``cut``): ended cleanly before
+their last chunks, broken off (the connection dropped mid-body) or stalled.
 """
 
 import asyncio
 import json
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -21,19 +27,34 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
+@dataclass(frozen=True)
+class Cut:
+    """Where a stream stops: after its first ``chunks`` events (``[DONE]`` counts as one),
+    and how: the body ``end``s cleanly, the connection is ``drop``ped, or it ``stall``s
+    (sends nothing more until ``Reply.hold`` is set)."""
+
+    chunks: int
+    how: Literal["end", "drop", "stall"] = "end"
+
+
 @dataclass
 class Reply:
-    """One scripted answer: text and/or tool calls, or an HTTP error."""
+    """One scripted answer: text and/or tool calls, or an HTTP error. A tool call's arguments
+    are a dict (sent as JSON) or a string (sent as it is, broken JSON included)."""
 
     text: str | None = None
-    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    tool_calls: list[tuple[str, dict[str, Any] | str]] = field(default_factory=list)
     status: int = 200
     error_body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with an error status
     raw_body: str | None = None
     finish_reason: str | None = None
+    reasoning: str | None = None  # sent as ``reasoning_content``, as vLLM and DeepSeek do
     hold: threading.Event | None = None  # the answer waits until the test sets it
     delay: float = 0.0
     piece: int = 5  # streamed tool-call arguments come in pieces of this many characters
+    cut: Cut | None = None  # a stream stops early (see ``Cut``)
+    done: bool = True  # a stream ends with ``data: [DONE]``
 
 
 @dataclass
@@ -41,12 +62,14 @@ class FakeLLMState:
     models: list[str] = field(default_factory=lambda: ["fake-model-small", "fake-model-large"])
     script: deque[Reply] = field(default_factory=deque)
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
+    chat_times: list[float] = field(default_factory=list)  # time.monotonic() of each arrival
     requests: list[tuple[str, str]] = field(default_factory=list)
     _arrivals: threading.Condition = field(default_factory=threading.Condition)
 
     def record_chat(self, body: dict[str, Any]) -> None:
         with self._arrivals:
             self.chat_requests.append(body)
+            self.chat_times.append(time.monotonic())
             self._arrivals.notify_all()
 
     def wait_for_chat_requests(self, count: int, timeout: float = 30) -> None:
@@ -58,6 +81,7 @@ class FakeLLMState:
     def reset(self) -> None:
         self.script.clear()
         self.chat_requests.clear()
+        self.chat_times.clear()
         self.requests.clear()
 
     def add(self, *replies: Reply) -> None:
@@ -74,11 +98,16 @@ def _completion(reply: Reply, index: int) -> dict[str, Any]:
         {
             "id": f"call_{index}_{n}",
             "type": "function",
-            "function": {"name": name, "arguments": json.dumps(args)},
+            "function": {
+                "name": name,
+                "arguments": args if isinstance(args, str) else json.dumps(args),
+            },
         }
         for n, (name, args) in enumerate(reply.tool_calls)
     ]
     message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    if reply.reasoning is not None:
+        message["reasoning_content"] = reply.reasoning
     if calls:
         message["tool_calls"] = calls
     finish = reply.finish_reason or ("tool_calls" if calls else "stop")
@@ -112,6 +141,8 @@ async def _chunks(completion: dict[str, Any], piece: int = 5) -> AsyncIterator[s
         return f"data: {json.dumps(body)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
+    for text in _pieces(message.get("reasoning_content") or ""):
+        yield chunk({"reasoning_content": text})
     for text in _pieces(message.get("content") or ""):
         yield chunk({"content": text})
     for index, call in enumerate(message.get("tool_calls") or []):
@@ -127,7 +158,30 @@ async def _chunks(completion: dict[str, Any], piece: int = 5) -> AsyncIterator[s
         "choices": [],
         "usage": completion["usage"],
     }
-    yield f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n"
+    yield f"data: {json.dumps(usage)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+class DroppedConnection(Exception):
+    """Raised inside a streamed body: the server drops the connection mid-body."""
+
+
+async def _scripted(reply: Reply, chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The stream as the reply scripts it: without ``[DONE]``, or cut short."""
+    sent = 0
+    async for text in chunks:
+        if text.startswith("data: [DONE]") and not reply.done:
+            break
+        if reply.cut is not None and sent == reply.cut.chunks:
+            break
+        sent += 1
+        yield text
+    if reply.cut is None or reply.cut.how == "end":
+        return
+    if reply.cut.how == "drop":
+        raise DroppedConnection("the scripted stream breaks off here")
+    assert reply.hold is not None, "a stalling stream waits for the test to release it"
+    await asyncio.to_thread(reply.hold.wait, 30)
 
 
 def _app(state: FakeLLMState) -> Starlette:
@@ -140,19 +194,22 @@ def _app(state: FakeLLMState) -> Starlette:
         body = await request.json()
         state.record_chat(body)
         reply = state.script.popleft() if state.script else _echo(body)
-        if reply.hold is not None:
+        if reply.hold is not None and reply.cut is None:
             await asyncio.to_thread(reply.hold.wait, 30)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.raw_body is not None:
-            return Response(reply.raw_body, status_code=reply.status, media_type="application/json")
+            media_type = "text/event-stream" if body.get("stream") else "application/json"
+            return Response(reply.raw_body, status_code=reply.status, media_type=media_type)
         if reply.status != 200:
             return JSONResponse(
-                reply.error_body or {"error": {"message": "scripted"}}, reply.status
+                reply.error_body or {"error": {"message": "scripted"}},
+                reply.status,
+                headers=reply.headers,
             )
         if body.get("stream"):
             chunks = _chunks(_completion(reply, len(state.chat_requests)), reply.piece)
-            return StreamingResponse(chunks, media_type="text/event-stream")
+            return StreamingResponse(_scripted(reply, chunks), media_type="text/event-stream")
         return JSONResponse(_completion(reply, len(state.chat_requests)))
 
     return Starlette(

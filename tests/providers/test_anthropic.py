@@ -389,3 +389,9 @@ async def test_an_empty_stream_is_invalid(wire: Wire) -> None:
     )
     with pytest.raises(InvalidResponseError):
         await collect(provider(wire), PLAIN)
+
+
+def test_a_called_name_no_provider_accepts_is_mended_in_the_history() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "a.b", "arguments": "{}"}}
+    _, messages = convert_messages([{"role": "assistant", "content": "", "tool_calls": [call]}])
+    assert messages[0]["content"][0]["name"] == "a_b"

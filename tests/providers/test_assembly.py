@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from app.providers.assembly import Fragment, ResponseAssembler, decode_object
+from app.providers.assembly import Fragment, ResponseAssembler, decode_object, wire_name
 from app.providers.base import (
     InvalidResponseError,
     ReasoningDelta,
@@ -104,3 +104,55 @@ def test_an_empty_reply_cut_by_the_length_limit_is_allowed() -> None:
 def test_decode_object_rejects_what_is_not_an_object(text: str) -> None:
     with pytest.raises(InvalidResponseError, match="reply"):
         decode_object(text, what="reply")
+
+
+@pytest.mark.parametrize("given", ["", "call with spaces", "call\x00", "x" * 65, "toolu.1"])
+def test_an_id_that_could_not_be_sent_back_is_replaced(given: str) -> None:
+    assembler = ResponseAssembler()
+    shown = assembler.add(ToolCallDelta(0, id=given, name="f"))
+    assert isinstance(shown, ToolCallDelta) and shown.id != given
+    assert assembler.finish("tool_calls", Usage()).tool_calls[0].id == shown.id
+
+
+@pytest.mark.parametrize("given", ["call_AbC-123", "toolu_01A", "x" * 64])
+def test_a_usable_id_is_kept(given: str) -> None:
+    assembler = ResponseAssembler()
+    assembler.add(ToolCallDelta(0, id=given, name="f"))
+    assert assembler.finish("tool_calls", Usage()).tool_calls[0].id == given
+
+
+def test_text_the_databases_could_not_store_is_made_valid_unicode() -> None:
+    """JSON escapes can carry UTF-16 halves: pairs are joined, lone halves replaced."""
+    assembler = ResponseAssembler()
+    for fragment in [
+        TextDelta("smile \ud83d"),
+        TextDelta("\ude00 lone \ud800"),
+        ReasoningDelta("\udc00"),
+        ToolCallDelta(0, id="c", name="f\ud800", arguments='{"a": "\ud83d\ude00"}'),
+    ]:
+        assembler.add(fragment)
+    response = assembler.finish("tool_calls", Usage())
+    assert response.text == "smile \U0001f600 lone \ufffd"
+    assert response.reasoning == "\ufffd"
+    assert response.tool_calls == [ToolCall("c", "f\ufffd", '{"a": "\U0001f600"}')]
+
+
+def test_u0000_is_kept_as_said() -> None:
+    """The storage layer escapes it; the answer itself is not changed."""
+    assembler = ResponseAssembler()
+    assembler.add(TextDelta("a\x00b"))
+    assert assembler.finish("stop", Usage()).text == "a\x00b"
+
+
+@pytest.mark.parametrize(
+    ("name", "sent"),
+    [
+        ("send_message", "send_message"),
+        ("multi_tool_use.parallel", "multi_tool_use_parallel"),
+        ("get weather\x00", "get_weather_"),
+        ("x" * 80, "x" * 64),
+        ("", "_"),
+    ],
+)
+def test_called_names_are_mended_for_the_wire(name: str, sent: str) -> None:
+    assert wire_name(name) == sent

@@ -13,7 +13,7 @@ from app.providers.base import (
     ToolCallDelta,
     Usage,
 )
-from app.providers.openai import OpenAIProvider
+from app.providers.openai import OpenAIProvider, build_body
 from tests.providers.payloads import COMPLETION, call_fragment, chunk, text_completion
 from tests.providers.wire import (
     Wire,
@@ -216,7 +216,6 @@ async def test_stream_generates_missing_ids_consistently(wire: Wire) -> None:
         openai_sse(
             chunk(call_fragment(0, name="get_weather", arguments='{"city":')),
             chunk(call_fragment(0, arguments=' "Lima"}'), finish="tool_calls"),
-            done=False,
         )
     )
     items = await collect(provider(wire), PLAIN)
@@ -244,3 +243,13 @@ async def test_stream_end_is_last_and_only_once(wire: Wire) -> None:
     items = await collect(provider(wire), REQUEST)
     assert [isinstance(item, StreamEnd) for item in items].count(True) == 1
     assert isinstance(items[-1], StreamEnd)
+
+
+def test_a_called_name_no_provider_accepts_is_mended_in_the_history() -> None:
+    """A model that called ``multi_tool_use.parallel`` must not get every later request
+    refused: the history sends the name mended; the stored call is left as made."""
+    call = {"id": "c1", "type": "function", "function": {"name": "a.b", "arguments": "{}"}}
+    history = [{"role": "assistant", "content": None, "tool_calls": [call]}]
+    body = build_body(LLMRequest(model="m", messages=history), stream=False)
+    assert body["messages"][0]["tool_calls"][0]["function"]["name"] == "a_b"
+    assert call["function"] == {"name": "a.b", "arguments": "{}"}

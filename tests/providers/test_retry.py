@@ -109,6 +109,7 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
         (500, ProviderServerError),
         (502, ProviderServerError),
         (503, ProviderServerError),
+        (504, ProviderTimeoutError),
         (529, ProviderServerError),
         (302, InvalidResponseError),
     ],

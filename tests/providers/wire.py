@@ -8,7 +8,9 @@ from typing import Any
 import httpx
 
 from app.config import Settings
+from app.providers.anthropic import AnthropicProvider
 from app.providers.base import LLMProvider, StreamEnd, StreamItem
+from app.providers.openai import OpenAIProvider
 
 Reply = httpx.Response | Exception
 
@@ -24,6 +26,20 @@ def settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def openai_on(wire: "Wire") -> OpenAIProvider:
+    """The OpenAI adapter on a scripted wire, with the test settings."""
+    return OpenAIProvider(
+        wire.client, base_url="https://api.openai.test/v1", api_key="k", settings=settings()
+    )
+
+
+def anthropic_on(wire: "Wire") -> AnthropicProvider:
+    """The Anthropic adapter on a scripted wire, with the test settings."""
+    return AnthropicProvider(
+        wire.client, base_url="https://api.anthropic.test", api_key="k", settings=settings()
+    )
 
 
 class Wire:
