@@ -4,7 +4,7 @@ them behind the HTTP API; ``sleeptime worker`` runs only the dispatcher."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +28,7 @@ from app.streaming.hub import Hub
 from app.worker.control import RunControl
 from app.worker.dispatcher import Dispatcher
 from app.worker.listener import RunListener
+from app.worker.loops import Vitals
 
 log = structlog.get_logger("app.runtime")
 
@@ -46,6 +47,7 @@ class Runtime:
     dispatcher: Dispatcher
     hub: Hub
     follower: Follower
+    vitals: Vitals  # the background loops' states, and the bug that stopped one
 
 
 @asynccontextmanager
@@ -68,10 +70,16 @@ async def runtime(
             )
             control = RunControl()
             hub = Hub()
+            vitals = Vitals()
             turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub))
             job = SleeptimeJob(db, engine, settings, control, hub)
             dispatcher = Dispatcher(
-                db, settings, control, {"async": turns.execute_queued, "sleeptime": job.execute}
+                db,
+                settings,
+                control,
+                {"async": turns.execute_queued, "sleeptime": job.execute},
+                vitals=vitals,
+                dispatch=dispatch,
             )
             follower = Follower(
                 db,
@@ -80,8 +88,10 @@ async def runtime(
                 idle_seconds=settings.stream_keepalive_seconds,
                 retention_seconds=settings.stream_retention_seconds,
             )
-            rt = Runtime(settings, db, http, registry, turns, control, dispatcher, hub, follower)
-            async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
+            rt = Runtime(
+                settings, db, http, registry, turns, control, dispatcher, hub, follower, vitals
+            )
+            async with _listening(rt), _dispatching(dispatcher):
                 log.info(_STARTED[role], **_in_effect(rt, dispatch))
                 try:
                     yield rt
@@ -121,10 +131,8 @@ def describe_database(url: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def _dispatching(dispatcher: Dispatcher, enabled: bool) -> AsyncIterator[None]:
-    if not enabled:
-        yield
-        return
+async def _dispatching(dispatcher: Dispatcher) -> AsyncIterator[None]:
+    """The dispatcher (or, with dispatching off, only its heartbeat) for the process's life."""
     task = asyncio.create_task(dispatcher.run(), name="dispatcher")
     try:
         yield
@@ -134,24 +142,23 @@ async def _dispatching(dispatcher: Dispatcher, enabled: bool) -> AsyncIterator[N
 
 
 @asynccontextmanager
-async def _listening(db: Database, settings: Settings, control: RunControl) -> AsyncIterator[None]:
+async def _listening(rt: Runtime) -> AsyncIterator[None]:
     """On PostgreSQL, listen for queued and ended runs of every process (reconnecting)."""
-    if db.is_sqlite:
+    if rt.db.is_sqlite:
         yield
         return
-    listener = RunListener(db.url, control)
-    stop = asyncio.Event()
-
-    async def keep() -> None:
-        while not stop.is_set():
-            await listener.ensure()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.poll_seconds)
-
-    task = asyncio.create_task(keep(), name="listener")
+    settings = rt.settings
+    listener = RunListener(
+        rt.db.url,
+        rt.control,
+        rt.vitals,
+        poll_seconds=settings.poll_seconds,
+        retry_cap_seconds=settings.lease_seconds / 3,
+    )
+    task = asyncio.create_task(listener.run(), name="listener")
     try:
         yield
     finally:
-        stop.set()
-        await task
-        await listener.close()
+        listener.stop()
+        # A bug that stopped it was logged and recorded in the vitals when it happened.
+        await asyncio.gather(task, return_exceptions=True)
