@@ -22,7 +22,7 @@ from app.messages.service import TurnDeps, TurnService
 from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
-from app.sleeptime.job import SleeptimeJob
+from app.sleeptime.job import SleeptimeJob, discard_attempt
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
 from app.worker.control import RunControl
@@ -79,6 +79,7 @@ async def runtime(
                 control,
                 {"async": turns.execute_queued, "sleeptime": job.execute},
                 vitals=vitals,
+                abandoned={"sleeptime": discard_attempt},
                 dispatch=dispatch,
             )
             follower = Follower(
