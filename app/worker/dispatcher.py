@@ -8,10 +8,9 @@ database faults (``app.worker.loops``).
 
 An attempt holds its run only while its lease does: each one runs under a clock that
 expires with the lease (the expiry this process wrote when it claimed or last renewed it).
-When the heartbeat cannot renew the lease in time (the database
-is away), the clock abandons the attempt as the lease lapses, before any other process reaps
-the run, so the attempt writes nothing more; the run is reclaimed and tried again once the
-database is back.
+When the heartbeat cannot renew the lease in time (the database is away), the clock abandons
+the attempt as the lease lapses, before any other process reaps the run, so the attempt
+writes nothing more; the run is reclaimed and tried again once the database is back.
 """
 
 import asyncio
