@@ -63,15 +63,29 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _work(settings: Settings) -> None:
-    """Run only the dispatcher until SIGTERM or SIGINT."""
+async def _work(settings: Settings) -> int:
+    """Run only the dispatcher until SIGTERM or SIGINT, or until one of its loops stops on a
+    bug: then the process exits with status 1, for its supervisor to restart it."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with runtime(settings, dispatch=True, role="worker"):
-        await stop.wait()
+    try:
+        async with runtime(settings, dispatch=True, role="worker") as rt:
+            signals = asyncio.create_task(stop.wait())
+            broken = asyncio.create_task(rt.vitals.broken.wait())
+            await asyncio.wait({signals, broken}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (signals, broken):
+                task.cancel()
+            await asyncio.gather(signals, broken, return_exceptions=True)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    if rt.vitals.bug is not None:
+        log.error("worker.stopped", reason=rt.vitals.bug)
+        return 1
     log.info("worker.stopped")
+    return 0
 
 
 async def _migrate(settings: Settings) -> None:
@@ -137,8 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if settings.is_sqlite:
                 log.error("worker.refused", reason="on SQLite the API process runs the dispatcher")
                 return 1
-            asyncio.run(_work(settings))
-        elif args.command == "migrate":
+            return asyncio.run(_work(settings))
+        if args.command == "migrate":
             asyncio.run(_migrate(settings))
         else:
             asyncio.run(_keys(args, settings))

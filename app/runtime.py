@@ -4,7 +4,7 @@ them behind the HTTP API; ``sleeptime worker`` runs only the dispatcher."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,12 +23,13 @@ from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
 from app.runs.callbacks import RunCallbacks
-from app.sleeptime.job import SleeptimeJob
+from app.sleeptime.job import SleeptimeJob, discard_attempt
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
 from app.worker.control import RunControl
 from app.worker.dispatcher import Dispatcher
 from app.worker.listener import RunListener
+from app.worker.loops import Vitals
 
 log = structlog.get_logger("app.runtime")
 
@@ -48,6 +49,7 @@ class Runtime:
     hub: Hub
     follower: Follower
     callbacks: RunCallbacks
+    vitals: Vitals  # the background loops' states, and the bug that stopped one
 
 
 @asynccontextmanager
@@ -71,6 +73,7 @@ async def runtime(
             control = RunControl()
             hub = Hub()
             callbacks = RunCallbacks(db, http, settings)
+            vitals = Vitals()
             turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub, callbacks))
             job = SleeptimeJob(db, engine, settings, control, hub)
             dispatcher = Dispatcher(
@@ -79,6 +82,9 @@ async def runtime(
                 control,
                 {"async": turns.execute_queued, "sleeptime": job.execute},
                 on_reaped=callbacks.run_ended,
+                vitals=vitals,
+                abandoned={"sleeptime": discard_attempt},
+                dispatch=dispatch,
             )
             follower = Follower(
                 db,
@@ -88,10 +94,20 @@ async def runtime(
                 retention_seconds=settings.stream_retention_seconds,
             )
             rt = Runtime(
-                settings, db, http, registry, turns, control, dispatcher, hub, follower, callbacks
+                settings,
+                db,
+                http,
+                registry,
+                turns,
+                control,
+                dispatcher,
+                hub,
+                follower,
+                callbacks,
+                vitals,
             )
             try:
-                async with _listening(db, settings, control), _dispatching(dispatcher, dispatch):
+                async with _listening(rt), _dispatching(dispatcher):
                     log.info(_STARTED[role], **_in_effect(rt, dispatch))
                     try:
                         yield rt
@@ -133,10 +149,8 @@ def describe_database(url: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def _dispatching(dispatcher: Dispatcher, enabled: bool) -> AsyncIterator[None]:
-    if not enabled:
-        yield
-        return
+async def _dispatching(dispatcher: Dispatcher) -> AsyncIterator[None]:
+    """The dispatcher (or, with dispatching off, only its heartbeat) for the process's life."""
     task = asyncio.create_task(dispatcher.run(), name="dispatcher")
     try:
         yield
@@ -146,24 +160,23 @@ async def _dispatching(dispatcher: Dispatcher, enabled: bool) -> AsyncIterator[N
 
 
 @asynccontextmanager
-async def _listening(db: Database, settings: Settings, control: RunControl) -> AsyncIterator[None]:
+async def _listening(rt: Runtime) -> AsyncIterator[None]:
     """On PostgreSQL, listen for queued and ended runs of every process (reconnecting)."""
-    if db.is_sqlite:
+    if rt.db.is_sqlite:
         yield
         return
-    listener = RunListener(db.url, control)
-    stop = asyncio.Event()
-
-    async def keep() -> None:
-        while not stop.is_set():
-            await listener.ensure()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.poll_seconds)
-
-    task = asyncio.create_task(keep(), name="listener")
+    settings = rt.settings
+    listener = RunListener(
+        rt.db.url,
+        rt.control,
+        rt.vitals,
+        poll_seconds=settings.poll_seconds,
+        retry_cap_seconds=settings.lease_seconds / 3,
+    )
+    task = asyncio.create_task(listener.run(), name="listener")
     try:
         yield
     finally:
-        stop.set()
-        await task
-        await listener.close()
+        listener.stop()
+        # A bug that stopped it was logged and recorded in the vitals when it happened.
+        await asyncio.gather(task, return_exceptions=True)

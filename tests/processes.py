@@ -31,6 +31,7 @@ class Process:
             text=True,
         )
         self.lines: list[str] = []
+        self._logged = threading.Condition()
         self._ready = threading.Event()
         self._marker = ready
         self._reader = threading.Thread(target=self._drain)
@@ -42,10 +43,28 @@ class Process:
 
     def _drain(self) -> None:
         for line in self.process.stderr or ():
-            self.lines.append(line)
+            with self._logged:
+                self.lines.append(line)
+                self._logged.notify_all()
             if self._marker in line:
                 self._ready.set()
         self._ready.set()
+
+    def _count(self, markers: tuple[str, ...]) -> int:
+        return sum(all(m in line for m in markers) for line in self.lines)
+
+    def logged(self, *markers: str) -> int:
+        """How many lines so far contain every one of ``markers``."""
+        with self._logged:
+            return self._count(markers)
+
+    def wait_for(self, *markers: str, count: int = 1, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Block (in a worker thread) until ``count`` lines contain every one of ``markers``."""
+        with self._logged:
+            found = self._logged.wait_for(lambda: self._count(markers) >= count, timeout)
+        if not found:
+            tail = "".join(self.lines[-30:])
+            raise AssertionError(f"{count} x {markers} not logged within {timeout}s:\n{tail}")
 
     @classmethod
     def serve(cls, env: dict[str, str], *extra: str) -> tuple[Self, str]:

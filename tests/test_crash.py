@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.blocks.models import BlockHistory
 from app.groups.models import GroupAgent
 from app.kit.db import Database
+from app.messages.models import Message
 from tests.conftest import BACKEND, MODEL, DatabaseFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.processes import Process
@@ -138,6 +139,10 @@ async def _check_no_partial_edit(db: Database, block_id: str, agent: dict[str, A
         )
         # the boot sequence (3), the user message and the reply, covered once
         assert watermark == 3 + 2
+        transcripts = await session.scalars(
+            select(Message.run_id).where(Message.agent_id == helper, Message.role == "user")
+        )
+        assert len(transcripts.all()) == 1  # the killed attempt's went with it
 
 
 async def test_kill_during_a_turn(

@@ -1,5 +1,7 @@
 import httpx
 
+from app.kit import migrate
+from tests.conftest import BACKEND, AppFactory
 from tests.helpers import ok
 
 
@@ -27,3 +29,14 @@ async def test_metrics_and_request_id(client: httpx.AsyncClient) -> None:
 async def test_unknown_route_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/nothing-here")
     assert response.status_code == 404
+
+
+async def test_readiness_names_what_it_checked(make_client: AppFactory) -> None:
+    listener = {"listener"} if BACKEND == "postgresql" else set()
+    for dispatching, loops in ((True, {"claim", "heartbeat", "reaper"}), (False, {"heartbeat"})):
+        client = await make_client(dispatcher=dispatching)
+        ready = await ok(client.get("/readyz"))
+        assert (ready["status"], ready["database"]) == ("ok", "ok")
+        assert ready["schema"] == migrate.head_revision()
+        assert set(ready["executors"]) == loops | listener
+        assert not any(s.startswith("stopped") for s in ready["executors"].values())

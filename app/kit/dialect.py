@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Insert, Table, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -15,6 +16,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from app.kit.storable import dumps, loads
 
 _IMMEDIATE = "sleeptime_sqlite_immediate"
+# Seconds to wait for a new PostgreSQL connection: a server that does not answer is reported
+# as unavailable instead of holding the caller for the driver's default minute.
+CONNECT_TIMEOUT = 10.0
 
 
 def is_sqlite_url(url: str | URL) -> bool:
@@ -26,7 +30,13 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     json_codec: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": loads}
     if not is_sqlite_url(url):
         return create_async_engine(
-            url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True, **json_codec
+            url,
+            echo=echo,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            connect_args={"timeout": CONNECT_TIMEOUT},
+            **json_codec,
         )
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **json_codec)
     _install_sqlite_hooks(engine)
@@ -102,6 +112,47 @@ async def notify_events(session: AsyncSession, run_id: str) -> None:
             text("SELECT pg_notify(:channel, :run_id)"),
             {"channel": EVENTS_CHANNEL, "run_id": run_id},
         )
+
+
+# SQLSTATE classes of failures that pass on their own: connection exceptions (08), transaction
+# rollbacks such as deadlocks (40), insufficient resources (53) and operator intervention, an
+# admin shutdown or a server starting up (57); and a database that refuses connections for now
+# (55000, ``ALLOW_CONNECTIONS false``) or a lock not available (55P03).
+_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57"})
+_TRANSIENT_STATES = frozenset({"55000", "55P03"})
+_TRANSIENT_TYPES = (
+    sa_exc.OperationalError,  # SQLite: locked, unreadable or missing file; I/O errors
+    sa_exc.InterfaceError,  # a connection that was closed under the driver
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,  # no pooled connection came free in time
+    OSError,  # refused or reset connections, unreachable hosts, connect timeouts
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is unreachable or briefly unable to serve, so the
+    same work may succeed later: background loops back off and retry, requests answer 503.
+    Anything else a database raises is a bug or a bad request, not an outage."""
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    for error in (exc, getattr(exc, "orig", None), exc.__cause__):
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and (
+            state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES
+        ):
+            return True
+    return False
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One short line naming a database failure: the driver's own error and the first line
+    of its message, without the statement and parameters SQLAlchemy appends (which may hold
+    user data), for logs, ``/readyz`` and the like."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0][:200] if lines else ''}".rstrip(": ")
 
 
 def dialect_of(session: AsyncSession) -> str:

@@ -14,8 +14,10 @@
 
 Bodies are Letta-shaped: ``{"detail": "<message>"}``; an error with a code answers
 ``{"detail": {"code": ..., "message": ..., **extra}}`` as Letta does for ``PENDING_APPROVAL``.
-Any other exception is a bug: it is logged with its traceback and answers 500. Every answer,
-the 500 included, carries the request's ``X-Request-ID``.
+A database that cannot be reached (or is briefly unable to serve: ``dialect.is_transient``)
+answers 503 with ``Retry-After``. Any other exception is a bug: it is logged with its
+traceback and answers 500. Every answer, the 500 included, carries the request's
+``X-Request-ID``.
 """
 
 from typing import Any, ClassVar
@@ -23,12 +25,18 @@ from typing import Any, ClassVar
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.kit import dialect
 
 log = structlog.get_logger("app.errors")
 
 # The SDKs retry 408, 409, 429 and 5xx (POSTs included) unless told not to.
 NO_RETRY = {"x-should-retry": "false"}
+# When a client may try again after the database failed it: outages worth answering 503
+# for (a restart, a failover, dropped connections) are mostly over within seconds.
+RETRY_AFTER_SECONDS = 2
 
 
 class AppError(Exception):
@@ -145,6 +153,17 @@ async def _integrity_error_handler(request: Request, exc: Exception) -> JSONResp
     )
 
 
+async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if not dialect.is_transient(exc):
+        raise exc  # a bug: the 500 handler answers it
+    log.warning("db.unavailable", error=dialect.describe_failure(exc))
+    return JSONResponse(
+        {"detail": "The database is unavailable; try again shortly."},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("request.unhandled_error", exc_info=exc)
     return JSONResponse(
@@ -155,4 +174,6 @@ async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResp
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(IntegrityError, _integrity_error_handler)
+    for failure in (DBAPIError, PoolTimeoutError, OSError):
+        app.add_exception_handler(failure, _database_error_handler)
     app.add_exception_handler(Exception, _unhandled_error_handler)

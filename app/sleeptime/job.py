@@ -6,6 +6,12 @@ any block someone changed meanwhile), advances this sleeptime agent's watermark 
 the messages the transcript showed, and completes the run, fenced on our lease. A failed,
 cancelled or crashed attempt therefore leaves no edit and no watermark move behind, and the
 next run covers the same messages again: no gaps, no overlaps.
+
+The transcript and the steps of an attempt are stored as it goes (the loop reads them back).
+An attempt that never ends its run (its process died, or it lost its lease) is abandoned:
+its messages are deleted when the run is reaped, and again, for any a late writer left,
+when the next attempt begins. The sleeptime agent's history keeps only the messages of the
+attempts that ended their runs.
 """
 
 import asyncio
@@ -13,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blocks.repository import BlockRepository
@@ -123,6 +129,7 @@ class SleeptimeJob:
             recorder=recorder,
         )
         async with self.db.session() as session:
+            await discard_attempt(session, run)
             text = [{"type": "text", "text": plan.transcript}]
             message = new_message(Owner.of(run), "user", content=text)
             repo = MessageRepository(session, org)
@@ -176,6 +183,15 @@ class SleeptimeJob:
                 .values(lease_expires_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
+
+
+async def discard_attempt(session: AsyncSession, run: Run) -> None:
+    """Delete what an abandoned attempt of ``run`` stored in the sleeptime agent's history."""
+    await session.execute(
+        delete(Message)
+        .where(Message.agent_id == run.agent_id, Message.run_id == run.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _advance(session: AsyncSession, run: Run, plan: _Plan) -> None:

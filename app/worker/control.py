@@ -71,3 +71,11 @@ class RunControl:
             event.set()
 
     changed = ended
+
+    def wake_all(self) -> None:
+        """Wake the dispatcher and every watcher: news may have been missed (the listener
+        was reconnecting), so each looks again."""
+        self.wakeup.wake()
+        for events in self._watchers.values():
+            for event in events:
+                event.set()

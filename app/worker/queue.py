@@ -1,12 +1,13 @@
 """The run queue: claim, renew, reap. Queued kinds are ``async`` and ``sleeptime``.
 
 A run being executed holds a lease (``lease_owner``, ``lease_expires_at``) that its process
-renews. Any process reaps expired leases: queued runs go back to ``created`` (until
-``max_attempts``), foreground turns and exhausted runs become ``failed``, and runs whose
-cancel was requested become ``cancelled``. Completion is fenced on the lease owner.
+renews while it executes the run. Any process reaps expired leases: queued runs go back to
+``created`` (until ``max_attempts``), foreground turns and exhausted runs become ``failed``,
+and runs whose cancel was requested become ``cancelled``. Completion is fenced on the lease
+owner. A reaped run's attempt was abandoned: an ``Abandoned`` hook clears what it left.
 """
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,17 +64,21 @@ async def next_available_at(session: AsyncSession) -> datetime | None:
     )
 
 
-async def renew(session: AsyncSession, owner: str, lease: float) -> list[tuple[str, bool]]:
-    """Extend every lease this process holds; returns (run id, cancel requested) for each."""
-    now = await now_in(session)
+async def renew(
+    session: AsyncSession, owner: str, lease: float, run_ids: Collection[str]
+) -> tuple[datetime, list[tuple[str, bool]]]:
+    """Extend the leases of the runs this process is executing (a run it claimed but does
+    not execute, because the claim's answer was lost, is left to lapse). Returns when the
+    renewed leases expire, and (run id, cancel requested) for each lease still held."""
+    expires = await now_in(session) + timedelta(seconds=lease)
     result = await session.execute(
         update(Run)
-        .where(Run.lease_owner == owner, Run.status == "running")
-        .values(lease_expires_at=now + timedelta(seconds=lease))
+        .where(Run.id.in_(run_ids), Run.lease_owner == owner, Run.status == "running")
+        .values(lease_expires_at=expires)
         .returning(Run.id, Run.cancel_requested)
         .execution_options(synchronize_session=False)
     )
-    return [(run_id, bool(cancel)) for run_id, cancel in result]
+    return expires, [(run_id, bool(cancel)) for run_id, cancel in result]
 
 
 def _ended(status: str, stop_reason: str, error: dict[str, Any] | None) -> dict[str, Any]:
@@ -89,42 +94,57 @@ def _ended(status: str, stop_reason: str, error: dict[str, Any] | None) -> dict[
     }
 
 
+Abandoned = Callable[[AsyncSession, Run], Awaitable[None]]
+
+
 async def reap(
-    session: AsyncSession, *, max_attempts: int, everything: bool = False
+    session: AsyncSession,
+    *,
+    max_attempts: int,
+    alive: str | None = None,
+    abandoned: Abandoned | None = None,
 ) -> Sequence[Run]:
-    """Settle runs whose lease expired (or, with ``everything``, every running run: SQLite's
-    single process starting up knows they are all dead). Returns the runs it changed."""
+    """Settle runs whose lease expired (or, with ``alive``, every running run another owner
+    holds: SQLite's single process knows they are all dead). ``abandoned`` is called for
+    each in the same transaction. Returns the runs it changed."""
     now = utcnow()
     stmt = select(Run).where(Run.status == "running")
-    if not everything:
+    if alive is None:
         stmt = stmt.where(Run.lease_expires_at < now)
+    else:
+        stmt = stmt.where((Run.lease_owner.is_(None)) | (Run.lease_owner != alive))
     expired = (await session.scalars(stmt.with_for_update(skip_locked=True))).all()
     for run in expired:
-        if run.cancel_requested:
-            values = _ended("cancelled", "cancelled", None)
-        elif run.kind == "foreground":
-            error = {"type": "process_died", "message": "the process running this turn stopped"}
-            values = _ended("failed", "error", error)
-        elif run.attempts >= max_attempts:
-            error = {"type": "max_attempts", "message": f"gave up after {run.attempts} attempts"}
-            values = _ended("failed", "error", error)
-        elif run.kind == "sleeptime" and await _waiting_sleeptime(session, run):
-            # A later trigger is already queued for this agent and covers what this run did.
-            error = {"type": "superseded", "message": "a queued run covers this one's messages"}
-            values = _ended("failed", "error", error)
-        else:
-            values = {
-                "status": "created",
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "updated_at": now,
-            }
-        for key, value in values.items():
+        if abandoned is not None:
+            await abandoned(session, run)
+        for key, value in (await _settlement(session, run, max_attempts)).items():
             setattr(run, key, value)
         if run.status != "created":
             await dialect.notify_done(session, run.id)
     await session.flush()
     return expired
+
+
+async def _settlement(session: AsyncSession, run: Run, max_attempts: int) -> dict[str, Any]:
+    """What becomes of a run whose attempt was abandoned."""
+    if run.cancel_requested:
+        return _ended("cancelled", "cancelled", None)
+    if run.kind == "foreground":
+        error = {"type": "process_died", "message": "the process running this turn stopped"}
+        return _ended("failed", "error", error)
+    if run.attempts >= max_attempts:
+        error = {"type": "max_attempts", "message": f"gave up after {run.attempts} attempts"}
+        return _ended("failed", "error", error)
+    if run.kind == "sleeptime" and await _waiting_sleeptime(session, run):
+        # A later trigger is already queued for this agent and covers what this run did.
+        error = {"type": "superseded", "message": "a queued run covers this one's messages"}
+        return _ended("failed", "error", error)
+    return {
+        "status": "created",
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "updated_at": utcnow(),
+    }
 
 
 async def _waiting_sleeptime(session: AsyncSession, run: Run) -> bool:

@@ -80,9 +80,10 @@ async def test_a_renewed_lease_runs_from_when_it_is_written(
     make_app: AppMaker, db: Database
 ) -> None:
     await _queued_turn(make_app)
-    assert await _claim(db) is not None
+    claimed = await _claim(db)
+    assert claimed is not None
     async with CheckoutGate(db).installed() as gate:
-        renewing = asyncio.create_task(_renew(db))
+        renewing = asyncio.create_task(_renew(db, claimed.id))
         await gate.held.wait()  # the renewal waits for the database
         waited_until = utcnow()
         gate.released.set()
@@ -93,6 +94,7 @@ async def test_a_renewed_lease_runs_from_when_it_is_written(
     assert run.lease_expires_at >= waited_until + timedelta(seconds=LEASE)
 
 
-async def _renew(db: Database) -> list[tuple[str, bool]]:
+async def _renew(db: Database, run_id: str) -> list[tuple[str, bool]]:
     async with db.session() as session:
-        return await queue.renew(session, "test-owner", LEASE)
+        _, held = await queue.renew(session, "test-owner", LEASE, [run_id])
+        return held
