@@ -125,3 +125,11 @@ async def test_stream_cursor_beyond_the_column_is_422(client: httpx.AsyncClient)
     assert_names(response, "query", "starting_after")
     response = await client.post(f"/v1/runs/{run}/stream", json={"starting_after": BIG64})
     assert_names(response, "body", "starting_after")
+
+
+async def test_run_ids_to_cancel_refuse_nul(client: httpx.AsyncClient) -> None:
+    agent = await create_agent(client)
+    response = await client.post(
+        f"/v1/agents/{agent['id']}/messages/cancel", json={"run_ids": ["run-\x00"]}
+    )
+    assert_names(response, "body", "run_ids")
