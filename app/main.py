@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
@@ -18,6 +18,8 @@ from app.kit import migrate
 from app.kit.errors import install_error_handlers
 from app.kit.logging import configure_logging
 from app.kit.observability import ObservabilityMiddleware
+from app.kit.openapi import install_openapi
+from app.kit.schemas import refuse_unstorable_parameters
 from app.messages.endpoints import router as messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
@@ -81,11 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         redirect_slashes=False,
+        dependencies=[Depends(refuse_unstorable_parameters)],
     )
     app.state.settings = settings
     for router in (_NOT_SUPPORTED_FIRST, *ROUTERS, _NOT_SUPPORTED_LAST):
         app.include_router(router)
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(ObservabilityMiddleware)
     if settings.cors_origins:
         # Outermost, so preflights are answered before anything else and errors carry it too.

@@ -96,7 +96,11 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
     if "db" not in request.fixturenames:
         return
-    database: Database = request.getfixturevalue("db")
+    await clean_tables(request.getfixturevalue("db"))
+
+
+async def clean_tables(database: Database) -> None:
+    """Delete every row a test wrote (the default organization stays)."""
     async with database.session() as session:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name == "organizations":

@@ -5,7 +5,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 
 from app.blocks.schemas import BlockCreate, BlockResponse
 from app.groups.schemas import GroupResponse
-from app.kit.schemas import RequestModel, ResponseModel, Timestamp
+from app.kit.schemas import INT32_MAX, RequestModel, ResponseModel, Timestamp
 from app.messages.schemas import MessageCreate
 from app.providers.schemas import LLMConfig
 from app.tools.schemas import ToolResponse
@@ -123,8 +123,8 @@ class CreateAgent(RequestModel):
     embedding: str | None = None
     model_settings: dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
-    context_window_limit: int | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
+    context_window_limit: int | None = Field(default=None, gt=0, le=INT32_MAX)
+    max_tokens: int | None = Field(default=None, gt=0, le=INT32_MAX)
     # None: Letta's default start (see agents.defaults); a list (even empty): exactly these.
     initial_message_sequence: list[MessageCreate] | None = None
     memory_blocks: list[BlockCreate] | None = None
@@ -151,8 +151,8 @@ class UpdateAgent(RequestModel):
     embedding: str | None = None
     model_settings: dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
-    context_window_limit: int | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
+    context_window_limit: int | None = Field(default=None, gt=0, le=INT32_MAX)
+    max_tokens: int | None = Field(default=None, gt=0, le=INT32_MAX)
     block_ids: list[str] | None = None
     tool_ids: list[str] | None = None
     tools: list[str] | None = None

@@ -8,6 +8,7 @@ from app.blocks.schemas import BlockCreate, BlockHistoryEntry, BlockResponse, Bl
 from app.kit.deps import SessionDep, SettingsDep
 from app.kit.ids import BlockIdPath
 from app.kit.pagination import Order, PageParams, page_params
+from app.kit.schemas import INT32_MAX
 
 router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
 
@@ -71,10 +72,12 @@ async def block_history(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     order: Order = Order.desc,
     before: Annotated[
-        int | None, Query(description="The versions listed just ahead of this version.")
+        int | None,
+        Query(ge=0, le=INT32_MAX, description="The versions listed just ahead of this version."),
     ] = None,
     after: Annotated[
-        int | None, Query(description="The versions listed after this version.")
+        int | None,
+        Query(ge=0, le=INT32_MAX, description="The versions listed after this version."),
     ] = None,
 ) -> list[BlockHistoryEntry]:
     entries = await service.history(

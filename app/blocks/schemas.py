@@ -2,7 +2,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from app.kit.schemas import RequestModel, ResponseModel, Timestamp
+from app.kit.schemas import INT32_MAX, RequestModel, ResponseModel, Timestamp
 
 LABEL_PATTERN = r"^[^/]+$"
 
@@ -10,7 +10,7 @@ LABEL_PATTERN = r"^[^/]+$"
 class BlockCreate(RequestModel):
     label: str = Field(min_length=1, max_length=255, pattern=LABEL_PATTERN)
     value: str = ""
-    limit: int | None = Field(default=None, gt=0)
+    limit: int | None = Field(default=None, gt=0, le=INT32_MAX)
     description: str | None = None
     read_only: bool = False
     metadata: dict[str, Any] | None = None
@@ -27,7 +27,7 @@ class BlockUpdate(RequestModel):
 
     label: str | None = Field(default=None, min_length=1, max_length=255, pattern=LABEL_PATTERN)
     value: str | None = None
-    limit: int | None = Field(default=None, gt=0)
+    limit: int | None = Field(default=None, gt=0, le=INT32_MAX)
     description: str | None = None
     read_only: bool | None = None
     metadata: dict[str, Any] | None = None

@@ -3,7 +3,7 @@ from typing import Literal
 from pydantic import Field
 
 from app.kit.ids import Prefix, id_pattern
-from app.kit.schemas import RequestModel, ResponseModel, Timestamp
+from app.kit.schemas import INT32_MAX, RequestModel, ResponseModel, Seconds, Timestamp
 
 AGENT_ID = id_pattern(Prefix.agent)
 
@@ -11,15 +11,15 @@ AGENT_ID = id_pattern(Prefix.agent)
 class SleeptimeManagerConfig(RequestModel):
     manager_type: Literal["sleeptime"]
     manager_agent_id: str = Field(pattern=AGENT_ID)
-    sleeptime_agent_frequency: int | None = Field(default=None, ge=1)
-    sleeptime_debounce_seconds: float | None = Field(default=None, ge=0)
+    sleeptime_agent_frequency: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    sleeptime_debounce_seconds: Seconds | None = None
 
 
 class SleeptimeManagerUpdate(RequestModel):
     manager_type: Literal["sleeptime"]
     manager_agent_id: str | None = Field(default=None, pattern=AGENT_ID)
-    sleeptime_agent_frequency: int | None = Field(default=None, ge=1)
-    sleeptime_debounce_seconds: float | None = Field(default=None, ge=0)
+    sleeptime_agent_frequency: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    sleeptime_debounce_seconds: Seconds | None = None
 
 
 class GroupCreate(RequestModel):

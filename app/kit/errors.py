@@ -20,10 +20,13 @@ traceback and answers 500. Every answer, the 500 included, carries the request's
 ``X-Request-ID``.
 """
 
+import json
 from typing import Any, ClassVar
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -143,6 +146,34 @@ async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers() or None)
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` if it can be written as strict JSON, else its ``repr`` (a ``NaN`` sent by a
+    client must not turn its own 422 into a 500)."""
+    try:
+        json.dumps(jsonable_encoder(value), allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)
+    return jsonable_encoder(value)
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's standard 422 (``{"detail": [{"type", "loc", "msg", "input"}]}``, what the
+    OpenAPI document declares as ``HTTPValidationError``), with each ``input`` made safe to
+    encode and without ``ctx``, which can hold exceptions."""
+    if not isinstance(exc, RequestValidationError):  # registered for it only
+        raise exc
+    detail = [
+        {
+            "type": str(error.get("type", "value_error")),
+            "loc": [str(p) if not isinstance(p, int) else p for p in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "input": _json_safe(error.get("input")),
+        }
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 async def _integrity_error_handler(request: Request, exc: Exception) -> JSONResponse:
     # Services check what they can before writing; a constraint that still fires means a
     # concurrent request won the race. That is a conflict, not a server fault.
@@ -173,6 +204,7 @@ async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResp
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(IntegrityError, _integrity_error_handler)
     for failure in (DBAPIError, PoolTimeoutError, OSError):
         app.add_exception_handler(failure, _database_error_handler)

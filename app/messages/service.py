@@ -37,6 +37,7 @@ from app.messages.finish import LeaseLostError, end_run, finish_turn, turn_failu
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, LettaRequest, LettaResponse, MessageCreate
+from app.messages.stream_admission import check_startable, hold_turn
 from app.runs.admission import AgentBusy, TurnGate
 from app.runs.callbacks import RunCallbacks
 from app.runs.models import Run
@@ -132,17 +133,45 @@ class TurnService:
             existing = await self._by_key(actor, idempotency_key, digest)
             if existing is not None:
                 return StreamPlan(existing.id, None)  # re-attach to the same run
-        async with self.deps.db.session(write=False) as session:
-            if await AgentRepository(session, actor.organization_id).get(agent_id) is None:
-                raise NotFound(f"Agent {agent_id} not found")
         self.deps.engine.check_model(body.override_model)
+        approval, _ = _split(body)
+        stack = await self._admit_stream(actor, agent_id, body, approving=approval is not None)
         run_id = new_id(Prefix.run)
         intake = Intake("foreground", group_id, idempotency_key, digest, run_id)
 
         async def begin() -> None:
-            await self._begin(actor, agent_id, body, intake)
+            await self._begin(stack, actor, agent_id, body, intake)
 
         return StreamPlan(run_id, begin)
+
+    async def _admit_stream(
+        self, actor: Actor, agent_id: str, body: LettaRequest, *, approving: bool
+    ) -> AsyncExitStack:
+        """The agent's turn held, once nothing known stops the turn from starting (see
+        ``app.messages.stream_admission``); the caller's ``begin`` releases it."""
+        wait = body.multitask_strategy == "enqueue"
+        stack = AsyncExitStack()
+        try:
+            left = await hold_turn(
+                stack,
+                self.deps.gate,
+                actor,
+                agent_id,
+                wait=wait,
+                wait_seconds=self.deps.settings.turn_wait_seconds,
+            )
+            await check_startable(
+                self.deps.db,
+                actor,
+                agent_id,
+                approving=approving,
+                wait_seconds=left if wait else None,
+                until_turn_ends=self._until_turn_ends,
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
+        return stack
 
     def begin(self, plan: StreamPlan) -> "asyncio.Task[None] | None":
         """Start a planned stream's turn on a task tracked here (and awaited at shutdown)."""
@@ -159,18 +188,17 @@ class TurnService:
             # Reported to the stream's reader; logged in case the reader has already gone.
             log.info("turn.refused", error=str(error))
 
-    async def _begin(self, actor: Actor, agent_id: str, body: LettaRequest, intake: Intake) -> None:
-        """Accept the streamed turn and run it in a task of its own, tracked here. The turn
-        runs to its end even if the client goes away."""
-        stack = AsyncExitStack()
+    async def _begin(
+        self,
+        stack: AsyncExitStack,
+        actor: Actor,
+        agent_id: str,
+        body: LettaRequest,
+        intake: Intake,
+    ) -> None:
+        """Accept the streamed turn, its gate already held on ``stack``, and run it in a task
+        of its own, tracked here. The turn runs to its end even if the client goes away."""
         wait = body.multitask_strategy == "enqueue"
-        await stack.enter_async_context(
-            self.deps.gate.turn(
-                f"{actor.organization_id}/{agent_id}",
-                wait=wait,
-                wait_seconds=self.deps.settings.turn_wait_seconds,
-            )
-        )
         try:
             started = time.perf_counter_ns()
             accepted = await self._admit(actor, agent_id, body, intake, wait=wait)

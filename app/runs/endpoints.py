@@ -10,7 +10,7 @@ from app.config import Settings
 from app.kit.deps import DatabaseDep, SessionDep, SettingsDep
 from app.kit.ids import RunIdPath
 from app.kit.pagination import Order, PageParams, page_params
-from app.kit.schemas import RequestModel
+from app.kit.schemas import INT64_MAX, RequestModel
 from app.messages.convert import to_letta_many
 from app.messages.deps import CallbacksDep, ControlDep, FollowerDep
 from app.messages.listing import MessagePage, letta_page
@@ -83,7 +83,7 @@ async def cancel_run(
 
 
 class RetrieveStreamRequest(RequestModel):
-    starting_after: int = Field(default=0, ge=0)
+    starting_after: int = Field(default=0, ge=0, le=INT64_MAX)
     include_pings: bool = True
 
 
@@ -111,7 +111,7 @@ async def stream_run(
     actor: ActorDep,
     follower: FollowerDep,
     settings: SettingsDep,
-    starting_after: Annotated[int, Query(ge=0)] = 0,
+    starting_after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     include_pings: bool = True,
 ) -> EventSourceResponse:
     """Replay the run's kept events after ``starting_after``, then follow it live."""

@@ -368,7 +368,7 @@ async def test_keepalive_pings_while_the_model_thinks(
     assert pings >= 3
 
 
-async def test_a_turn_that_cannot_start_says_so_in_the_stream(
+async def test_a_turn_that_cannot_start_is_refused_before_the_stream(
     http: httpx.AsyncClient, fake_llm: FakeLLMServer
 ) -> None:
     agent_id = await agent(http)
@@ -376,15 +376,10 @@ async def test_a_turn_that_cannot_start_says_so_in_the_stream(
     await http.post(
         f"/v1/agents/{agent_id}/messages", json={"input": "?", "client_tools": [WEATHER]}
     )
-    async with http.stream(
-        "POST", f"/v1/agents/{agent_id}/messages/stream", json={"input": "hi"}
-    ) as r:
-        assert r.status_code == 200
-        events = await sse(r)
-    assert kinds(events) == ["ping", "stop_reason", "error_message", "[DONE]"]
-    name, error = events[2]
-    assert name == "error" and error["error_type"] == "pending_approval"
-    assert error["detail"]["pending_request_id"]
+    refused = await http.post(f"/v1/agents/{agent_id}/messages/stream", json={"input": "hi"})
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert detail["code"] == "PENDING_APPROVAL" and detail["pending_request_id"]
     missing = await http.post(
         "/v1/agents/agent-00000000-0000-4000-8000-000000000000/messages/stream", json={"input": "x"}
     )
