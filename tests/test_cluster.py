@@ -20,7 +20,15 @@ pytestmark = pytest.mark.skipif(
 async def test_two_apis_two_workers(
     database_factory: DatabaseFactory, fake_llm: FakeLLMServer
 ) -> None:
-    env = _env(await database_factory.create(), fake_llm, SLEEPTIME_DISPATCHER="false")
+    # Leases as in production: this test is about every run executing once across processes.
+    # Reaping after a death is test_crash's, with short leases; here a heartbeat starved on a
+    # loaded machine must not get a live turn reaped.
+    env = _env(
+        await database_factory.create(),
+        fake_llm,
+        SLEEPTIME_DISPATCHER="false",
+        SLEEPTIME_LEASE_SECONDS="30",
+    )
     with ExitStack() as stack:
         apis = []
         for _ in range(2):
