@@ -8,10 +8,10 @@ cancelled or crashed attempt therefore leaves no edit and no watermark move behi
 next run covers the same messages again: no gaps, no overlaps.
 
 The transcript and the steps of an attempt are stored as it goes (the loop reads them back).
-An attempt that never ends its run (its process died, or it lost its lease) is abandoned:
-its messages are deleted when the run is reaped, and again, for any a late writer left,
-when the next attempt begins. The sleeptime agent's history keeps only the messages of the
-attempts that ended their runs.
+An attempt that never ends its run (its process died, it lost its lease, or it gave the run
+back to be retried) is abandoned: its messages are deleted when the run is reaped, and again,
+for any a late writer left, when the next attempt begins. The sleeptime agent's history
+keeps only the messages of the attempts that ended their runs.
 """
 
 import asyncio
