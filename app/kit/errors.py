@@ -15,9 +15,9 @@
 Bodies are Letta-shaped: ``{"detail": "<message>"}``; an error with a code answers
 ``{"detail": {"code": ..., "message": ..., **extra}}`` as Letta does for ``PENDING_APPROVAL``.
 A database that cannot be reached (or is briefly unable to serve: ``dialect.is_transient``)
-answers 503 with ``Retry-After``. Any other exception is a bug: it is logged with its
-traceback and answers 500. Every answer, the 500 included, carries the request's
-``X-Request-ID``.
+answers 503 with ``Retry-After``. Any other exception is a bug: the observability
+middleware logs it with its traceback and answers 500 on a connection that stays usable.
+Every answer, the 500 included, carries the request's ``X-Request-ID``.
 """
 
 import json
@@ -133,13 +133,6 @@ class TurnFailed(AppError):
         return dict(NO_RETRY)
 
 
-def _request_id_header() -> dict[str, str]:
-    """The request id bound by the observability middleware. A 500 is answered from outside
-    that middleware (Starlette's outermost layer), so it has to be added here."""
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
-    return {"X-Request-ID": str(request_id)} if request_id else {}
-
-
 async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AppError):  # registered for AppError only
         raise exc
@@ -186,19 +179,12 @@ async def _integrity_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if not dialect.is_transient(exc):
-        raise exc  # a bug: the 500 handler answers it
+        raise exc  # a bug: the observability middleware answers it with 500
     log.warning("db.unavailable", error=dialect.describe_failure(exc))
     return JSONResponse(
         {"detail": "The database is unavailable; try again shortly."},
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
-async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    log.error("request.unhandled_error", exc_info=exc)
-    return JSONResponse(
-        {"detail": "An unknown error occurred"}, status_code=500, headers=_request_id_header()
     )
 
 
@@ -208,4 +194,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error_handler)
     for failure in (DBAPIError, PoolTimeoutError, OSError):
         app.add_exception_handler(failure, _database_error_handler)
-    app.add_exception_handler(Exception, _unhandled_error_handler)

@@ -31,6 +31,13 @@ HTTP_LATENCY = Histogram(
 _REQUEST_ID_HEADER = b"x-request-id"
 
 
+async def _internal_error(send: Send) -> None:
+    body = b'{"detail":"An unknown error occurred"}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -52,10 +59,12 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         status = 500
 
+        started_response = False
+
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started_response = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((_REQUEST_ID_HEADER, request_id.encode("latin-1")))
                 message["headers"] = headers
@@ -63,6 +72,14 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            # A bug. Answered here, inside the server's own error layer, so that layer does not
+            # re-raise it and the server keeps the connection for the client's next request.
+            # Once a body is on its way, only closing the connection can end it.
+            if started_response:
+                raise
+            log.exception("request.unhandled_error")
+            await _internal_error(send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route, method = _route_template(scope), scope["method"]

@@ -1,11 +1,14 @@
 """Every error answer is Letta-shaped (``{"detail": ...}``) and carries the request id, the
 500 of a bug included (Starlette answers that one from outside every middleware)."""
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+import uvicorn
+from fastapi import FastAPI, Request
 
 from app.kit.errors import Conflict, NotFound, TurnFailed, install_error_handlers
 from app.kit.observability import ObservabilityMiddleware
@@ -72,3 +75,33 @@ async def test_retry_advice(http: httpx.AsyncClient) -> None:
         "error": {"type": "llm_rate_limit", "message": "rate limited", "detail": "slow down"},
     }
     assert "x-should-retry" not in (await http.get("/missing")).headers
+
+
+async def test_a_bug_leaves_the_connection_usable() -> None:
+    """A real server answers a bug's 500 and serves the next request on the same connection
+    (the client's port, seen by the app, stays the same)."""
+    app = _app()
+
+    @app.get("/port")
+    async def port(request: Request) -> int:
+        assert request.client is not None
+        return request.client.port
+
+    # A socket already listening: connections wait in its backlog until the server accepts.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    bound = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound}") as client:
+            before = (await client.get("/port")).json()
+            bug = await client.get("/bug", headers={"X-Request-ID": "req-9"})
+            assert bug.status_code == 500 and bug.headers["x-request-id"] == "req-9"
+            assert bug.json() == {"detail": "An unknown error occurred"}
+            assert (await client.get("/port")).json() == before
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
