@@ -14,7 +14,7 @@ from app.kit.db import Database, utcnow
 from app.runs.models import Run
 from app.worker import queue
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.helpers import create_agent, ok
+from tests.helpers import create_agent, history, ok
 from tests.sleeptime.test_sleeptime_runs import AppMaker, _turn, _world
 from tests.worker.faults import attempt, first_attempt_running, held, transcripts
 
@@ -22,7 +22,8 @@ LEASE = {"lease_seconds": 2.0, "reaper_seconds": 0.2}
 
 
 async def _helper_history(client: httpx.AsyncClient, helper: str) -> list[dict[str, Any]]:
-    return await ok(client.get(f"/v1/agents/{helper}/messages", params={"limit": 1000}))  # type: ignore[no-any-return]
+    """The sleeptime agent's history after the system message it starts with."""
+    return await history(client, helper, limit=1000)
 
 
 async def test_an_attempt_that_cannot_renew_its_lease_is_abandoned_and_retried(
