@@ -9,7 +9,9 @@ import threading
 import httpx
 import pytest
 
+from tests.conftest import AppFactory
 from tests.fakes.llm_server import Cut, FakeLLMServer, Reply
+from tests.faults.conftest import FAST, STEADY
 from tests.faults.turns import (
     Events,
     assert_agent_free,
@@ -58,15 +60,17 @@ SEARCH = [("conversation_search", {"query": "tea time"})]
     ],
 )
 async def test_a_cut_stream_is_a_failure_with_nothing_stored(
-    client: httpx.AsyncClient,
+    make_client: AppFactory,
     fake_llm: FakeLLMServer,
     release: threading.Event,
     reply: Reply,
     error_type: str,
     relayed: str,
 ) -> None:
+    stalls = reply.cut is not None and reply.cut.how == "stall"
+    client = await make_client(**(FAST if stalls else STEADY))
     agent = await create_agent(client)
-    if reply.cut is not None and reply.cut.how == "stall":
+    if stalls:
         reply.hold = release  # it stalls until the test ends
     fake_llm.state.add(reply)
     events = await stream_turn(client, agent["id"], "hi")

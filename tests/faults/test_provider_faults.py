@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import AppFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.faults.conftest import FAST, RETRIES
+from tests.faults.conftest import FAST, RETRIES, STEADY
 from tests.faults.turns import (
     assert_agent_free,
     assert_failed_cleanly,
@@ -45,7 +45,9 @@ FAULTS = [
     pytest.param(repeated(LIMITED), 429, "llm_api_error", "llm_rate_limit", {}, id="429"),
     pytest.param(repeated(Reply(status=500)), 502, "llm_api_error", "llm_error", {}, id="500"),
     pytest.param(repeated(Reply(status=503)), 502, "llm_api_error", "llm_error", {}, id="503"),
-    pytest.param(hang, 504, "llm_api_error", "llm_timeout", {"provider_max_retries": 0}, id="hang"),
+    pytest.param(
+        hang, 504, "llm_api_error", "llm_timeout", FAST | {"provider_max_retries": 0}, id="hang"
+    ),
     pytest.param(garbage, 502, "invalid_llm_response", "llm_empty_response", {}, id="garbage-json"),
 ]
 
@@ -86,7 +88,7 @@ async def test_a_provider_fault_ends_the_turn(
     error_type: str,
     overrides: dict[str, float],
 ) -> None:
-    client = await make_client(**(FAST | overrides))
+    client = await make_client(**(STEADY | overrides))
     agent = await create_agent(client)
     fake_llm.state.add(*script(release, streaming))
     if streaming:
@@ -114,7 +116,7 @@ async def test_a_fault_a_retry_cures_is_invisible(
 
 
 async def test_retry_after_is_waited_for(make_client: AppFactory, fake_llm: FakeLLMServer) -> None:
-    client = await make_client(**FAST, provider_retry_max_seconds=5.0)
+    client = await make_client(**STEADY, provider_retry_max_seconds=5.0)
     agent = await create_agent(client)
     fake_llm.state.add(Reply(status=429, headers={"retry-after": "0.3"}), Reply(text="fine"))
     answer = await ok(json_turn(client, agent["id"], "hi"))

@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from tests.conftest import AppAndClient
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.faults.conftest import FAST
+from tests.faults.conftest import STEADY
 from tests.faults.turns import (
     assert_agent_free,
     assert_failed_cleanly,
@@ -33,7 +33,7 @@ def refuse_the_step(_conn: Any, _cursor: Any, statement: str, parameters: Any, *
 async def test_a_refused_step_is_not_told_as_stored(
     make_app: Callable[..., Awaitable[AppAndClient]], fake_llm: FakeLLMServer, tokens: bool
 ) -> None:
-    app, client = await make_app(**FAST)
+    app, client = await make_app(**STEADY)
     agent = await create_agent(client)
     engine = app.state.runtime.db.engine.sync_engine
     fake_llm.state.add(Reply(text=MARK))
