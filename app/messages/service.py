@@ -397,8 +397,7 @@ class TurnService:
                     self.deps.control.owner,
                     self.deps.settings.lease_seconds,
                 )
-                session.add(run)
-                await session.flush()
+                await RunRepository(session, actor.organization_id).insert(run)
                 stored, resumed = await self._inputs(session, agent, run, approval, inputs)
                 repo = MessageRepository(session, actor.organization_id)
                 if not await repo.append(agent.id, stored):

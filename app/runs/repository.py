@@ -1,23 +1,62 @@
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, Update, bindparam, func, inspect, select, update
 
 from app.kit.db import utcnow
 from app.kit.pagination import Order, PageParams, paginate
-from app.runs.models import Run, Step
+from app.kit.repository import Repository, table_of
+from app.runs.models import Run, RunEvent, Step
 
 ACTIVE = ("created", "running")
 ENDED = ("completed", "failed", "cancelled")
 
+_RUNS = table_of(Run)
+_INSERT_EVENTS = table_of(RunEvent).insert()
 
-class RunRepository:
+
+@cache
+def _finish(columns: tuple[str, ...]) -> Update:
+    """The fenced end of a run, setting the run attributes ``columns`` (built once per set)."""
+    mapped = inspect(Run).column_attrs
+    values: dict[str, Any] = {
+        mapped[attr].columns[0].key: bindparam(f"v_{attr}", type_=mapped[attr].columns[0].type)
+        for attr in (*columns, "updated_at")
+    }
+    values.update(lease_owner=None, lease_expires_at=None)
+    return (
+        update(_RUNS)
+        .where(_RUNS.c.id == bindparam("b_run"), _RUNS.c.organization_id == bindparam("b_org"))
+        .where(_RUNS.c.status == "running", _RUNS.c.lease_owner == bindparam("b_owner"))
+        .values(values)
+    )
+
+
+class RunRepository(Repository):
     """Every run and step query, scoped to one organization."""
 
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
-        self.session = session
-        self.organization_id = organization_id
+    async def insert(self, run: Run) -> None:
+        """Store a new run now, in one statement (it stays out of the session)."""
+        await self.insert_rows(Run, [run])
+
+    async def insert_step(self, step: Step) -> None:
+        await self.insert_rows(Step, [step])
+
+    async def insert_events(self, run_id: str, events: Sequence[tuple[int, str]]) -> None:
+        """Keep a run's numbered stream events (``(seq, payload)``), in one statement."""
+        now = utcnow()
+        rows = [
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "organization_id": self.organization_id,
+                "payload": payload,
+                "created_at": now,
+            }
+            for seq, payload in events
+        ]
+        await self.execute(_INSERT_EVENTS, rows[0] if len(rows) == 1 else rows)
 
     def _scoped(self) -> Select[Run]:
         return select(Run).where(Run.organization_id == self.organization_id)
@@ -82,14 +121,9 @@ class RunRepository:
     async def finish(self, run_id: str, *, owner: str, **values: Any) -> bool:
         """End a running run held by ``owner``; False if it is not (anymore): someone else
         took its lease over, or a cancel already ended it."""
-        result = await self.session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.organization_id == self.organization_id)
-            .where(Run.status == "running", Run.lease_owner == owner)
-            .values(updated_at=utcnow(), lease_owner=None, lease_expires_at=None, **values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        params: dict[str, Any] = {"b_run": run_id, "b_org": self.organization_id, "b_owner": owner}
+        params.update({f"v_{k}": v for k, v in values.items()}, v_updated_at=utcnow())
+        return await self.rowcount(_finish(tuple(sorted(values))), params) > 0
 
     async def claim_callback(self, run_id: str) -> Run | None:
         """Take the run's completion callback, once: the ended run with a ``callback_url``
