@@ -31,7 +31,6 @@ from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.models import GroupAgent
 from app.kit.db import Database, utcnow
 from app.messages.factory import Owner, new_message
-from app.messages.finish import LeaseLostError, end_run, run_status
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.runs.models import Run
@@ -39,6 +38,7 @@ from app.sleeptime.transcript import transcript
 from app.streaming.closing import closing_events
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
+from app.turns.finish import LeaseLostError, end_run, run_status
 from app.worker.control import RunControl
 
 log = structlog.get_logger("app.sleeptime")

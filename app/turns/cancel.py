@@ -18,12 +18,12 @@ from app.auth.deps import Actor
 from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, NotFound
-from app.messages import approvals
 from app.messages.factory import Owner, new_message, tool_result
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, ApprovalReturn
 from app.runs.models import Run
 from app.runs.repository import RunRepository
+from app.turns import approvals
 
 DENIAL_REASON = "The run was cancelled."
 
