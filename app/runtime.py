@@ -18,13 +18,13 @@ from app.config import Settings
 from app.engine.loop import Engine
 from app.kit import migrate
 from app.kit.db import Database
-from app.messages.service import TurnDeps, TurnService
 from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
-from app.runs.callbacks import RunCallbacks
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
+from app.turns.callbacks import RunCallbacks
+from app.turns.service import TurnDeps, TurnService
 from app.worker.control import RunControl
 from app.worker.dispatcher import Dispatcher
 from app.worker.listener import RunListener

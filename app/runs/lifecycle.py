@@ -56,7 +56,7 @@ class KindPolicy:
 POLICIES: Final[Mapping[RunKind, KindPolicy]] = {
     RunKind.foreground: KindPolicy(queued=False, turn=True),
     RunKind.async_: KindPolicy(
-        queued=True, turn=True, executor="app.messages.service:queued_turn_executor"
+        queued=True, turn=True, executor="app.turns.service:queued_turn_executor"
     ),
     RunKind.sleeptime: KindPolicy(
         queued=True,

@@ -32,7 +32,6 @@ from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.models import GroupAgent
 from app.kit.db import Database
 from app.messages.factory import Owner, new_message
-from app.messages.finish import end_run
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.runs import lifecycle
@@ -43,6 +42,7 @@ from app.sleeptime.transcript import transcript
 from app.streaming.closing import closing_events
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
+from app.turns.finish import end_run
 from app.worker.control import RunControl
 
 if TYPE_CHECKING:

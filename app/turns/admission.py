@@ -19,9 +19,9 @@ from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.kit.db import Database
 from app.kit.errors import NotFound
-from app.messages import approvals
 from app.runs import lifecycle
 from app.runs.admission import AgentBusy, TurnGate
+from app.turns import approvals
 
 UntilTurnEnds = Callable[[Actor, str, float], Awaitable[None]]
 

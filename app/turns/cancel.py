@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.kit.errors import Conflict, NotFound
-from app.messages import approvals
 from app.messages.factory import Owner, new_message, tool_result
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, ApprovalReturn
@@ -24,6 +23,7 @@ from app.runs import lifecycle
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.runs.states import RunStatus
+from app.turns import approvals
 
 DENIAL_REASON = "The run was cancelled."
 

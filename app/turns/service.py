@@ -28,17 +28,13 @@ from app.groups.repository import GroupRepository
 from app.kit.db import Database, utcnow
 from app.kit.errors import BadRequest, Conflict, NotFound
 from app.kit.ids import Prefix, new_id
-from app.messages import approvals
 from app.messages.convert import shows_replies, to_letta_many
 from app.messages.factory import Owner, new_message, sent_message, tool_result
-from app.messages.finish import end_run, finish_turn, turn_failure
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, LettaRequest, LettaResponse, MessageCreate
-from app.messages.stream_admission import check_startable, hold_turn
 from app.runs import lifecycle
 from app.runs.admission import AgentBusy, TurnGate
-from app.runs.callbacks import RunCallbacks
 from app.runs.lifecycle import LeaseLostError, RunKind
 from app.runs.models import Run
 from app.runs.repository import RunRepository
@@ -46,6 +42,10 @@ from app.runs.states import ACTIVE, StopReason
 from app.streaming.closing import closing_events
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
+from app.turns import approvals
+from app.turns.admission import check_startable, hold_turn
+from app.turns.callbacks import RunCallbacks
+from app.turns.finish import end_run, finish_turn, turn_failure
 from app.worker.control import RunControl
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class TurnService:
         self, actor: Actor, agent_id: str, body: LettaRequest, *, approving: bool
     ) -> AsyncExitStack:
         """The agent's turn held, once nothing known stops the turn from starting (see
-        ``app.messages.stream_admission``); the caller's ``begin`` releases it."""
+        ``app.turns.admission``); the caller's ``begin`` releases it."""
         wait = body.multitask_strategy == "enqueue"
         stack = AsyncExitStack()
         try:
