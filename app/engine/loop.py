@@ -34,6 +34,7 @@ from app.providers.base import (
 )
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
+from app.runs.states import StopReason
 from app.streaming.recorder import RunRecorder
 from app.streaming.tokens import TokenRelay
 
@@ -77,7 +78,7 @@ class _Turn:
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
     called: list[str] = field(default_factory=list)  # the tools the turn has called
 
-    def outcome(self, stop_reason: str, error: dict[str, Any] | None) -> TurnOutcome:
+    def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
         return TurnOutcome(
             stop_reason,
@@ -93,7 +94,7 @@ class _Turn:
 class ContextOverflowError(Exception):
     """The context cannot be built; returned (not raised) by ``prepare``."""
 
-    def __init__(self, stop_reason: str, message: str) -> None:
+    def __init__(self, stop_reason: StopReason, message: str) -> None:
         super().__init__(message)
         self.stop_reason = stop_reason
         self.message = message
@@ -163,7 +164,7 @@ class Engine:
     ) -> TurnOutcome:
         for index in range(spec.max_steps):
             if turn.cancel.is_set():
-                return await self._end(turn, "cancelled", None)
+                return await self._end(turn, StopReason.cancelled, None)
             step = first if index == 0 else None
             if step is None:
                 async with self.db.session(write=False) as session:
@@ -181,7 +182,7 @@ class Engine:
             try:
                 response = await model_call.call_model(provider, step.request, relay, turn.cancel)
             except model_call.TurnCancelledError:
-                return await self._end(turn, "cancelled", None)
+                return await self._end(turn, StopReason.cancelled, None)
             except ProviderError as exc:
                 took = time.perf_counter_ns() - called
                 return await self._provider_failed(spec, sink, turn, step, exc, took, relay)
@@ -234,7 +235,7 @@ class Engine:
     async def _end(
         self,
         turn: "_Turn",
-        stop_reason: str,
+        stop_reason: StopReason,
         error: dict[str, Any] | None,
         failed_step: Step | None = None,
     ) -> TurnOutcome:
@@ -253,7 +254,7 @@ class Engine:
         """The next step's context, read with the caller's session (and agent, if loaded)."""
         agent = agent or await AgentRepository(session, spec.organization_id).get(spec.agent_id)
         if agent is None:
-            return ContextOverflowError("error", f"agent {spec.agent_id} no longer exists")
+            return ContextOverflowError(StopReason.error, f"agent {spec.agent_id} no longer exists")
         pairs = await BlockRepository(session, spec.organization_id).for_agents([agent.id])
         recent = await MessageRepository(session, spec.organization_id).in_context(
             agent.id, agent.context_start_seq, self.max_context_messages
@@ -278,12 +279,14 @@ class Engine:
         budget = ctxmod.budget(agent, info.context_window, system, tools)
         if budget <= 0:
             return ContextOverflowError(
-                "context_window_overflow_in_system_prompt",
+                StopReason.context_window_overflow_in_system_prompt,
                 f"the system prompt and tools exceed the {info.context_window}-token window",
             )
         window = ctxmod.fit_window(recent, budget)
         if window is None:
-            return ContextOverflowError("error", "the newest message alone exceeds the window")
+            return ContextOverflowError(
+                StopReason.error, "the newest message alone exceeds the window"
+            )
         chat = [{"role": "system", "content": system}, *window.chat]
         settings = agent.model_settings or {}
         request = LLMRequest(
@@ -361,7 +364,7 @@ class Engine:
             first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
             if first is None:
                 error = {"type": "internal_error", "message": "the agent was deleted mid-turn"}
-                ended = turn.outcome("error", error)
+                ended = turn.outcome(StopReason.error, error)
                 await turn.finish(session, ended)
                 return StepOutcome(ended, [])
             turn.produced = (first + len(stored) - 1, stored[-1].id)
@@ -371,7 +374,7 @@ class Engine:
             answer.fill_usage(row, response, stop)
             session.add(row)
             if stop is None and last:
-                stop = "max_steps"
+                stop = StopReason.max_steps
             outcome = None if stop is None else turn.outcome(stop, rules.stop_error(stop))
             replies = shows_replies(agent.agent_type, spec.use_assistant_message)
             letta = to_letta_many(stored, agent.agent_type, assistant_messages=replies)

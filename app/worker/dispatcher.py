@@ -1,5 +1,6 @@
 """The dispatcher: claims queued runs and executes them, renews this process's leases, and
-reaps the leases of processes that died.
+reaps the leases of processes that died. What each of these does to a run is the run
+lifecycle's (``app.runs.lifecycle``), and so is the executor of each kind of run.
 
 It runs inside ``sleeptime serve`` and alone in ``sleeptime worker``; with the dispatcher
 switched off, ``serve`` still runs its heartbeat, which keeps the leases of its own turns.
