@@ -8,22 +8,22 @@ from app.turns.service import TurnService
 from app.worker.control import RunControl
 
 
-def get_turns(request: Request) -> TurnService:
+async def get_turns(request: Request) -> TurnService:
     turns: TurnService = request.app.state.turns
     return turns
 
 
-def get_control(request: Request) -> RunControl:
+async def get_control(request: Request) -> RunControl:
     control: RunControl = request.app.state.control
     return control
 
 
-def get_callbacks(request: Request) -> RunCallbacks:
+async def get_callbacks(request: Request) -> RunCallbacks:
     callbacks: RunCallbacks = request.app.state.runtime.callbacks
     return callbacks
 
 
-def get_follower(request: Request) -> Follower:
+async def get_follower(request: Request) -> Follower:
     follower: Follower = request.app.state.runtime.follower
     return follower
 
