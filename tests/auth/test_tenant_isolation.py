@@ -30,6 +30,8 @@ from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
 from app.tags.endpoints import router as tags_router
 from app.tools.endpoints import router as tools_router
+from app.turns.endpoints import router as turns_router
+from app.turns.endpoints import run_router as turn_runs_router
 from tests.conftest import MODEL, AppFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, create_block, ok
@@ -231,7 +233,9 @@ ROUTES = _routes(
     agents_router,
     groups_router,
     models_router,
+    turns_router,
     messages_router,
+    turn_runs_router,
     runs_router,
 )
 # Every route needs a key, including those that show what all organizations share.
