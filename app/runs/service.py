@@ -9,9 +9,9 @@ from app.auth.deps import Actor
 from app.kit.db import Database
 from app.kit.errors import Conflict, NotFound
 from app.kit.pagination import PageParams
+from app.runs.control import RunControl
 from app.runs.models import Run, Step
 from app.runs.repository import ACTIVE, RunRepository
-from app.worker.control import RunControl
 
 
 async def get(session: AsyncSession, actor: Actor, run_id: str) -> Run:

@@ -33,13 +33,14 @@ from app.kit.db import Database, utcnow
 from app.messages.factory import Owner, new_message
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
+from app.runs.control import RunControl
 from app.runs.models import Run
+from app.runs.outcomes import run_status
 from app.sleeptime.transcript import transcript
 from app.streaming.closing import closing_events
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
-from app.turns.finish import LeaseLostError, end_run, run_status
-from app.worker.control import RunControl
+from app.turns.finish import LeaseLostError, end_run
 
 log = structlog.get_logger("app.sleeptime")
 

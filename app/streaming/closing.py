@@ -3,8 +3,8 @@
 from typing import Any
 
 from app.engine.results import TurnOutcome
+from app.runs.outcomes import run_status
 from app.streaming.hub import DONE
-from app.turns.finish import run_status
 
 
 def closing_events(outcome: TurnOutcome) -> list[dict[str, Any] | str]:

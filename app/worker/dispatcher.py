@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.kit import dialect
 from app.kit.db import Database, utcnow
+from app.runs.control import RunControl
 from app.runs.models import Run
 from app.worker import queue
-from app.worker.control import RunControl
 from app.worker.loops import Backoff, Loop, LoopCrashedError, Vitals
 
 log = structlog.get_logger("app.worker")
