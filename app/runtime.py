@@ -23,7 +23,6 @@ from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
 from app.runs.control import RunControl
 from app.sleeptime import trigger
-from app.sleeptime.job import SleeptimeJob, discard_attempt
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
 from app.turns.callbacks import RunCallbacks
@@ -37,6 +36,20 @@ log = structlog.get_logger("app.runtime")
 
 Role = Literal["serve", "worker"]
 _STARTED: dict[Role, str] = {"serve": "serve.started", "worker": "worker.started"}
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every run executor is built from: each kind's executor factory, named in the
+    run lifecycle's registry (``app.runs.lifecycle``), takes these."""
+
+    db: Database
+    engine: Engine
+    settings: Settings
+    control: RunControl
+    hub: Hub
+    turns: TurnService
+    callbacks: RunCallbacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +91,14 @@ async def runtime(
             vitals = Vitals()
             deps = TurnDeps(db, engine, TurnGate(), settings, control, hub, callbacks, trigger.fire)
             turns = TurnService(deps)
-            job = SleeptimeJob(db, engine, settings, control, hub)
+            services = Services(db, engine, settings, control, hub, turns, callbacks)
             dispatcher = Dispatcher(
                 db,
                 settings,
                 control,
-                {"async": turns.execute_queued, "sleeptime": job.execute},
+                services,
                 on_reaped=callbacks.run_ended,
                 vitals=vitals,
-                abandoned={"sleeptime": discard_attempt},
                 dispatch=dispatch,
             )
             follower = Follower(

@@ -14,7 +14,8 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 RunPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
 StepPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
-RunStatus = Literal["created", "running", "completed", "failed", "cancelled"]
+# ``app.runs.states.RunStatus``'s values, spelt out so the OpenAPI document lists them inline.
+StatusFilter = Literal["created", "running", "completed", "failed", "cancelled"]
 
 
 @router.get("/", response_model=list[RunResponse])
@@ -24,7 +25,7 @@ async def list_runs(
     page: RunPage,
     agent_id: str | None = None,
     agent_ids: Annotated[list[str] | None, Query()] = None,
-    statuses: Annotated[list[RunStatus] | None, Query()] = None,
+    statuses: Annotated[list[StatusFilter] | None, Query()] = None,
     active: bool = False,
     background: bool | None = None,
     stop_reason: str | None = None,

@@ -3,7 +3,7 @@
 from typing import Any
 
 from app.engine.results import TurnOutcome
-from app.runs.outcomes import run_status
+from app.runs.states import RunStatus, status_for
 from app.streaming.hub import DONE
 
 
@@ -13,7 +13,7 @@ def closing_events(outcome: TurnOutcome) -> list[dict[str, Any] | str]:
     events: list[dict[str, Any] | str] = [
         {"message_type": "stop_reason", "stop_reason": outcome.stop_reason}
     ]
-    if run_status(outcome.stop_reason) == "failed":
+    if status_for(outcome.stop_reason) == RunStatus.failed:
         error = outcome.error or {}
         events.append(
             {

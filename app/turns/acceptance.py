@@ -2,8 +2,6 @@
 any model call, under the agent's row lock. A second active turn of the agent (from another
 process) fails the partial unique index and is reported as ``AgentBusy``."""
 
-from datetime import timedelta
-
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,7 +9,6 @@ from app.agents.models import Agent
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.engine.loop import TurnSpec
-from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.errors import BadRequest, NotFound
 from app.kit.ids import Prefix, new_id
@@ -20,9 +17,11 @@ from app.messages.factory import Owner, new_message, sent_message, tool_result
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, LettaRequest, LettaResponse, MessageCreate
+from app.runs import lifecycle
 from app.runs.admission import AgentBusy
 from app.runs.models import Run
 from app.runs.repository import RunRepository
+from app.runs.states import ACTIVE
 from app.turns import approvals
 from app.turns.admission import require_startable
 from app.turns.response import response_of
@@ -82,16 +81,14 @@ class Acceptance:
         the same transaction."""
         settings = self.deps.settings
         run = _new_run(actor, agent, body, intake, self.deps.control.owner, settings.lease_seconds)
-        session.add(run)
-        await session.flush()
+        await lifecycle.accept(session, run)
         stored, resumed = await _inputs(session, agent, run, approval, inputs)
         repo = MessageRepository(session, actor.organization_id)
         if not await repo.append(agent.id, stored):
             raise NotFound(f"Agent {agent.id} not found")
         await session.flush()
         spec = turn_spec(actor, run, body)
-        if intake.kind == "async":
-            await dialect.notify_runs(session)
+        if lifecycle.policy(intake.kind).queued:
             return Accepted(run, spec, None, [])
         # A streamed turn answers its first byte right after acceptance; its first
         # context is read by the turn itself.
@@ -117,7 +114,7 @@ async def _retried_approval(
     ):
         raise BadRequest(approvals.NOTHING_PENDING)
     run = await RunRepository(session, actor.organization_id).get(last.run_id)
-    if run is None or run.status in ("created", "running"):
+    if run is None or run.status in ACTIVE:
         raise BadRequest(approvals.NOTHING_PENDING)
     return await response_of(session, actor, run, body.include_return_message_types)
 
@@ -171,29 +168,22 @@ def _new_run(
     actor: Actor, agent: Agent, body: LettaRequest, intake: Intake, owner: str, lease_seconds: float
 ) -> Run:
     now = utcnow()
-    queued = intake.kind == "async"
+    queued = lifecycle.policy(intake.kind).queued
     return Run(
         id=intake.run_id or new_id(Prefix.run),
         organization_id=actor.organization_id,
         agent_id=agent.id,
         group_id=intake.group_id,
-        kind=intake.kind,
-        status="created" if queued else "running",
-        background=queued,
+        **lifecycle.opening(intake.kind, owner=owner, lease_seconds=lease_seconds, now=now),
         metadata_={"run_type": "send_message_async" if queued else "send_message"},
         request_config={
             "include_return_message_types": body.include_return_message_types,
             "use_assistant_message": body.use_assistant_message,
         },
         request=body.model_dump(mode="json") if queued else None,
-        attempts=0 if queued else 1,
-        lease_owner=None if queued else owner,
-        lease_expires_at=None if queued else now + timedelta(seconds=lease_seconds),
         idempotency_key=intake.key,
         request_hash=intake.digest,
         callback_url=intake.callback_url,
-        cancel_requested=False,
         created_at=now,
         updated_at=now,
-        started_at=None if queued else now,
     )

@@ -20,8 +20,10 @@ from app.agents.models import Agent
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.kit.errors import NotFound
+from app.runs import lifecycle
 from app.runs.admission import AgentBusy
 from app.runs.repository import RunRepository
+from app.runs.states import ACTIVE
 from app.turns import approvals
 from app.turns.types import TurnDeps
 
@@ -65,7 +67,7 @@ class Admission:
             async with self.deps.db.session(write=False) as session:
                 agent = await AgentRepository(session, actor.organization_id).get(agent_id)
                 require_startable(agent, agent_id, approving=approving)
-                active = await RunRepository(session, actor.organization_id).active_turns(agent_id)
+                active = await lifecycle.active_turns(session, actor.organization_id, agent_id)
             if not active:
                 return
             remaining = deadline - time.monotonic()
@@ -76,7 +78,7 @@ class Admission:
     async def until_turn_ends(self, actor: Actor, agent_id: str, seconds: float) -> None:
         """Wait up to ``seconds`` for the agent's active turn (in any process) to end."""
         async with self.deps.db.session(write=False) as session:
-            active = await RunRepository(session, actor.organization_id).active_turns(agent_id)
+            active = await lifecycle.active_turns(session, actor.organization_id, agent_id)
         if not active:
             return
         run_id = active[0].id
@@ -84,7 +86,7 @@ class Admission:
         try:
             async with self.deps.db.session(write=False) as session:
                 run = await RunRepository(session, actor.organization_id).get(run_id)
-            if run is not None and run.status in ("created", "running"):
+            if run is not None and run.status in ACTIVE:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(ended.wait(), seconds)
         finally:

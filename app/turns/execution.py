@@ -15,11 +15,13 @@ from app.engine.events import CollectingSink, EventSink
 from app.engine.loop import Prepared, TurnSpec
 from app.engine.results import TurnOutcome, UsageTotals
 from app.messages.schemas import LettaRequest, LettaResponse
+from app.runs.lifecycle import LeaseLostError
 from app.runs.models import Run
+from app.runs.states import StopReason
 from app.streaming.closing import closing_events
 from app.streaming.recorder import RunRecorder
 from app.turns.acceptance import turn_spec
-from app.turns.finish import LeaseLostError, end_run, finish_turn
+from app.turns.finish import end_run, finish_turn
 from app.turns.response import turn_response
 from app.turns.types import Accepted, StreamPlan, TurnDeps
 
@@ -133,7 +135,7 @@ class Execution:
     async def _fail(self, run: Run, started: int, recorder: RunRecorder) -> None:
         """A bug or a dropped database: the run must still end (the error then goes on)."""
         error = {"type": "internal_error", "message": "the turn failed unexpectedly"}
-        failed = TurnOutcome("error", UsageTotals(), error)
+        failed = TurnOutcome(StopReason.error, UsageTotals(), error)
         async with self.deps.db.session() as session:
             elapsed = time.perf_counter_ns() - started
             await end_run(session, run, failed, elapsed, self.deps.control.owner)

@@ -14,6 +14,7 @@ from app.messages.schemas import LettaRequest, LettaResponse
 from app.runs.admission import AgentBusy
 from app.runs.models import Run
 from app.runs.repository import RunRepository
+from app.runs.states import ACTIVE
 from app.turns.acceptance import Acceptance
 from app.turns.admission import Admission
 from app.turns.response import response_of
@@ -55,7 +56,7 @@ class TurnIntake:
             return None
         async with self.deps.db.session(write=False) as session:
             run = await keyed_run(session, actor, intake.key, intake.digest)
-            if run is None or run.status in ("created", "running"):
+            if run is None or run.status in ACTIVE:
                 return None
             return await response_of(session, actor, run, body.include_return_message_types)
 

@@ -13,6 +13,7 @@ from app.messages.convert import shows_replies, to_letta_many
 from app.messages.repository import MessageRepository
 from app.messages.schemas import LettaResponse
 from app.runs.models import Run
+from app.runs.states import StopReason
 from app.turns.finish import turn_failure
 
 INPUT_TYPES = frozenset({"user_message", "approval_response_message", "system_message"})
@@ -54,6 +55,9 @@ async def response_of(
     usage = run.usage or UsageTotals().letta()
     return LettaResponse(
         messages=messages,
-        stop_reason={"message_type": "stop_reason", "stop_reason": run.stop_reason or "error"},
+        stop_reason={
+            "message_type": "stop_reason",
+            "stop_reason": run.stop_reason or StopReason.error,
+        },
         usage=usage,
     )

@@ -9,12 +9,15 @@ and ``execution``.
 import asyncio
 import time
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from app.auth.deps import Actor
 from app.groups.repository import GroupRepository
 from app.kit.errors import BadRequest, NotFound
 from app.kit.ids import Prefix, new_id
 from app.messages.schemas import LettaRequest, LettaResponse
+from app.runs import lifecycle
+from app.runs.lifecycle import RunKind
 from app.runs.models import Run
 from app.turns import approvals
 from app.turns.acceptance import split_inputs
@@ -22,6 +25,9 @@ from app.turns.admission import Admission
 from app.turns.execution import Execution
 from app.turns.intake import TurnIntake, request_hash
 from app.turns.types import Intake, StreamPlan, TurnDeps
+
+if TYPE_CHECKING:
+    from app.runtime import Services
 
 
 class TurnService:
@@ -57,7 +63,7 @@ class TurnService:
         approval, _ = split_inputs(body)
         stack = await self._admit_stream(actor, agent_id, body, approving=approval is not None)
         run_id = new_id(Prefix.run)
-        intake = Intake("foreground", group_id, idempotency_key, digest, run_id)
+        intake = Intake(RunKind.foreground, group_id, idempotency_key, digest, run_id)
 
         async def begin() -> None:
             await self._begin(stack, actor, agent_id, body, intake)
@@ -121,7 +127,7 @@ class TurnService:
         idempotency_key: str | None = None,
     ) -> LettaResponse:
         digest = request_hash(agent_id, body) if idempotency_key else None
-        intake = Intake("foreground", group_id, idempotency_key, digest)
+        intake = Intake(RunKind.foreground, group_id, idempotency_key, digest)
         if (replay := await self.intake.replay(actor, body, intake)) is not None:
             return replay
         wait = body.multitask_strategy == "enqueue"
@@ -150,7 +156,7 @@ class TurnService:
             existing = await self.intake.existing(actor, idempotency_key, digest)
             if existing is not None:
                 return existing
-        intake = Intake("async", None, idempotency_key, digest, callback_url=callback_url)
+        intake = Intake(RunKind.async_, None, idempotency_key, digest, callback_url=callback_url)
         accepted = await self.intake.admit(
             actor, agent_id, body, intake, wait=body.multitask_strategy == "enqueue"
         )
@@ -171,3 +177,8 @@ class TurnService:
         if group.manager_agent_id is None:
             raise BadRequest(f"Group {group_id} has no manager agent to answer")
         return group.manager_agent_id
+
+
+def queued_turn_executor(services: "Services") -> lifecycle.Executor:
+    """The executor of ``async`` runs (named in the run lifecycle's registry)."""
+    return services.turns.execute_queued

@@ -10,6 +10,7 @@ from app.engine.loop import Engine, Prepared, TurnSpec
 from app.kit.db import Database
 from app.runs.admission import TurnGate
 from app.runs.control import RunControl
+from app.runs.lifecycle import RunKind
 from app.runs.models import Run
 from app.streaming.hub import Hub
 from app.turns.callbacks import RunCallbacks
@@ -32,7 +33,7 @@ class TurnDeps:
 class Intake:
     """How a request enters: as a foreground turn or a queued (async) one."""
 
-    kind: str = "foreground"
+    kind: RunKind = RunKind.foreground
     group_id: str | None = None
     key: str | None = None
     digest: str | None = None
