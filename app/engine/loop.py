@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
+from app.agents.prompt import MemoryView, compile_system
 from app.agents.repository import AgentRepository
 from app.blocks.repository import BlockRepository
 from app.engine import answer, model_call, rules
 from app.engine import context as ctxmod
 from app.engine.events import ErrorEvent, EventSink, MessageEvent
-from app.engine.memory import DirectMemory, MemoryView, StagedMemory
+from app.engine.memory import DirectMemory, StagedMemory
 from app.engine.results import StepOutcome, TurnOutcome, UsageTotals
 from app.engine.tools import ToolContext, ToolResult, execute, failed
 from app.kit.db import Database
@@ -273,7 +274,7 @@ class Engine:
             info = self.registry.resolve_stored(
                 agent.model, context_window=agent.context_window_limit
             )
-        system = ctxmod.compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
+        system = compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
         response_format = ctxmod.response_format(agent)
         tools = ctxmod.tool_schemas(agent, spec.client_tools, response_format)
         budget = ctxmod.budget(agent, info.context_window, system, tools)

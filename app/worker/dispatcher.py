@@ -25,9 +25,9 @@ from app.config import Settings
 from app.kit import dialect
 from app.kit.db import Database, utcnow
 from app.runs import lifecycle
+from app.runs.control import RunControl
 from app.runs.models import Run
 from app.runs.states import ENDED
-from app.worker.control import RunControl
 from app.worker.loops import Backoff, Loop, LoopCrashedError, Vitals
 
 log = structlog.get_logger("app.worker")
