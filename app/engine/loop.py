@@ -35,6 +35,7 @@ from app.providers.base import (
 )
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
+from app.runs.repository import RunRepository
 from app.runs.states import StopReason
 from app.streaming.recorder import RunRecorder
 from app.streaming.tokens import TokenRelay
@@ -243,7 +244,7 @@ class Engine:
         outcome = turn.outcome(stop_reason, error)
         async with self.db.session() as session:
             if failed_step is not None:
-                session.add(failed_step)
+                await RunRepository(session, failed_step.organization_id).insert_step(failed_step)
             await turn.finish(session, outcome)
         if turn.recorder is not None:
             await turn.recorder.publish()
@@ -371,9 +372,9 @@ class Engine:
             turn.produced = (first + len(stored) - 1, stored[-1].id)
             for offset, message in enumerate(stored):
                 message.seq = first + offset
-            messages.add_all(stored)
+            await messages.insert(stored)
             answer.fill_usage(row, response, stop)
-            session.add(row)
+            await RunRepository(session, spec.organization_id).insert_step(row)
             if stop is None and last:
                 stop = StopReason.max_steps
             outcome = None if stop is None else turn.outcome(stop, rules.stop_error(stop))

@@ -1,24 +1,72 @@
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, exists, func, select, text, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.pagination import Order, PageParams, paginate
+from app.kit.repository import Repository, table_of
 from app.runs.models import SLEEPTIME_CREATED, Run, RunEvent, Step
 from app.runs.states import ACTIVE, ENDED, RunStatus
 
+_RUNS = table_of(Run)
+_INSERT_EVENTS = table_of(RunEvent).insert()
 
-class RunRepository:
+
+@cache
+def _finish(columns: tuple[str, ...]) -> Update:
+    """The fenced end of a run, setting the run attributes ``columns`` (built once per set)."""
+    mapped = inspect(Run).column_attrs
+    values: dict[str, Any] = {
+        mapped[attr].columns[0].key: bindparam(f"v_{attr}", type_=mapped[attr].columns[0].type)
+        for attr in (*columns, "updated_at")
+    }
+    values.update(lease_owner=None, lease_expires_at=None)
+    return (
+        update(_RUNS)
+        .where(_RUNS.c.id == bindparam("b_run"), _RUNS.c.organization_id == bindparam("b_org"))
+        .where(_RUNS.c.status == RunStatus.running, _RUNS.c.lease_owner == bindparam("b_owner"))
+        .values(values)
+    )
+
+
+class RunRepository(Repository):
     """Every run and step query, scoped to one organization."""
 
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
-        self.session = session
-        self.organization_id = organization_id
+    async def insert_step(self, step: Step) -> None:
+        await self.insert_rows(Step, [step])
+
+    async def insert_events(self, run_id: str, events: Sequence[tuple[int, str]]) -> None:
+        """Keep a run's numbered stream events (``(seq, payload)``), in one statement."""
+        now = utcnow()
+        rows = [
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "organization_id": self.organization_id,
+                "payload": payload,
+                "created_at": now,
+            }
+            for seq, payload in events
+        ]
+        await self.execute(_INSERT_EVENTS, rows[0] if len(rows) == 1 else rows)
 
     def _scoped(self) -> Select[Run]:
         return select(Run).where(Run.organization_id == self.organization_id)
@@ -82,8 +130,9 @@ class RunRepository:
         return int(row[0]), int(row[1]), int(row[2])
 
     async def add(self, run: Run) -> None:
-        self.session.add(run)
-        await self.session.flush()
+        """Store a new run now, in one statement. It stays out of the session: later
+        changes go through this repository's statements, not a flush."""
+        await self.insert_rows(Run, [run])
 
     async def insert_unless_waiting(self, values: dict[str, Any]) -> None:
         """Insert a run unless its agent already has one of its kind waiting, as the partial
@@ -121,14 +170,9 @@ class RunRepository:
     async def finish(self, run_id: str, *, owner: str, **values: Any) -> bool:
         """End a running run held by ``owner``; False if it is not (anymore): someone else
         took its lease over, or a cancel already ended it."""
-        result = await self.session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.organization_id == self.organization_id)
-            .where(Run.status == RunStatus.running, Run.lease_owner == owner)
-            .values(updated_at=utcnow(), lease_owner=None, lease_expires_at=None, **values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        params: dict[str, Any] = {"b_run": run_id, "b_org": self.organization_id, "b_owner": owner}
+        params.update({f"v_{k}": v for k, v in values.items()}, v_updated_at=utcnow())
+        return await self.rowcount(_finish(tuple(sorted(values))), params) > 0
 
     async def claim_callback(self, run_id: str) -> Run | None:
         """Take the run's completion callback, once: the ended run with a ``callback_url``

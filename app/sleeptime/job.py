@@ -144,8 +144,7 @@ class SleeptimeJob:
             if seq is None:
                 return  # the sleeptime agent was deleted; its runs went with it
             message.seq = seq
-            repo.add_all([message])
-            await session.flush()
+            await repo.insert([message])
             first = await self.engine.prepare(session, spec)
 
         async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
