@@ -4,6 +4,8 @@ are all consumers of these; the loop knows none of them."""
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.runs.states import StopReason
+
 
 @dataclass(frozen=True, slots=True)
 class MessageEvent:
@@ -14,7 +16,7 @@ class MessageEvent:
 
 @dataclass(frozen=True, slots=True)
 class StopEvent:
-    stop_reason: str
+    stop_reason: StopReason
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
+from app.agents.prompt import MemoryView, compile_system
 from app.agents.repository import AgentRepository
 from app.blocks.repository import BlockRepository
 from app.engine import answer, model_call, rules
 from app.engine import context as ctxmod
 from app.engine.events import ErrorEvent, EventSink, MessageEvent
-from app.engine.memory import DirectMemory, MemoryView, StagedMemory
+from app.engine.memory import DirectMemory, StagedMemory
 from app.engine.results import StepOutcome, TurnOutcome, UsageTotals
 from app.engine.tools import ToolContext, ToolResult, execute, failed
 from app.kit.db import Database
@@ -36,6 +37,7 @@ from app.providers.base import (
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
 from app.runs.repository import RunRepository
+from app.runs.states import StopReason
 from app.streaming.recorder import RunRecorder
 from app.streaming.tokens import TokenRelay
 
@@ -79,7 +81,7 @@ class _Turn:
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
     called: list[str] = field(default_factory=list)  # the tools the turn has called
 
-    def outcome(self, stop_reason: str, error: dict[str, Any] | None) -> TurnOutcome:
+    def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
         return TurnOutcome(
             stop_reason,
@@ -95,7 +97,7 @@ class _Turn:
 class ContextOverflowError(Exception):
     """The context cannot be built; returned (not raised) by ``prepare``."""
 
-    def __init__(self, stop_reason: str, message: str) -> None:
+    def __init__(self, stop_reason: StopReason, message: str) -> None:
         super().__init__(message)
         self.stop_reason = stop_reason
         self.message = message
@@ -165,7 +167,7 @@ class Engine:
     ) -> TurnOutcome:
         for index in range(spec.max_steps):
             if turn.cancel.is_set():
-                return await self._end(turn, "cancelled", None)
+                return await self._end(turn, StopReason.cancelled, None)
             step = first if index == 0 else None
             if step is None:
                 async with self.db.session(write=False) as session:
@@ -183,7 +185,7 @@ class Engine:
             try:
                 response = await model_call.call_model(provider, step.request, relay, turn.cancel)
             except model_call.TurnCancelledError:
-                return await self._end(turn, "cancelled", None)
+                return await self._end(turn, StopReason.cancelled, None)
             except ProviderError as exc:
                 took = time.perf_counter_ns() - called
                 return await self._provider_failed(spec, sink, turn, step, exc, took, relay)
@@ -236,7 +238,7 @@ class Engine:
     async def _end(
         self,
         turn: "_Turn",
-        stop_reason: str,
+        stop_reason: StopReason,
         error: dict[str, Any] | None,
         failed_step: Step | None = None,
     ) -> TurnOutcome:
@@ -255,7 +257,7 @@ class Engine:
         """The next step's context, read with the caller's session (and agent, if loaded)."""
         agent = agent or await AgentRepository(session, spec.organization_id).get(spec.agent_id)
         if agent is None:
-            return ContextOverflowError("error", f"agent {spec.agent_id} no longer exists")
+            return ContextOverflowError(StopReason.error, f"agent {spec.agent_id} no longer exists")
         pairs = await BlockRepository(session, spec.organization_id).for_agents([agent.id])
         recent = await MessageRepository(session, spec.organization_id).in_context(
             agent.id, agent.context_start_seq, self.max_context_messages
@@ -274,18 +276,20 @@ class Engine:
             info = self.registry.resolve_stored(
                 agent.model, context_window=agent.context_window_limit
             )
-        system = ctxmod.compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
+        system = compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
         response_format = ctxmod.response_format(agent)
         tools = ctxmod.tool_schemas(agent, spec.client_tools, response_format)
         budget = ctxmod.budget(agent, info.context_window, system, tools)
         if budget <= 0:
             return ContextOverflowError(
-                "context_window_overflow_in_system_prompt",
+                StopReason.context_window_overflow_in_system_prompt,
                 f"the system prompt and tools exceed the {info.context_window}-token window",
             )
         window = ctxmod.fit_window(recent, budget)
         if window is None:
-            return ContextOverflowError("error", "the newest message alone exceeds the window")
+            return ContextOverflowError(
+                StopReason.error, "the newest message alone exceeds the window"
+            )
         chat = [{"role": "system", "content": system}, *window.chat]
         settings = agent.model_settings or {}
         request = LLMRequest(
@@ -363,7 +367,7 @@ class Engine:
             first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
             if first is None:
                 error = {"type": "internal_error", "message": "the agent was deleted mid-turn"}
-                ended = turn.outcome("error", error)
+                ended = turn.outcome(StopReason.error, error)
                 await turn.finish(session, ended)
                 return StepOutcome(ended, [])
             turn.produced = (first + len(stored) - 1, stored[-1].id)
@@ -373,7 +377,7 @@ class Engine:
             answer.fill_usage(row, response, stop)
             await RunRepository(session, spec.organization_id).insert_step(row)
             if stop is None and last:
-                stop = "max_steps"
+                stop = StopReason.max_steps
             outcome = None if stop is None else turn.outcome(stop, rules.stop_error(stop))
             replies = shows_replies(agent.agent_type, spec.use_assistant_message)
             letta = to_letta_many(stored, agent.agent_type, assistant_messages=replies)

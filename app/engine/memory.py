@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agents.prompt import MemoryView
 from app.blocks import service as blocks_service
 from app.blocks.models import Block
 from app.blocks.repository import BlockRepository
@@ -22,21 +23,6 @@ from app.engine import memory_edits
 from app.kit.errors import BlockLimitExceeded
 
 Edit = Callable[[str, str], str]  # (current value, label) -> new value
-
-
-class MemoryView(Protocol):
-    """What rendering a block into the prompt reads."""
-
-    @property
-    def label(self) -> str: ...
-    @property
-    def value(self) -> str: ...
-    @property
-    def limit(self) -> int: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def read_only(self) -> bool: ...
 
 
 class EditFailedError(Exception):

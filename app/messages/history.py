@@ -17,9 +17,8 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
+from app.agents.prompt import MemoryView, compile_system
 from app.blocks.repository import BlockRepository
-from app.engine.context import compile_system
-from app.engine.memory import MemoryView
 from app.messages.convert import SEND_MESSAGE, TEXT_IS_REPLY, text_of
 from app.messages.factory import Owner, content_parts, new_message, sent_message, tool_result
 from app.messages.models import Message

@@ -1,16 +1,29 @@
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, Update, bindparam, delete, exists, func, inspect, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.pagination import Order, PageParams, paginate
 from app.kit.repository import Repository, table_of
-from app.runs.models import Run, RunEvent, Step
+from app.runs.models import SLEEPTIME_CREATED, Run, RunEvent, Step
 from app.runs.states import ACTIVE, ENDED, RunStatus
 
 _RUNS = table_of(Run)
@@ -120,6 +133,31 @@ class RunRepository(Repository):
         """Store a new run now, in one statement. It stays out of the session: later
         changes go through this repository's statements, not a flush."""
         await self.insert_rows(Run, [run])
+
+    async def insert_unless_waiting(self, values: dict[str, Any]) -> None:
+        """Insert a run unless its agent already has one of its kind waiting, as the partial
+        unique index on waiting runs rules (``ux_runs_sleeptime_created``: sleeptime runs)."""
+        if values["organization_id"] != self.organization_id:
+            raise LookupError("the run is not this organization's")
+        await self.session.execute(
+            dialect.insert_ignoring_conflict(
+                self.session,
+                cast(Table, Run.__table__),
+                values,
+                index_elements=["agent_id"],
+                # As text: PostgreSQL matches an ON CONFLICT target against the index's own
+                # predicate, which bound parameters would not match.
+                index_where=text(SLEEPTIME_CREATED),
+            )
+        )
+
+    async def lock_waiting(self, agent_id: str, kind: str) -> Run | None:
+        """The agent's run of ``kind`` waiting to be claimed, locked."""
+        return await self.session.scalar(
+            self._scoped()
+            .where(Run.agent_id == agent_id, Run.kind == kind, Run.status == RunStatus.created)
+            .with_for_update()
+        )
 
     async def save(self, run: Run, values: dict[str, Any]) -> None:
         """Write ``values`` to a run of this organization that this transaction locked."""

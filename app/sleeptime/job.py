@@ -35,6 +35,7 @@ from app.messages.factory import Owner, new_message
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.runs import lifecycle
+from app.runs.control import RunControl
 from app.runs.lifecycle import LeaseLostError
 from app.runs.models import Run
 from app.runs.states import RunStatus, StopReason, status_for
@@ -43,7 +44,6 @@ from app.streaming.closing import closing_events
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
 from app.turns.finish import end_run
-from app.worker.control import RunControl
 
 if TYPE_CHECKING:
     from app.runtime import Services
