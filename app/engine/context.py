@@ -9,7 +9,7 @@ from typing import Any
 from app.agents.models import Agent
 from app.engine import rules
 from app.engine.memory import MemoryView
-from app.messages.convert import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
+from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
 from app.messages.repository import ChatRow
 from app.tools.builtin import BUILTIN_TOOLS
 

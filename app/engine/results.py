@@ -5,6 +5,26 @@ from typing import Any
 
 from app.providers.base import Usage
 
+# Stop reasons that end a run as failed (any other but ``cancelled`` completes it).
+FAILED = frozenset(
+    {
+        "error",
+        "llm_api_error",
+        "invalid_llm_response",
+        "invalid_tool_call",
+        "no_tool_call",
+        "max_tokens_exceeded",
+        "context_window_overflow_in_system_prompt",
+    }
+)
+
+
+def run_status(stop_reason: str) -> str:
+    """The terminal status of a run that stopped for ``stop_reason``."""
+    if stop_reason == "cancelled":
+        return "cancelled"
+    return "failed" if stop_reason in FAILED else "completed"
+
 
 @dataclass(slots=True)
 class UsageTotals:
@@ -49,10 +69,6 @@ class TurnOutcome:
     run_ids: list[str] | None = None  # sleeptime runs the turn's end queued
     sleeptime_enabled: bool = False  # whether the turn's end should look for a trigger
 
-
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
-    """What a step decided: go on (``outcome`` None), or the turn's end."""
-
-    outcome: TurnOutcome | None
-    messages: list[dict[str, Any]]
+    @property
+    def status(self) -> str:
+        return run_status(self.stop_reason)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.engine import memory_edits
 from app.engine.memory import Edit, EditFailedError, MemoryWriter
-from app.messages.convert import text_of
+from app.messages.chat import text_of
 from app.messages.repository import MessageRepository
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.repository import AgentRepository
-from app.engine.results import TurnOutcome
+from app.engine.results import TurnOutcome, run_status
 from app.kit import dialect
 from app.kit.db import now_in, utcnow
 from app.kit.errors import TurnFailed
@@ -15,24 +15,6 @@ from app.providers.base import failure_status
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.sleeptime import trigger
-
-FAILED = frozenset(
-    {
-        "error",
-        "llm_api_error",
-        "invalid_llm_response",
-        "invalid_tool_call",
-        "no_tool_call",
-        "max_tokens_exceeded",
-        "context_window_overflow_in_system_prompt",
-    }
-)
-
-
-def run_status(stop_reason: str) -> str:
-    if stop_reason == "cancelled":
-        return "cancelled"
-    return "failed" if stop_reason in FAILED else "completed"
 
 
 class LeaseLostError(Exception):

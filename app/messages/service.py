@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from app.agents.models import Agent
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.config import Settings
-from app.engine.events import CollectingSink, EventSink
+from app.engine.events import TurnEnded
 from app.engine.loop import Engine, Prepared, TurnSpec
 from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.repository import GroupRepository
@@ -42,9 +42,9 @@ from app.runs.admission import AgentBusy, TurnGate
 from app.runs.callbacks import RunCallbacks
 from app.runs.models import Run
 from app.runs.repository import RunRepository
-from app.streaming.closing import closing_events
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
+from app.streaming.run_stream import RunStream
 from app.worker.control import RunControl
 
 log = structlog.get_logger("app.turns")
@@ -209,22 +209,21 @@ class TurnService:
             await stack.aclose()
             raise BadRequest("this approval was already applied; follow its run instead")
         recorder = RunRecorder(self.deps.hub, accepted.run.id, actor.organization_id)
-        task = asyncio.create_task(self._stream(stack, accepted, started, recorder))
+        stream = RunStream(self.deps.db, recorder, use_assistant_message=body.use_assistant_message)
+        task = asyncio.create_task(self._stream(stack, accepted, started, stream))
         self._streams.add(task)
         task.add_done_callback(self._streams.discard)
 
     async def _stream(
-        self, stack: AsyncExitStack, accepted: "_Accepted", started: int, recorder: RunRecorder
+        self, stack: AsyncExitStack, accepted: "_Accepted", started: int, stream: RunStream
     ) -> None:
         async with stack:
             if accepted.resumed:
                 async with self.deps.db.session() as session:
-                    await recorder.write(session, list(accepted.resumed))
-                await recorder.publish()
+                    await stream.recorder.write(session, list(accepted.resumed))
+                await stream.recorder.publish()
             try:
-                await self.execute(
-                    accepted.run, accepted.spec, CollectingSink(), started, accepted.first, recorder
-                )
+                await self.execute(accepted.run, accepted.spec, stream, started, accepted.first)
             except Exception:
                 # ``execute`` has already ended the run as failed and closed its stream.
                 log.exception("turn.stream_failed", run_id=accepted.run.id)
@@ -312,8 +311,9 @@ class TurnService:
             recorder = await RunRecorder.continuing(
                 session, self.deps.hub, run.id, run.organization_id
             )
+        stream = RunStream(self.deps.db, recorder, use_assistant_message=body.use_assistant_message)
         try:
-            await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None, recorder)
+            await self.execute(run, spec, stream, time.perf_counter_ns(), None)
         finally:
             self.deps.callbacks.run_ended(run)
 
@@ -473,14 +473,16 @@ class TurnService:
         self, actor: Actor, body: LettaRequest, accepted: _Accepted, started: int
     ) -> LettaResponse:
         run = accepted.run
-        sink = CollectingSink()
-
-        outcome = await self.execute(run, accepted.spec, sink, started, accepted.first)
+        recorder = RunRecorder(self.deps.hub, run.id, run.organization_id)
+        stream = RunStream(self.deps.db, recorder, use_assistant_message=body.use_assistant_message)
+        outcome = await self.execute(run, accepted.spec, stream, started, accepted.first)
         if (failure := turn_failure(run.id, outcome.error)) is not None:
             raise failure  # the run has ended and the agent is free: the client may go on
         wanted = body.include_return_message_types
         messages = [
-            m for m in accepted.resumed + sink.messages if not wanted or m["message_type"] in wanted
+            m
+            for m in accepted.resumed + stream.messages
+            if not wanted or m["message_type"] in wanted
         ]
         return LettaResponse(
             messages=messages,
@@ -492,36 +494,32 @@ class TurnService:
         self,
         run: Run,
         spec: TurnSpec,
-        sink: EventSink,
+        stream: RunStream,
         started: int,
         first: Prepared | None,
-        recorder: RunRecorder | None = None,
     ) -> TurnOutcome:
         """Run an accepted turn to its end, whatever happens: the run always ends, and its
-        stream is kept (and closed) by ``recorder``."""
+        stream is kept (and closed) by ``stream``."""
         owner = self.deps.control.owner
-        recorder = recorder or RunRecorder(self.deps.hub, run.id, run.organization_id)
-        spec = replace(spec, recorder=recorder)
 
         async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
             await finish_turn(session, run, outcome, time.perf_counter_ns() - started, owner)
-            await recorder.write(session, closing_events(outcome))
 
         cancel = self.deps.control.register(run.id)
         try:
             outcome = await self.deps.engine.run(
-                spec, sink, started_ns=started, first=first, finish=finish, cancel=cancel
+                spec, stream, started_ns=started, first=first, finish=finish, cancel=cancel
             )
         except LeaseLostError:
             raise
         except BaseException:
             # A bug or a dropped database: the run must still end, then the error goes on.
             error = {"type": "internal_error", "message": "the turn failed unexpectedly"}
-            failed = TurnOutcome("error", UsageTotals(), error)
+            failed = TurnEnded(TurnOutcome("error", UsageTotals(), error))
             async with self.deps.db.session() as session:
-                await end_run(session, run, failed, time.perf_counter_ns() - started, owner)
-                await recorder.write(session, closing_events(failed))
-            await recorder.publish()
+                await end_run(session, run, failed.outcome, time.perf_counter_ns() - started, owner)
+                await stream.committing(session, failed)
+            await stream.emit(failed)
             raise
         finally:
             self.deps.control.unregister(run.id)
@@ -541,7 +539,6 @@ def _spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         group_id=run.group_id,
         stream_tokens=body.streaming and body.stream_tokens,
         model=body.override_model,
-        use_assistant_message=body.use_assistant_message,
         client_tools={
             t.name: {
                 "name": t.name,

@@ -24,21 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blocks.repository import BlockRepository
 from app.config import Settings
-from app.engine.events import CollectingSink
 from app.engine.loop import Engine, TurnSpec
 from app.engine.memory import StagedConflictError, StagedMemory
-from app.engine.results import TurnOutcome, UsageTotals
+from app.engine.results import TurnOutcome, UsageTotals, run_status
 from app.groups.models import GroupAgent
 from app.kit.db import Database, utcnow
 from app.messages.factory import Owner, new_message
-from app.messages.finish import LeaseLostError, end_run, run_status
+from app.messages.finish import LeaseLostError, end_run
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.runs.models import Run
 from app.sleeptime.transcript import transcript
-from app.streaming.closing import closing_events
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
+from app.streaming.run_stream import RunStream
 from app.worker.control import RunControl
 
 log = structlog.get_logger("app.sleeptime")
@@ -126,7 +125,6 @@ class SleeptimeJob:
             max_steps=int(self._budget(run, "max_steps")),
             staged=staged,
             max_total_tokens=int(self._budget(run, "max_tokens")),
-            recorder=recorder,
         )
         async with self.db.session() as session:
             await discard_attempt(session, run)
@@ -147,13 +145,12 @@ class SleeptimeJob:
                 await staged.commit(session, org, run.agent_id, run.id)
                 await _advance(session, run, plan)
             await end_run(session, run, outcome, elapsed, self.control.owner)
-            await recorder.write(session, closing_events(outcome))
 
         cancel = self.control.register(run.id)
         try:
             await self.engine.run(
                 spec,
-                CollectingSink(),
+                RunStream(self.db, recorder),
                 started_ns=started,
                 first=first,
                 finish=finish,

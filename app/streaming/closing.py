@@ -3,7 +3,6 @@
 from typing import Any
 
 from app.engine.results import TurnOutcome
-from app.messages.finish import run_status
 from app.streaming.hub import DONE
 
 
@@ -13,7 +12,7 @@ def closing_events(outcome: TurnOutcome) -> list[dict[str, Any] | str]:
     events: list[dict[str, Any] | str] = [
         {"message_type": "stop_reason", "stop_reason": outcome.stop_reason}
     ]
-    if run_status(outcome.stop_reason) == "failed":
+    if outcome.status == "failed":
         error = outcome.error or {}
         events.append(
             {
