@@ -2,18 +2,15 @@
 messages, and the tool schemas (the agent's tools plus this request's client tools)."""
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from app.agents.models import Agent
 from app.engine import rules
-from app.engine.memory import MemoryView
 from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
 from app.messages.repository import ChatRow
 from app.tools.builtin import BUILTIN_TOOLS
 
-MEMORY_PLACEHOLDER = "{CORE_MEMORY}"
 CHARS_PER_TOKEN = 4
 # Room kept free for the model's answer when the agent sets no max_tokens.
 DEFAULT_ANSWER_RESERVE = 4096
@@ -21,39 +18,6 @@ DEFAULT_ANSWER_RESERVE = 4096
 
 def estimate_tokens(text: str) -> int:
     return len(text) // CHARS_PER_TOKEN + 1
-
-
-def render_memory(blocks: Sequence[MemoryView]) -> str:
-    parts = [
-        "<memory_blocks>",
-        "The following memory blocks are currently engaged in your core memory unit:",
-        "",
-    ]
-    for block in blocks:
-        parts += [f"<{block.label}>", "<description>", block.description or "", "</description>"]
-        parts.append("<metadata>")
-        if block.read_only:
-            parts.append("- read_only=true")
-        parts += [f"- chars_current={len(block.value)}", f"- chars_limit={block.limit}"]
-        parts += ["</metadata>", "<value>", block.value, "</value>", f"</{block.label}>", ""]
-    parts.append("</memory_blocks>")
-    return "\n".join(parts)
-
-
-def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> str:
-    memory = render_memory(blocks)
-    metadata = "\n".join(
-        [
-            "<memory_metadata>",
-            f"- AGENT_ID: {agent.id}",
-            f"- {evicted} previous messages between you and the user are stored in recall "
-            "memory (use tools to access them)",
-            "</memory_metadata>",
-        ]
-    )
-    if MEMORY_PLACEHOLDER in agent.system:
-        return agent.system.replace(MEMORY_PLACEHOLDER, f"{memory}\n\n{metadata}")
-    return f"{agent.system}\n\n{memory}\n\n{metadata}"
 
 
 def tool_schemas(

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
+from app.agents.prompts import compile_system
 from app.agents.repository import AgentRepository
+from app.blocks.memory import DirectMemory, MemoryView, StagedMemory
 from app.blocks.repository import BlockRepository
 from app.engine import answer, model_call, rules
 from app.engine import context as ctxmod
@@ -26,9 +28,7 @@ from app.engine.events import (
     TurnEnded,
     TurnError,
 )
-from app.engine.memory import DirectMemory, MemoryView, StagedMemory
 from app.engine.results import TurnOutcome, UsageTotals
-from app.engine.tools import ToolContext, ToolResult, execute, failed
 from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
 from app.messages.factory import Owner, new_message, tool_result
@@ -37,6 +37,7 @@ from app.messages.repository import ChatRow, MessageRepository
 from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
+from app.tools.run import ToolContext, ToolResult, execute, failed
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
 
@@ -260,7 +261,7 @@ class Engine:
             info = self.registry.resolve_stored(
                 agent.model, context_window=agent.context_window_limit
             )
-        system = ctxmod.compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
+        system = compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
         response_format = ctxmod.response_format(agent)
         tools = ctxmod.tool_schemas(agent, spec.client_tools, response_format)
         budget = ctxmod.budget(agent, info.context_window, system, tools)

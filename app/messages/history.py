@@ -17,9 +17,9 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
+from app.agents.prompts import compile_system
+from app.blocks.memory import MemoryView
 from app.blocks.repository import BlockRepository
-from app.engine.context import compile_system
-from app.engine.memory import MemoryView
 from app.messages.chat import SEND_MESSAGE, text_of
 from app.messages.convert import TEXT_IS_REPLY
 from app.messages.factory import Owner, content_parts, new_message, sent_message, tool_result

@@ -22,10 +22,10 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blocks.memory import StagedConflictError, StagedMemory
 from app.blocks.repository import BlockRepository
 from app.config import Settings
 from app.engine.loop import Engine, TurnSpec
-from app.engine.memory import StagedConflictError, StagedMemory
 from app.engine.results import TurnOutcome, UsageTotals, run_status
 from app.groups.models import GroupAgent
 from app.kit.db import Database, utcnow

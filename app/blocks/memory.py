@@ -14,11 +14,11 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blocks import memory_edits
 from app.blocks import service as blocks_service
 from app.blocks.models import Block
 from app.blocks.repository import BlockRepository
 from app.blocks.schemas import BlockUpdate
-from app.engine import memory_edits
 from app.kit.errors import BlockLimitExceeded
 
 Edit = Callable[[str, str], str]  # (current value, label) -> new value
