@@ -26,6 +26,8 @@ from app.runs.endpoints import router as runs_router
 from app.runtime import runtime
 from app.tags.endpoints import router as tags_router
 from app.tools.endpoints import router as tools_router
+from app.turns.endpoints import router as turns_router
+from app.turns.endpoints import run_router as turn_runs_router
 
 ROUTERS = (
     health_router,
@@ -34,7 +36,9 @@ ROUTERS = (
     block_agents_router,
     agents_router,
     groups_router,
+    turns_router,
     messages_router,
+    turn_runs_router,
     runs_router,
     tools_router,
     tags_router,

@@ -18,14 +18,13 @@ from app.config import Settings
 from app.engine.loop import Engine
 from app.kit import migrate
 from app.kit.db import Database
-from app.messages.service import TurnDeps, TurnService
 from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
-from app.runs.callbacks import RunCallbacks
-from app.sleeptime.job import SleeptimeJob, discard_attempt
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
+from app.turns.callbacks import RunCallbacks
+from app.turns.service import TurnDeps, TurnService
 from app.worker.control import RunControl
 from app.worker.dispatcher import Dispatcher
 from app.worker.listener import RunListener
@@ -35,6 +34,20 @@ log = structlog.get_logger("app.runtime")
 
 Role = Literal["serve", "worker"]
 _STARTED: dict[Role, str] = {"serve": "serve.started", "worker": "worker.started"}
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every run executor is built from: each kind's executor factory, named in the
+    run lifecycle's registry (``app.runs.lifecycle``), takes these."""
+
+    db: Database
+    engine: Engine
+    settings: Settings
+    control: RunControl
+    hub: Hub
+    turns: TurnService
+    callbacks: RunCallbacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +88,14 @@ async def runtime(
             callbacks = RunCallbacks(db, http, settings)
             vitals = Vitals()
             turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub, callbacks))
-            job = SleeptimeJob(db, engine, settings, control, hub)
+            services = Services(db, engine, settings, control, hub, turns, callbacks)
             dispatcher = Dispatcher(
                 db,
                 settings,
                 control,
-                {"async": turns.execute_queued, "sleeptime": job.execute},
+                services,
                 on_reaped=callbacks.run_ended,
                 vitals=vitals,
-                abandoned={"sleeptime": discard_attempt},
                 dispatch=dispatch,
             )
             follower = Follower(

@@ -17,8 +17,8 @@ from app.kit.db import utcnow
 from app.kit.errors import NotFound
 from app.messages import history
 from app.messages.repository import MessageRepository
+from app.runs import lifecycle
 from app.runs.admission import AgentBusy
-from app.runs.repository import RunRepository
 
 
 async def reset_messages(
@@ -28,7 +28,7 @@ async def reset_messages(
     agent = await AgentRepository(session, org).get(agent_id, for_update=True)
     if agent is None:
         raise NotFound(f"Agent {agent_id} not found")
-    if await RunRepository(session, org).active_turns(agent.id):
+    if await lifecycle.active_turns(session, org, agent.id):
         raise AgentBusy(
             f"Agent {agent_id} is busy with a turn; reset it once the turn ends",
             agent_id=agent_id,

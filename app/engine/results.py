@@ -4,26 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.providers.base import Usage
-
-# Stop reasons that end a run as failed (any other but ``cancelled`` completes it).
-FAILED = frozenset(
-    {
-        "error",
-        "llm_api_error",
-        "invalid_llm_response",
-        "invalid_tool_call",
-        "no_tool_call",
-        "max_tokens_exceeded",
-        "context_window_overflow_in_system_prompt",
-    }
-)
-
-
-def run_status(stop_reason: str) -> str:
-    """The terminal status of a run that stopped for ``stop_reason``."""
-    if stop_reason == "cancelled":
-        return "cancelled"
-    return "failed" if stop_reason in FAILED else "completed"
+from app.runs.states import RunStatus, status_for
 
 
 @dataclass(slots=True)
@@ -70,5 +51,5 @@ class TurnOutcome:
     sleeptime_enabled: bool = False  # whether the turn's end should look for a trigger
 
     @property
-    def status(self) -> str:
-        return run_status(self.stop_reason)
+    def status(self) -> RunStatus:
+        return status_for(self.stop_reason)

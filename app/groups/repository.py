@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups.models import Group, GroupAgent
 from app.kit.pagination import PageParams, paginate
+from app.runs.lifecycle import RunKind
 from app.runs.models import Run
 
 
@@ -80,7 +81,7 @@ class GroupRepository:
         )
         ranked = (
             select(Run.group_id, Run.id, Run.status, rank)
-            .where(Run.group_id.in_(group_ids), Run.kind == "sleeptime")
+            .where(Run.group_id.in_(group_ids), Run.kind == RunKind.sleeptime)
             .subquery()
         )
         rows = await self.session.execute(

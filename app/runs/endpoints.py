@@ -12,20 +12,21 @@ from app.kit.ids import RunIdPath
 from app.kit.pagination import Order, PageParams, page_params
 from app.kit.schemas import INT64_MAX, RequestModel
 from app.messages.convert import to_letta_many
-from app.messages.deps import CallbacksDep, ControlDep, FollowerDep
 from app.messages.listing import MessagePage, letta_page
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
-from app.runs import cancel, service
+from app.runs import service
 from app.runs.schemas import RunResponse, RunUsage, StepResponse
 from app.streaming.follow import Follower
 from app.streaming.sse import stream_response
+from app.turns.deps import ControlDep, FollowerDep
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 RunPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
 StepPage = Annotated[PageParams, Depends(page_params(100, Order.desc))]
-RunStatus = Literal["created", "running", "completed", "failed", "cancelled"]
+# ``app.runs.states.RunStatus``'s values, spelt out so the OpenAPI document lists them inline.
+StatusFilter = Literal["created", "running", "completed", "failed", "cancelled"]
 
 
 @router.get("/", response_model=list[RunResponse])
@@ -35,7 +36,7 @@ async def list_runs(
     page: RunPage,
     agent_id: str | None = None,
     agent_ids: Annotated[list[str] | None, Query()] = None,
-    statuses: Annotated[list[RunStatus] | None, Query()] = None,
+    statuses: Annotated[list[StatusFilter] | None, Query()] = None,
     active: bool = False,
     background: bool | None = None,
     stop_reason: str | None = None,
@@ -66,20 +67,6 @@ async def retrieve_run(
 ) -> RunResponse:
     run = await service.wait_for_end(db, control, actor, run_id, wait)
     return RunResponse.model_validate(run)
-
-
-@router.post("/{run_id}/cancel", response_model=dict[str, str])
-async def cancel_run(
-    run_id: RunIdPath,
-    session: SessionDep,
-    actor: ActorDep,
-    control: ControlDep,
-    callbacks: CallbacksDep,
-) -> dict[str, str]:
-    result = await cancel.cancel_runs(session, actor, [run_id])
-    control.cancel(run_id)
-    callbacks.after_commit(session, actor.organization_id, result)
-    return result
 
 
 class RetrieveStreamRequest(RequestModel):

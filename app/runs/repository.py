@@ -1,15 +1,15 @@
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.kit.db import utcnow
 from app.kit.pagination import Order, PageParams, paginate
-from app.runs.models import Run, Step
-
-ACTIVE = ("created", "running")
-ENDED = ("completed", "failed", "cancelled")
+from app.runs.models import Run, RunEvent, Step
+from app.runs.states import ACTIVE, ENDED, RunStatus
 
 
 class RunRepository:
@@ -53,9 +53,10 @@ class RunRepository:
             self.session, stmt, entity=Run, organization_id=self.organization_id, params=params
         )
 
-    async def active_turns(self, agent_id: str) -> Sequence[Run]:
+    async def active(self, agent_id: str, kinds: Collection[str]) -> Sequence[Run]:
+        """The agent's runs of ``kinds`` not ended yet."""
         stmt = self._scoped().where(
-            Run.agent_id == agent_id, Run.status.in_(ACTIVE), Run.kind.in_(("foreground", "async"))
+            Run.agent_id == agent_id, Run.status.in_(ACTIVE), Run.kind.in_(kinds)
         )
         return (await self.session.scalars(stmt)).all()
 
@@ -79,13 +80,25 @@ class RunRepository:
         ).one()
         return int(row[0]), int(row[1]), int(row[2])
 
+    async def add(self, run: Run) -> None:
+        self.session.add(run)
+        await self.session.flush()
+
+    async def save(self, run: Run, values: dict[str, Any]) -> None:
+        """Write ``values`` to a run of this organization that this transaction locked."""
+        if run.organization_id != self.organization_id:
+            raise LookupError(f"run {run.id} is not this organization's")
+        for key, value in values.items():
+            setattr(run, key, value)
+        await self.session.flush()
+
     async def finish(self, run_id: str, *, owner: str, **values: Any) -> bool:
         """End a running run held by ``owner``; False if it is not (anymore): someone else
         took its lease over, or a cancel already ended it."""
         result = await self.session.execute(
             update(Run)
             .where(Run.id == run_id, Run.organization_id == self.organization_id)
-            .where(Run.status == "running", Run.lease_owner == owner)
+            .where(Run.status == RunStatus.running, Run.lease_owner == owner)
             .values(updated_at=utcnow(), lease_owner=None, lease_expires_at=None, **values)
             .execution_options(synchronize_session=False)
         )
@@ -118,4 +131,97 @@ class RunRepository:
         await self.session.delete(run)
 
 
-__all__ = ["ACTIVE", "ENDED", "Order", "RunRepository"]
+class RunQueue:
+    """The runs the dispatchers claim, renew and reap, across every organization.
+
+    Unscoped by design: one dispatcher serves every organization, so it claims the oldest
+    runnable run whoever owns it, and it renews and reaps leases by owner and expiry. These
+    statements are reached only from the run lifecycle (``app.runs.lifecycle``) on behalf of
+    the worker, never with an id a client sent; everything a request reaches is scoped by
+    ``RunRepository``.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_next(self, kinds: Collection[str], due_by: datetime) -> Run | None:
+        """Lock the oldest run of ``kinds`` waiting and due by ``due_by`` whose agent has no
+        running run, skipping rows other dispatchers hold."""
+        other = aliased(Run)
+        busy = exists().where(other.agent_id == Run.agent_id, other.status == RunStatus.running)
+        return await self.session.scalar(
+            select(Run)
+            .where(Run.status == RunStatus.created, Run.kind.in_(kinds))
+            .where((Run.available_at.is_(None)) | (Run.available_at <= due_by))
+            .where(~busy)
+            .order_by(Run.created_at, Run.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+
+    async def next_available_at(self, kinds: Collection[str], after: datetime) -> datetime | None:
+        """When the earliest waiting run of ``kinds`` not yet due becomes due."""
+        return await self.session.scalar(
+            select(Run.available_at)
+            .where(Run.status == RunStatus.created, Run.kind.in_(kinds), Run.available_at > after)
+            .order_by(Run.available_at)
+            .limit(1)
+        )
+
+    async def renew(
+        self, owner: str, run_ids: Collection[str], expires: datetime
+    ) -> list[tuple[str, bool]]:
+        """Move the expiry of the leases ``owner`` still holds on ``run_ids``; returns (run
+        id, cancel requested) for each."""
+        result = await self.session.execute(
+            update(Run)
+            .where(Run.id.in_(run_ids), Run.lease_owner == owner)
+            .where(Run.status == RunStatus.running)
+            .values(lease_expires_at=expires)
+            .returning(Run.id, Run.cancel_requested)
+            .execution_options(synchronize_session=False)
+        )
+        return [(run_id, bool(cancel)) for run_id, cancel in result]
+
+    async def lock_lapsed(self, *, now: datetime, alive: str | None) -> Sequence[Run]:
+        """Lock the running runs whose lease expired before ``now`` or, with ``alive``,
+        every running run another owner holds."""
+        stmt = select(Run).where(Run.status == RunStatus.running)
+        if alive is None:
+            stmt = stmt.where(Run.lease_expires_at < now)
+        else:
+            stmt = stmt.where((Run.lease_owner.is_(None)) | (Run.lease_owner != alive))
+        return (await self.session.scalars(stmt.with_for_update(skip_locked=True))).all()
+
+    async def has_waiting(self, agent_id: str, kind: str) -> bool:
+        """Whether a run of ``kind`` is waiting (``created``) for ``agent_id``."""
+        found = await self.session.scalar(
+            select(Run.id).where(
+                Run.agent_id == agent_id, Run.kind == kind, Run.status == RunStatus.created
+            )
+        )
+        return found is not None
+
+    async def expire_lease(self, run_id: str, owner: str, at: datetime) -> bool:
+        """Make ``owner``'s lease on a running run expire at ``at``; False if not held."""
+        result = await self.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.lease_owner == owner)
+            .where(Run.status == RunStatus.running)
+            .values(lease_expires_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def save(self, run: Run, values: dict[str, Any]) -> None:
+        """Write ``values`` to a run this transaction locked."""
+        for key, value in values.items():
+            setattr(run, key, value)
+        await self.session.flush()
+
+    async def forget_events(self, before: datetime) -> None:
+        """Drop the stream events written before ``before``."""
+        await self.session.execute(delete(RunEvent).where(RunEvent.created_at < before))
+
+
+__all__ = ["ACTIVE", "ENDED", "Order", "RunQueue", "RunRepository"]

@@ -10,7 +10,8 @@ from app.kit.db import Database
 from app.kit.errors import Conflict, NotFound
 from app.kit.pagination import PageParams
 from app.runs.models import Run, Step
-from app.runs.repository import ACTIVE, RunRepository
+from app.runs.repository import RunRepository
+from app.runs.states import ACTIVE, ENDED
 from app.worker.control import RunControl
 
 
@@ -19,9 +20,6 @@ async def get(session: AsyncSession, actor: Actor, run_id: str) -> Run:
     if run is None:
         raise NotFound(f"Run {run_id} not found")
     return run
-
-
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 async def wait_for_end(
@@ -36,7 +34,7 @@ async def wait_for_end(
             async with db.session(write=False) as session:
                 run = await get(session, actor, run_id)
             remaining = deadline - time.monotonic()
-            if run.status in TERMINAL or remaining <= 0:
+            if run.status in ENDED or remaining <= 0:
                 return run
             with suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), remaining)

@@ -17,6 +17,7 @@ keeps only the messages of the attempts that ended their runs.
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import delete, select, update
@@ -26,19 +27,25 @@ from app.blocks.memory import StagedConflictError, StagedMemory
 from app.blocks.repository import BlockRepository
 from app.config import Settings
 from app.engine.loop import Engine, TurnSpec
-from app.engine.results import TurnOutcome, UsageTotals, run_status
+from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.models import GroupAgent
-from app.kit.db import Database, utcnow
+from app.kit.db import Database
 from app.messages.factory import Owner, new_message
-from app.messages.finish import LeaseLostError, end_run
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
+from app.runs import lifecycle
+from app.runs.lifecycle import LeaseLostError
 from app.runs.models import Run
+from app.runs.states import RunStatus, StopReason, status_for
 from app.sleeptime.transcript import transcript
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
 from app.streaming.run_stream import RunStream
+from app.turns.finish import end_run
 from app.worker.control import RunControl
+
+if TYPE_CHECKING:
+    from app.runtime import Services
 
 log = structlog.get_logger("app.sleeptime")
 
@@ -68,7 +75,7 @@ class SleeptimeJob:
                 await self._execute(run, started)
         except TimeoutError:
             error = {"type": "budget_exceeded", "message": "the run exceeded its time budget"}
-            await self._end(run, TurnOutcome("error", UsageTotals(), error), started)
+            await self._end(run, TurnOutcome(StopReason.error, UsageTotals(), error), started)
         except StagedConflictError as exc:
             await self._retry(run, str(exc))
         except LeaseLostError:
@@ -111,7 +118,7 @@ class SleeptimeJob:
             plan = await self._plan(session, run)
             pairs = await BlockRepository(session, org).for_agents([run.agent_id])
         if plan.transcript is None:
-            done = TurnOutcome("end_turn", UsageTotals())
+            done = TurnOutcome(StopReason.end_turn, UsageTotals())
             await self._end(run, done, started, plan if plan.member else None)
             return
         staged = StagedMemory([b for _, b in pairs])
@@ -141,7 +148,7 @@ class SleeptimeJob:
 
         async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
             elapsed = time.perf_counter_ns() - started
-            if run_status(outcome.stop_reason) == "completed":
+            if status_for(outcome.stop_reason) == RunStatus.completed:
                 await staged.commit(session, org, run.agent_id, run.id)
                 await _advance(session, run, plan)
             await end_run(session, run, outcome, elapsed, self.control.owner)
@@ -173,13 +180,15 @@ class SleeptimeJob:
         """Give the run back to the queue (fenced): its next attempt reads fresh blocks."""
         log.info("sleeptime.retry", run_id=run.id, reason=reason)
         async with self.db.session() as session:
-            await session.execute(
-                update(Run)
-                .where(Run.id == run.id, Run.status == "running")
-                .where(Run.lease_owner == self.control.owner)
-                .values(lease_expires_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+            await lifecycle.retry(session, run.id, self.control.owner)
+
+
+def executor(services: "Services") -> lifecycle.Executor:
+    """The executor of ``sleeptime`` runs (named in the run lifecycle's registry)."""
+    job = SleeptimeJob(
+        services.db, services.engine, services.settings, services.control, services.hub
+    )
+    return job.execute
 
 
 async def discard_attempt(session: AsyncSession, run: Run) -> None:

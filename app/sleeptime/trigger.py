@@ -18,10 +18,13 @@ from app.groups.models import Group, GroupAgent
 from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.ids import Prefix, new_id
+from app.runs import lifecycle
+from app.runs.lifecycle import RunKind
 from app.runs.models import SLEEPTIME_CREATED, Run
+from app.runs.states import RunStatus
 
 RUN_TYPE = "sleeptime_agent_send_message_async"
-_WAITING = (Run.kind == "sleeptime") & (Run.status == "created")
+_WAITING = (Run.kind == RunKind.sleeptime) & (Run.status == RunStatus.created)
 # The predicate of the partial unique index, as text: PostgreSQL matches an ON CONFLICT target
 # against the index's own predicate, which bound parameters would not match.
 _WAITING_INDEX = text(SLEEPTIME_CREATED)
@@ -100,11 +103,7 @@ async def _enqueue(
         "agent_id": agent_id,
         "group_id": group.id,
         "parent_run_id": parent_run_id,
-        "kind": "sleeptime",
-        "status": "created",
-        "background": True,
-        "attempts": 0,
-        "cancel_requested": False,
+        **lifecycle.opening(RunKind.sleeptime, now=now),
         "metadata": {"run_type": RUN_TYPE, "agent_id": agent_id},
         "request": {
             "through_seq": through_seq,

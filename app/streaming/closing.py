@@ -3,6 +3,7 @@
 from typing import Any
 
 from app.engine.results import TurnOutcome
+from app.runs.states import RunStatus
 from app.streaming.hub import DONE
 
 
@@ -12,7 +13,7 @@ def closing_events(outcome: TurnOutcome) -> list[dict[str, Any] | str]:
     events: list[dict[str, Any] | str] = [
         {"message_type": "stop_reason", "stop_reason": outcome.stop_reason}
     ]
-    if outcome.status == "failed":
+    if outcome.status == RunStatus.failed:
         error = outcome.error or {}
         events.append(
             {

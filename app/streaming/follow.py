@@ -12,11 +12,11 @@ from sqlalchemy import select
 from app.kit.db import Database, utcnow
 from app.kit.errors import Gone, NotFound
 from app.runs.models import Run, RunEvent
+from app.runs.states import ENDED, RunStatus, StopReason
 from app.streaming.hub import DONE, Hub
 from app.streaming.recorder import encode
 from app.worker.control import RunControl
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 PAGE = 500
 
 
@@ -108,12 +108,14 @@ class Follower:
         its process died): close it from the run's own state."""
         async with self.db.session(write=False) as session:
             run = await session.get(Run, run_id)
-        if run is None or run.status not in TERMINAL:
+        if run is None or run.status not in ENDED:
             return None
         events = [
-            encode({"message_type": "stop_reason", "stop_reason": run.stop_reason or "error"})
+            encode(
+                {"message_type": "stop_reason", "stop_reason": run.stop_reason or StopReason.error}
+            )
         ]
-        if run.status == "failed":
+        if run.status == RunStatus.failed:
             error = run.error or {}
             events.append(
                 encode(

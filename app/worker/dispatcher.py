@@ -19,19 +19,18 @@ from contextlib import suppress
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.kit import dialect
 from app.kit.db import Database, utcnow
+from app.runs import lifecycle
 from app.runs.models import Run
-from app.worker import queue
+from app.runs.states import ENDED
 from app.worker.control import RunControl
 from app.worker.loops import Backoff, Loop, LoopCrashedError, Vitals
 
 log = structlog.get_logger("app.worker")
 
-Executor = Callable[[Run], Awaitable[None]]
 Work = Callable[[], Awaitable[None]]
 
 BACKOFF_BASE_SECONDS = 0.1
@@ -46,22 +45,21 @@ class Dispatcher:
         db: Database,
         settings: Settings,
         control: RunControl,
-        executors: dict[str, Executor],
+        services: object,
         *,
         on_reaped: Callable[[Run], None] | None = None,
         vitals: Vitals,
-        abandoned: dict[str, queue.Abandoned] | None = None,
         dispatch: bool = True,
     ) -> None:
         self.db = db
         self.settings = settings
         self.control = control
-        self.executors = executors
+        # Handed to each kind's executor factory (``app.runs.lifecycle.executor``).
+        self.services = services
         # Told of every run the reaper settled for good (its completion callback, if any).
         self.on_reaped = on_reaped
         self.vitals = vitals
         self.dispatch = dispatch
-        self._abandoned = abandoned or {}
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._clocks: dict[str, asyncio.Timeout] = {}
@@ -179,14 +177,14 @@ class Dispatcher:
         """How long to sleep when idle: the poll period, or less when a debounced run is due."""
         wait = self.settings.poll_seconds if not self.db.is_sqlite else self.settings.reaper_seconds
         async with self.db.session(write=False) as session:
-            due = await queue.next_available_at(session)
+            due = await lifecycle.next_available_at(session)
         if due is not None:
             wait = min(wait, max((due - utcnow()).total_seconds(), 0.0))
         return wait
 
     async def _claim(self) -> Run | None:
         async with self.db.session() as session:
-            return await queue.claim(session, self.control.owner, self.settings.lease_seconds)
+            return await lifecycle.claim(session, self.control.owner, self.settings.lease_seconds)
 
     @staticmethod
     def _lease_end(expires: datetime | None) -> float:
@@ -218,7 +216,7 @@ class Dispatcher:
             async with clock:
                 self._clocks[run.id] = clock
                 try:
-                    await self.executors[run.kind](run)
+                    await lifecycle.executor(run.kind, self.services)(run)
                 finally:
                     del self._clocks[run.id]
         except Exception as exc:
@@ -237,13 +235,7 @@ class Dispatcher:
         the lease to lapse; when the database cannot be reached, the lease lapses instead."""
         try:
             async with self.db.session() as session:
-                fresh = await session.get(Run, run.id, with_for_update=True)
-                if (
-                    fresh is not None
-                    and fresh.status == "running"
-                    and fresh.lease_owner == self.control.owner
-                ):
-                    fresh.lease_expires_at = utcnow()
+                await lifecycle.retry(session, run.id, self.control.owner)
             await self._reap_once()
         except Exception as exc:
             if not dialect.is_transient(exc):
@@ -256,7 +248,7 @@ class Dispatcher:
         if not running:
             return
         async with self.db.session() as session:
-            expires, held = await queue.renew(
+            expires, held = await lifecycle.renew(
                 session, self.control.owner, self.settings.lease_seconds, running
             )
         lease_end = self._lease_end(expires)
@@ -270,17 +262,14 @@ class Dispatcher:
     async def _reap(self) -> None:
         await self._reap_once()
         async with self.db.session() as session:
-            await queue.forget_streams(session, self.settings.stream_retention_seconds)
+            await lifecycle.forget_streams(session, self.settings.stream_retention_seconds)
 
     async def _reap_once(self) -> None:
         """Settle expired leases (on SQLite, at first, every run a dead process left)."""
         alive = None if self._reset else self.control.owner
         async with self.db.session() as session:
-            reaped = await queue.reap(
-                session,
-                max_attempts=self.settings.max_attempts,
-                alive=alive,
-                abandoned=self._clear,
+            reaped = await lifecycle.reap(
+                session, max_attempts=self.settings.max_attempts, alive=alive
             )
         self._reset = True
         if reaped:
@@ -288,14 +277,9 @@ class Dispatcher:
             self._report(reaped)
             self.control.wakeup.wake()
 
-    async def _clear(self, session: AsyncSession, run: Run) -> None:
-        clear = self._abandoned.get(run.kind)
-        if clear is not None:
-            await clear(session, run)
-
     def _report(self, runs: Sequence[Run]) -> None:
         for run in runs:
-            if run.status in ("completed", "failed", "cancelled"):
+            if run.status in ENDED:
                 self.control.ended(run.id)
                 if self.on_reaped is not None:
                     self.on_reaped(run)

@@ -13,8 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.util import await_
 
 from app.kit.db import Database, utcnow
+from app.runs import lifecycle
 from app.runs.models import Run
-from app.worker import queue
 from tests.conftest import AppAndClient
 from tests.helpers import create_agent, ok
 
@@ -58,7 +58,7 @@ async def _queued_turn(make_app: AppMaker) -> str:
 
 async def _claim(db: Database) -> Run | None:
     async with db.session() as session:
-        return await queue.claim(session, "test-owner", LEASE)
+        return await lifecycle.claim(session, "test-owner", LEASE)
 
 
 async def test_a_claim_that_waited_starts_the_run_after_it_was_created(
@@ -96,5 +96,5 @@ async def test_a_renewed_lease_runs_from_when_it_is_written(
 
 async def _renew(db: Database, run_id: str) -> list[tuple[str, bool]]:
     async with db.session() as session:
-        _, held = await queue.renew(session, "test-owner", LEASE, [run_id])
+        _, held = await lifecycle.renew(session, "test-owner", LEASE, [run_id])
         return held

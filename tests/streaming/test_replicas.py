@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import update
 
 from app.kit.db import Database, utcnow
+from app.runs import lifecycle
 from app.runs.models import Run, RunEvent
-from app.worker import queue
 from tests.conftest import BACKEND, MODEL, DatabaseFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.processes import Process
@@ -92,7 +92,7 @@ async def test_stream_expires_after_retention(
             update(RunEvent).where(RunEvent.run_id == run_id).values(created_at=later)
         )
         await session.execute(update(Run).where(Run.id == run_id).values(completed_at=later))
-        await queue.forget_streams(session, 60)
+        await lifecycle.forget_streams(session, 60)
     expired = await client.get(f"/v1/runs/{run_id}/stream")
     assert expired.status_code == 410
     assert expired.json()["detail"]["code"] == "STREAM_EXPIRED"

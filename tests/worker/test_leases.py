@@ -11,8 +11,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from app.kit.db import Database, utcnow
+from app.runs import lifecycle
 from app.runs.models import Run
-from app.worker import queue
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, history, ok
 from tests.sleeptime.test_sleeptime_runs import AppMaker, _turn, _world
@@ -77,26 +77,26 @@ async def test_only_the_runs_being_executed_are_renewed(make_app: AppMaker, db: 
     agent = await create_agent(client)
     queued = await ok(client.post(f"/v1/agents/{agent['id']}/messages/async", json={"input": "x"}))
     async with db.session() as session:
-        claimed = await queue.claim(session, "elsewhere:1:abc", 30)
+        claimed = await lifecycle.claim(session, "elsewhere:1:abc", 30)
         assert claimed is not None and claimed.id == queued["id"]
     async with db.session() as session:
-        _, held = await queue.renew(session, "elsewhere:1:abc", 30, [])
+        _, held = await lifecycle.renew(session, "elsewhere:1:abc", 30, [])
         assert held == []  # claimed, but its answer was lost: not executed, left to lapse
-        _, held = await queue.renew(session, "elsewhere:1:abc", 30, [queued["id"]])
+        _, held = await lifecycle.renew(session, "elsewhere:1:abc", 30, [queued["id"]])
         assert held == [(queued["id"], False)]
 
 
 async def _abandon_by_lapse(app: FastAPI, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail every lease renewal until the attempt at ``run_id`` has let go of the run."""
-    renewing = queue.renew
+    renewing = lifecycle.renew
 
     async def unreachable(*_args: Any) -> Any:
         raise OperationalError("UPDATE runs", {}, Exception("connection refused"))
 
     ended = app.state.control.watch(run_id)
-    monkeypatch.setattr(queue, "renew", unreachable)
+    monkeypatch.setattr(lifecycle, "renew", unreachable)
     await asyncio.wait_for(ended.wait(), 30)
-    monkeypatch.setattr(queue, "renew", renewing)
+    monkeypatch.setattr(lifecycle, "renew", renewing)
 
 
 async def _settle(app: FastAPI) -> None:

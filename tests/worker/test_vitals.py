@@ -9,7 +9,7 @@ import pytest
 
 from app import cli
 from app.config import Settings
-from app.worker import queue
+from app.runs import lifecycle
 from tests.helpers import ok
 from tests.sleeptime.test_sleeptime_runs import AppMaker
 
@@ -25,7 +25,7 @@ async def test_a_bug_stops_the_dispatcher_and_the_api_says_so(
     logging.getLogger().addHandler(caplog.handler)  # the app replaced the root's handlers
     ready = await ok(client.get("/readyz"))
     assert ready["status"] == "ok" and {"claim", "heartbeat", "reaper"} <= set(ready["executors"])
-    monkeypatch.setattr(queue, "forget_streams", _reaper_bug)
+    monkeypatch.setattr(lifecycle, "forget_streams", _reaper_bug)
     vitals = app.state.runtime.vitals
     await asyncio.wait_for(vitals.broken.wait(), 30)
     await asyncio.wait_for(app.state.runtime.dispatcher.done.wait(), 30)
@@ -48,5 +48,5 @@ async def test_a_bug_stops_the_dispatcher_and_the_api_says_so(
 async def test_a_bug_makes_the_worker_exit_non_zero(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(queue, "forget_streams", _reaper_bug)
+    monkeypatch.setattr(lifecycle, "forget_streams", _reaper_bug)
     assert await asyncio.wait_for(cli._work(settings), 60) == 1

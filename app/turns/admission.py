@@ -19,9 +19,9 @@ from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.kit.db import Database
 from app.kit.errors import NotFound
-from app.messages import approvals
+from app.runs import lifecycle
 from app.runs.admission import AgentBusy, TurnGate
-from app.runs.repository import RunRepository
+from app.turns import approvals
 
 UntilTurnEnds = Callable[[Actor, str, float], Awaitable[None]]
 
@@ -62,7 +62,7 @@ async def check_startable(
                 raise NotFound(f"Agent {agent_id} not found")
             if not approving and agent.pending_approval:
                 raise approvals.pending_error(agent)
-            active = await RunRepository(session, actor.organization_id).active_turns(agent_id)
+            active = await lifecycle.active_turns(session, actor.organization_id, agent_id)
         if not active:
             return
         remaining = deadline - time.monotonic()

@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -26,26 +25,31 @@ from app.engine.events import TurnEnded
 from app.engine.loop import Engine, Prepared, TurnSpec
 from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.repository import GroupRepository
-from app.kit import dialect
 from app.kit.db import Database, utcnow
 from app.kit.errors import BadRequest, Conflict, NotFound
 from app.kit.ids import Prefix, new_id
-from app.messages import approvals
 from app.messages.convert import shows_replies, to_letta_many
 from app.messages.factory import Owner, new_message, sent_message, tool_result
-from app.messages.finish import LeaseLostError, end_run, finish_turn, turn_failure
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, LettaRequest, LettaResponse, MessageCreate
-from app.messages.stream_admission import check_startable, hold_turn
+from app.runs import lifecycle
 from app.runs.admission import AgentBusy, TurnGate
-from app.runs.callbacks import RunCallbacks
+from app.runs.lifecycle import LeaseLostError, RunKind
 from app.runs.models import Run
 from app.runs.repository import RunRepository
+from app.runs.states import ACTIVE, StopReason
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
 from app.streaming.run_stream import RunStream
+from app.turns import approvals
+from app.turns.admission import check_startable, hold_turn
+from app.turns.callbacks import RunCallbacks
+from app.turns.finish import end_run, finish_turn, turn_failure
 from app.worker.control import RunControl
+
+if TYPE_CHECKING:
+    from app.runtime import Services
 
 log = structlog.get_logger("app.turns")
 
@@ -67,7 +71,7 @@ class TurnDeps:
 class Intake:
     """How a request enters: as a foreground turn or a queued (async) one."""
 
-    kind: str = "foreground"
+    kind: RunKind = RunKind.foreground
     group_id: str | None = None
     key: str | None = None
     digest: str | None = None
@@ -137,7 +141,7 @@ class TurnService:
         approval, _ = _split(body)
         stack = await self._admit_stream(actor, agent_id, body, approving=approval is not None)
         run_id = new_id(Prefix.run)
-        intake = Intake("foreground", group_id, idempotency_key, digest, run_id)
+        intake = Intake(RunKind.foreground, group_id, idempotency_key, digest, run_id)
 
         async def begin() -> None:
             await self._begin(stack, actor, agent_id, body, intake)
@@ -148,7 +152,7 @@ class TurnService:
         self, actor: Actor, agent_id: str, body: LettaRequest, *, approving: bool
     ) -> AsyncExitStack:
         """The agent's turn held, once nothing known stops the turn from starting (see
-        ``app.messages.stream_admission``); the caller's ``begin`` releases it."""
+        ``app.turns.admission``); the caller's ``begin`` releases it."""
         wait = body.multitask_strategy == "enqueue"
         stack = AsyncExitStack()
         try:
@@ -267,7 +271,7 @@ class TurnService:
                 if replay is not None:
                     return replay
             started = time.perf_counter_ns()
-            intake = Intake("foreground", group_id, idempotency_key, digest)
+            intake = Intake(RunKind.foreground, group_id, idempotency_key, digest)
             accepted = await self._admit(actor, agent_id, body, intake, wait=wait)
             if isinstance(accepted, LettaResponse):
                 return accepted
@@ -293,7 +297,7 @@ class TurnService:
                 if existing.request_hash != digest:
                     raise Conflict("Idempotency-Key was already used with a different request")
                 return existing
-        intake = Intake("async", None, idempotency_key, digest, callback_url=callback_url)
+        intake = Intake(RunKind.async_, None, idempotency_key, digest, callback_url=callback_url)
         accepted = await self._admit(
             actor, agent_id, body, intake, wait=body.multitask_strategy == "enqueue"
         )
@@ -347,7 +351,7 @@ class TurnService:
 
     async def _until_turn_ends(self, actor: Actor, agent_id: str, seconds: float) -> None:
         async with self.deps.db.session(write=False) as session:
-            active = await RunRepository(session, actor.organization_id).active_turns(agent_id)
+            active = await lifecycle.active_turns(session, actor.organization_id, agent_id)
         if not active:
             return
         run_id = active[0].id
@@ -355,7 +359,7 @@ class TurnService:
         try:
             async with self.deps.db.session(write=False) as session:
                 run = await RunRepository(session, actor.organization_id).get(run_id)
-            if run is not None and run.status in ("created", "running"):
+            if run is not None and run.status in ACTIVE:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(ended.wait(), seconds)
         finally:
@@ -370,7 +374,7 @@ class TurnService:
                 return None
             if run.request_hash != digest:
                 raise Conflict("Idempotency-Key was already used with a different request")
-            if run.status in ("created", "running"):
+            if run.status in ACTIVE:
                 return None  # the caller waits on the agent's turn, then replays the result
             return await response_of(session, actor, run, body.include_return_message_types)
 
@@ -397,16 +401,14 @@ class TurnService:
                     self.deps.control.owner,
                     self.deps.settings.lease_seconds,
                 )
-                session.add(run)
-                await session.flush()
+                await lifecycle.accept(session, run)
                 stored, resumed = await self._inputs(session, agent, run, approval, inputs)
                 repo = MessageRepository(session, actor.organization_id)
                 if not await repo.append(agent.id, stored):
                     raise NotFound(f"Agent {agent_id} not found")
                 await session.flush()
                 spec = _spec(actor, run, body)
-                if intake.kind == "async":
-                    await dialect.notify_runs(session)
+                if lifecycle.policy(intake.kind).queued:
                     return _Accepted(run, spec, None, [])
                 # A streamed turn answers its first byte right after acceptance; its first
                 # context is read by the turn itself.
@@ -439,7 +441,7 @@ class TurnService:
         ):
             raise BadRequest(approvals.NOTHING_PENDING)
         run = await RunRepository(session, actor.organization_id).get(last.run_id)
-        if run is None or run.status in ("created", "running"):
+        if run is None or run.status in ACTIVE:
             raise BadRequest(approvals.NOTHING_PENDING)
         return await response_of(session, actor, run, body.include_return_message_types)
 
@@ -515,7 +517,7 @@ class TurnService:
         except BaseException:
             # A bug or a dropped database: the run must still end, then the error goes on.
             error = {"type": "internal_error", "message": "the turn failed unexpectedly"}
-            failed = TurnEnded(TurnOutcome("error", UsageTotals(), error))
+            failed = TurnEnded(TurnOutcome(StopReason.error, UsageTotals(), error))
             async with self.deps.db.session() as session:
                 await end_run(session, run, failed.outcome, time.perf_counter_ns() - started, owner)
                 await stream.committing(session, failed)
@@ -554,31 +556,24 @@ def _new_run(
     actor: Actor, agent: Agent, body: LettaRequest, intake: Intake, owner: str, lease_seconds: float
 ) -> Run:
     now = utcnow()
-    queued = intake.kind == "async"
+    queued = lifecycle.policy(intake.kind).queued
     return Run(
         id=intake.run_id or new_id(Prefix.run),
         organization_id=actor.organization_id,
         agent_id=agent.id,
         group_id=intake.group_id,
-        kind=intake.kind,
-        status="created" if queued else "running",
-        background=queued,
+        **lifecycle.opening(intake.kind, owner=owner, lease_seconds=lease_seconds, now=now),
         metadata_={"run_type": "send_message_async" if queued else "send_message"},
         request_config={
             "include_return_message_types": body.include_return_message_types,
             "use_assistant_message": body.use_assistant_message,
         },
         request=body.model_dump(mode="json") if queued else None,
-        attempts=0 if queued else 1,
-        lease_owner=None if queued else owner,
-        lease_expires_at=None if queued else now + timedelta(seconds=lease_seconds),
         idempotency_key=intake.key,
         request_hash=intake.digest,
         callback_url=intake.callback_url,
-        cancel_requested=False,
         created_at=now,
         updated_at=now,
-        started_at=None if queued else now,
     )
 
 
@@ -603,6 +598,14 @@ async def response_of(
     usage = run.usage or UsageTotals().letta()
     return LettaResponse(
         messages=messages,
-        stop_reason={"message_type": "stop_reason", "stop_reason": run.stop_reason or "error"},
+        stop_reason={
+            "message_type": "stop_reason",
+            "stop_reason": run.stop_reason or StopReason.error,
+        },
         usage=usage,
     )
+
+
+def queued_turn_executor(services: "Services") -> lifecycle.Executor:
+    """The executor of ``async`` runs (named in the run lifecycle's registry)."""
+    return services.turns.execute_queued

@@ -15,15 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
-from app.kit import dialect
-from app.kit.db import utcnow
 from app.kit.errors import Conflict, NotFound
-from app.messages import approvals
 from app.messages.factory import Owner, new_message, tool_result
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, ApprovalReturn
+from app.runs import lifecycle
 from app.runs.models import Run
 from app.runs.repository import RunRepository
+from app.runs.states import RunStatus
+from app.turns import approvals
 
 DENIAL_REASON = "The run was cancelled."
 
@@ -53,26 +53,12 @@ async def _deny_pending(session: AsyncSession, actor: Actor, run: Run) -> None:
     )
 
 
-async def cancel(session: AsyncSession, actor: Actor, run: Run) -> str:
-    """Cancel one run (locked by the caller); returns the status it now has or will have."""
-    now = utcnow()
-    if run.status == "created":
-        run.status, run.stop_reason, run.completed_at, run.updated_at = (
-            "cancelled",
-            "cancelled",
-            now,
-            now,
-        )
-        await dialect.notify_done(session, run.id)
-        return "cancelled"
-    if run.status == "running":
-        run.cancel_requested, run.updated_at = True, now
-        return "cancelled"
-    if run.status == "completed" and run.stop_reason == "requires_approval":
+async def cancel(session: AsyncSession, actor: Actor, run: Run) -> RunStatus:
+    """Cancel one run (locked by the caller); returns the status it now has or will have.
+    A turn paused for approval first has its pending tool calls denied."""
+    if lifecycle.awaits_approval(run):
         await _deny_pending(session, actor, run)
-        run.status, run.stop_reason, run.updated_at = "cancelled", "cancelled", now
-        return "cancelled"
-    return run.status
+    return await lifecycle.cancel(session, run)
 
 
 async def cancel_runs(
@@ -100,9 +86,7 @@ async def cancel_agent_runs(
     agent = await AgentRepository(session, actor.organization_id).get(agent_id)
     if agent is None:
         raise NotFound(f"Agent {agent_id} not found")
-    active = [
-        r.id for r in await RunRepository(session, actor.organization_id).active_turns(agent_id)
-    ]
+    active = [r.id for r in await lifecycle.active_turns(session, actor.organization_id, agent_id)]
     paused = (agent.pending_approval or {}).get("run_id")
     targets = [*active, *([paused] if paused and paused not in active else [])]
     if not targets:

@@ -7,18 +7,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.repository import AgentRepository
-from app.engine.results import TurnOutcome, run_status
-from app.kit import dialect
-from app.kit.db import now_in, utcnow
+from app.engine.results import TurnOutcome
+from app.kit.db import utcnow
 from app.kit.errors import TurnFailed
 from app.providers.base import failure_status
+from app.runs import lifecycle
 from app.runs.models import Run
-from app.runs.repository import RunRepository
 from app.sleeptime import trigger
-
-
-class LeaseLostError(Exception):
-    """Another process took this run over (our lease expired); our results must not land."""
 
 
 async def finish_turn(
@@ -48,20 +43,17 @@ async def finish_turn(
 async def end_run(
     session: AsyncSession, run: Run, outcome: TurnOutcome, duration_ns: int, owner: str
 ) -> None:
-    ended = await RunRepository(session, run.organization_id).finish(
-        run.id,
+    """End the run with the turn's outcome (fenced on ``owner``: see ``lifecycle.finish``)."""
+    await lifecycle.finish(
+        session,
+        run,
         owner=owner,
-        status=run_status(outcome.stop_reason),
         stop_reason=outcome.stop_reason,
-        completed_at=await now_in(session),
-        total_duration_ns=duration_ns,
+        duration_ns=duration_ns,
         ttft_ns=outcome.ttft_ns,
         usage=outcome.usage.letta(outcome.run_ids),
         error=outcome.error,
     )
-    if not ended:
-        raise LeaseLostError(f"run {run.id} is no longer ours to finish")
-    await dialect.notify_done(session, run.id)
 
 
 def turn_failure(run_id: str, error: dict[str, Any] | None) -> TurnFailed | None:

@@ -31,7 +31,7 @@ from app.messages.repository import MessageRepository
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 
-log = structlog.get_logger("app.runs.callbacks")
+log = structlog.get_logger("app.turns.callbacks")
 
 
 async def _body(session: AsyncSession, run: Run) -> dict[str, Any]:

@@ -2,9 +2,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.messages.service import TurnService
-from app.runs.callbacks import RunCallbacks
 from app.streaming.follow import Follower
+from app.turns.callbacks import RunCallbacks
+from app.turns.service import TurnService
 from app.worker.control import RunControl
 
 
