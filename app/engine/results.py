@@ -24,20 +24,6 @@ class UsageTotals:
         if usage.reasoning_tokens is not None:
             self.reasoning_tokens = (self.reasoning_tokens or 0) + usage.reasoning_tokens
 
-    def letta(self, run_ids: list[str] | None = None) -> dict[str, Any]:
-        return {
-            "message_type": "usage_statistics",
-            "completion_tokens": self.completion_tokens,
-            "prompt_tokens": self.prompt_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "step_count": self.step_count,
-            "run_ids": run_ids,
-            "cached_input_tokens": self.cached_input_tokens,
-            "cache_write_tokens": None,
-            "reasoning_tokens": self.reasoning_tokens,
-            "context_tokens": None,
-        }
-
 
 @dataclass(slots=True)
 class TurnOutcome:

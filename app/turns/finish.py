@@ -14,6 +14,7 @@ from app.providers.base import failure_status
 from app.runs import lifecycle
 from app.runs.models import Run
 from app.sleeptime import trigger
+from app.streaming.closing import usage_statistics
 
 
 async def finish_turn(
@@ -51,7 +52,7 @@ async def end_run(
         stop_reason=outcome.stop_reason,
         duration_ns=duration_ns,
         ttft_ns=outcome.ttft_ns,
-        usage=outcome.usage.letta(outcome.run_ids),
+        usage=usage_statistics(outcome.usage, outcome.run_ids),
         error=outcome.error,
     )
 

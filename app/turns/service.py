@@ -39,6 +39,7 @@ from app.runs.lifecycle import LeaseLostError, RunKind
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.runs.states import ACTIVE, StopReason
+from app.streaming.closing import usage_statistics
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
 from app.streaming.run_stream import RunStream
@@ -489,7 +490,7 @@ class TurnService:
         return LettaResponse(
             messages=messages,
             stop_reason={"message_type": "stop_reason", "stop_reason": outcome.stop_reason},
-            usage=outcome.usage.letta(outcome.run_ids),
+            usage=usage_statistics(outcome.usage, outcome.run_ids),
         )
 
     async def execute(
@@ -595,7 +596,7 @@ async def response_of(
         for m in to_letta_many(stored, agent_type, assistant_messages=replies)
         if m["message_type"] not in INPUT_TYPES and (wanted is None or m["message_type"] in wanted)
     ]
-    usage = run.usage or UsageTotals().letta()
+    usage = run.usage or usage_statistics()
     return LettaResponse(
         messages=messages,
         stop_reason={
