@@ -37,6 +37,7 @@ from app.messages.repository import ChatRow, MessageRepository
 from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
+from app.runs.states import StopReason
 from app.tools.run import ToolContext, ToolResult, execute, failed
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
@@ -159,7 +160,7 @@ class Engine:
     async def _steps(self, spec: TurnSpec, turn: "_Turn", first: Prepared | None) -> TurnOutcome:
         for index in range(spec.max_steps):
             if turn.cancel.is_set():
-                return await self._end(turn, "cancelled", None)
+                return await self._end(turn, StopReason.cancelled, None)
             step = first if index == 0 else None
             if step is None:
                 async with self.db.session(write=False) as session:
@@ -176,7 +177,7 @@ class Engine:
             try:
                 response = await model_call.call_model(provider, step.request, relay, turn.cancel)
             except model_call.TurnCancelledError:
-                return await self._end(turn, "cancelled", None)
+                return await self._end(turn, StopReason.cancelled, None)
             except ProviderError as exc:
                 took = time.perf_counter_ns() - called
                 return await self._provider_failed(spec, turn, step, exc, took, relay)
@@ -242,7 +243,7 @@ class Engine:
         """The next step's context, read with the caller's session (and agent, if loaded)."""
         agent = agent or await AgentRepository(session, spec.organization_id).get(spec.agent_id)
         if agent is None:
-            return ContextOverflowError("error", f"agent {spec.agent_id} no longer exists")
+            return ContextOverflowError(StopReason.error, f"agent {spec.agent_id} no longer exists")
         pairs = await BlockRepository(session, spec.organization_id).for_agents([agent.id])
         recent = await MessageRepository(session, spec.organization_id).in_context(
             agent.id, agent.context_start_seq, self.max_context_messages
@@ -267,25 +268,17 @@ class Engine:
         budget = ctxmod.budget(agent, info.context_window, system, tools)
         if budget <= 0:
             return ContextOverflowError(
-                "context_window_overflow_in_system_prompt",
+                StopReason.context_window_overflow_in_system_prompt,
                 f"the system prompt and tools exceed the {info.context_window}-token window",
             )
         window = ctxmod.fit_window(recent, budget)
         if window is None:
-            return ContextOverflowError("error", "the newest message alone exceeds the window")
+            return ContextOverflowError(
+                StopReason.error, "the newest message alone exceeds the window"
+            )
         chat = [{"role": "system", "content": system}, *window.chat]
-        settings = agent.model_settings or {}
+        request = ctxmod.model_request(agent, info.model, chat, tools, response_format)
         pausing = frozenset(rules.rule_names(agent, "requires_approval") | set(spec.client_tools))
-        request = LLMRequest(
-            model=info.model,
-            messages=chat,
-            tools=tools,
-            max_tokens=agent.max_tokens,
-            temperature=settings.get("temperature"),
-            parallel_tool_calls=settings.get("parallel_tool_calls"),
-            tool_choice=rules.tool_choice(agent, bool(tools)),
-            response_format=response_format,
-        )
         return _Step(agent, window, request, info, new_id(Prefix.step), pausing)
 
     def _step_row(self, spec: TurnSpec, step: _Step, duration_ns: int) -> Step:
@@ -313,49 +306,57 @@ class Engine:
         agent = step.agent
         row = self._step_row(spec, step, duration_ns)
         calls = answer.tool_calls(response, step.pausing)
-        assistant = new_message(
+        made = new_message(
             self._owner(spec),
             "assistant",
             step_id=row.id,
             content=answer.content(response),
             tool_calls=calls or None,
         )
-        assistant.id = message_id
-        assistant.text = answer.searchable(response)
+        made.id, made.text = message_id, answer.searchable(response)
         turn.called += [str(c["name"]) for c in calls]
         stop = rules.decide(agent, calls, response, turn.called)
-        agent_values = answer.agent_changes(
-            context_start=(agent.context_start_seq, step.window.start_seq),
-            stop=stop,
-            message_id=assistant.id,
-            calls=calls,
-            run_id=spec.run_id,
-        )
         async with self.db.session() as session:
-            stored = [assistant, *await self._run_tools(session, spec, agent, calls, row.id)]
-            messages = MessageRepository(session, spec.organization_id)
-            first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
-            if first is None:
-                error = {"type": "internal_error", "message": "the agent was deleted mid-turn"}
-                outcome: TurnOutcome | None = turn.outcome("error", error)
-                events: list[Committed] = []
-            else:
-                turn.produced = (first + len(stored) - 1, stored[-1].id)
-                for offset, message in enumerate(stored):
-                    message.seq = first + offset
-                messages.add_all(stored)
+            stored = [made, *await self._run_tools(session, spec, agent, calls, row.id)]
+            events: list[Committed] = []
+            if await self._store(session, spec, step, stored, stop):
                 answer.fill_usage(row, response, stop)
                 session.add(row)
-                stop = "max_steps" if stop is None and last else stop
-                outcome = None if stop is None else turn.outcome(stop, rules.stop_error(stop))
+                stop = StopReason.max_steps if stop is None and last else stop
                 usage, streamed = response.usage, spec.stream_tokens
-                events = [StepCommitted(row.id, agent.agent_type, stored, usage, streamed)]
+                events.append(StepCommitted(row.id, agent.agent_type, stored, usage, streamed))
+                turn.produced = (stored[-1].seq, stored[-1].id)
+                outcome = None if stop is None else turn.outcome(stop, rules.stop_error(stop))
+            else:
+                error = {"type": "internal_error", "message": "the agent was deleted mid-turn"}
+                outcome = turn.outcome(StopReason.error, error)
             if outcome is not None:
                 await turn.finish(session, outcome)
                 events.append(TurnEnded(outcome))
             await turn.sink.committing(session, *events)
-        await self._committed(turn, events, stored[0])
+        await self._committed(turn, events, made)
         return outcome
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        spec: TurnSpec,
+        step: _Step,
+        stored: list[Message],
+        stop: str | None,
+    ) -> bool:
+        """Number and add the step's messages, moving the agent's columns the step changes
+        in the same statement; False when the agent is gone."""
+        agent, made = step.agent, stored[0]
+        agent_values = answer.agent_changes(
+            context_start=(agent.context_start_seq, step.window.start_seq),
+            stop=stop,
+            message_id=made.id,
+            calls=made.tool_calls or [],
+            run_id=spec.run_id,
+        )
+        repository = MessageRepository(session, spec.organization_id)
+        return await repository.append(agent.id, stored, **agent_values)
 
     async def _committed(self, turn: "_Turn", events: list[Committed], made: Message) -> None:
         """Tell the sink what the step's transaction stored, now that it has committed."""
