@@ -57,6 +57,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         log_config=None,
         timeout_graceful_shutdown=30,
+        # Named, not "auto": a missing extra must fail at start, not quietly cost the
+        # per-request speed of libuv's loop and the C HTTP parser.
+        loop="uvloop",
+        http="httptools",
     )
     if lock is not None:
         lock.close()

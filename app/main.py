@@ -21,9 +21,11 @@ from app.kit.observability import ObservabilityMiddleware
 from app.kit.openapi import install_openapi
 from app.kit.schemas import refuse_unstorable_parameters
 from app.messages.endpoints import router as messages_router
+from app.messages.endpoints import run_messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
 from app.runtime import runtime
+from app.streaming.endpoints import router as run_stream_router
 from app.tags.endpoints import router as tags_router
 from app.tools.endpoints import router as tools_router
 from app.turns.endpoints import router as turns_router
@@ -40,6 +42,8 @@ ROUTERS = (
     messages_router,
     turn_runs_router,
     runs_router,
+    run_stream_router,
+    run_messages_router,
     tools_router,
     tags_router,
 )

@@ -21,11 +21,13 @@ from app.kit.db import Database
 from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
+from app.runs.control import RunControl
+from app.sleeptime import trigger
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
 from app.turns.callbacks import RunCallbacks
-from app.turns.service import TurnDeps, TurnService
-from app.worker.control import RunControl
+from app.turns.service import TurnService
+from app.turns.types import TurnDeps
 from app.worker.dispatcher import Dispatcher
 from app.worker.listener import RunListener
 from app.worker.loops import Vitals
@@ -87,7 +89,8 @@ async def runtime(
             hub = Hub()
             callbacks = RunCallbacks(db, http, settings)
             vitals = Vitals()
-            turns = TurnService(TurnDeps(db, engine, TurnGate(), settings, control, hub, callbacks))
+            deps = TurnDeps(db, engine, TurnGate(), settings, control, hub, callbacks, trigger.fire)
+            turns = TurnService(deps)
             services = Services(db, engine, settings, control, hub, turns, callbacks)
             dispatcher = Dispatcher(
                 db,

@@ -9,7 +9,7 @@ from app.kit.deps import SessionDep
 from app.kit.ids import AgentIdPath
 
 
-def get_agent_deps(request: Request) -> service.Deps:
+async def get_agent_deps(request: Request) -> service.Deps:
     return service.Deps(registry=request.app.state.providers, settings=request.app.state.settings)
 
 

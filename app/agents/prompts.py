@@ -1,12 +1,4 @@
-"""System prompts: the defaults, and a prompt compiled with the agent's memory blocks rendered
-in, as every step sends it and as the agent's stored system message shows it."""
-
-from collections.abc import Sequence
-
-from app.agents.models import Agent
-from app.blocks.memory import MemoryView
-
-MEMORY_PLACEHOLDER = "{CORE_MEMORY}"
+"""Default system prompts. Memory blocks are rendered after them when a turn is compiled."""
 
 LETTA_V1 = """\
 You are a helpful assistant with a persistent memory. The memory blocks below hold what you
@@ -40,36 +32,3 @@ DEFAULT_SYSTEM = {
     "memgpt_v2_agent": MEMGPT_V2,
     "sleeptime_agent": SLEEPTIME,
 }
-
-
-def render_memory(blocks: Sequence[MemoryView]) -> str:
-    parts = [
-        "<memory_blocks>",
-        "The following memory blocks are currently engaged in your core memory unit:",
-        "",
-    ]
-    for block in blocks:
-        parts += [f"<{block.label}>", "<description>", block.description or "", "</description>"]
-        parts.append("<metadata>")
-        if block.read_only:
-            parts.append("- read_only=true")
-        parts += [f"- chars_current={len(block.value)}", f"- chars_limit={block.limit}"]
-        parts += ["</metadata>", "<value>", block.value, "</value>", f"</{block.label}>", ""]
-    parts.append("</memory_blocks>")
-    return "\n".join(parts)
-
-
-def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> str:
-    memory = render_memory(blocks)
-    metadata = "\n".join(
-        [
-            "<memory_metadata>",
-            f"- AGENT_ID: {agent.id}",
-            f"- {evicted} previous messages between you and the user are stored in recall "
-            "memory (use tools to access them)",
-            "</memory_metadata>",
-        ]
-    )
-    if MEMORY_PLACEHOLDER in agent.system:
-        return agent.system.replace(MEMORY_PLACEHOLDER, f"{memory}\n\n{metadata}")
-    return f"{agent.system}\n\n{memory}\n\n{metadata}"

@@ -3,29 +3,42 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, delete, func, select, update
 
 from app.agents.models import Agent, AgentTag
 from app.blocks.models import AgentBlock
+from app.kit.db import utcnow
 from app.kit.pagination import PageParams, paginate
+from app.kit.repository import Repository, table_of
+
+_AGENTS = table_of(Agent)
+# Read on every turn: built once, so only their parameters change.
+_GET = select(Agent).where(
+    Agent.id == bindparam("b_agent"), Agent.organization_id == bindparam("b_org")
+)
+_GET_FOR_UPDATE = _GET.with_for_update()
+_RECORD_RUN = (
+    update(_AGENTS)
+    .where(_AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org"))
+    .values(
+        last_stop_reason=bindparam("v_stop_reason", type_=_AGENTS.c.last_stop_reason.type),
+        last_run_completion=bindparam("v_at", type_=_AGENTS.c.last_run_completion.type),
+        last_run_duration_ms=bindparam("v_ms", type_=_AGENTS.c.last_run_duration_ms.type),
+        updated_at=bindparam("v_now", type_=_AGENTS.c.updated_at.type),
+    )
+)
 
 
-class AgentRepository:
+class AgentRepository(Repository):
     """Every agent query, scoped to one organization."""
-
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
-        self.session = session
-        self.organization_id = organization_id
 
     def _scoped(self) -> Select[Agent]:
         return select(Agent).where(Agent.organization_id == self.organization_id)
 
     async def get(self, agent_id: str, *, for_update: bool = False) -> Agent | None:
-        stmt = self._scoped().where(Agent.id == agent_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return await self.session.scalar(stmt)
+        stmt = _GET_FOR_UPDATE if for_update else _GET
+        params = {"b_agent": agent_id, "b_org": self.organization_id}
+        return await self.session.scalar(stmt, params)
 
     async def get_many(self, agent_ids: Sequence[str]) -> Sequence[Agent]:
         if not agent_ids:
@@ -101,15 +114,15 @@ class AgentRepository:
     async def record_run(
         self, agent_id: str, *, stop_reason: str, at: datetime, duration_ms: int
     ) -> None:
-        await self.session.execute(
-            update(Agent)
-            .where(Agent.id == agent_id, Agent.organization_id == self.organization_id)
-            .values(
-                last_stop_reason=stop_reason,
-                last_run_completion=at,
-                last_run_duration_ms=duration_ms,
-            )
-        )
+        params = {
+            "b_agent": agent_id,
+            "b_org": self.organization_id,
+            "v_stop_reason": stop_reason,
+            "v_at": at,
+            "v_ms": duration_ms,
+            "v_now": utcnow(),
+        }
+        await self.execute(_RECORD_RUN, params)
 
     def add(self, agent: Agent) -> None:
         self.session.add(agent)

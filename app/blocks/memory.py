@@ -21,11 +21,9 @@ from app.blocks.repository import BlockRepository
 from app.blocks.schemas import BlockUpdate
 from app.kit.errors import BlockLimitExceeded
 
-Edit = Callable[[str, str], str]  # (current value, label) -> new value
-
 
 class MemoryView(Protocol):
-    """What rendering a block into the prompt reads."""
+    """What rendering a block into the prompt, and staging edits over it, read."""
 
     @property
     def label(self) -> str: ...
@@ -37,6 +35,9 @@ class MemoryView(Protocol):
     def description(self) -> str | None: ...
     @property
     def read_only(self) -> bool: ...
+
+
+Edit = Callable[[str, str], str]  # (current value, label) -> new value
 
 
 class EditFailedError(Exception):

@@ -11,6 +11,7 @@ from app.messages.chat import SEND_MESSAGE
 from app.providers.base import LLMResponse, ProviderError
 from app.providers.registry import ModelInfo
 from app.runs.models import Step
+from app.runs.states import StopReason
 
 # Longer than any tool's name: the label a tool result carries is cut to it (so it fits its
 # column even escaped), while the call keeps the name whole.
@@ -58,7 +59,7 @@ def fill_failure(row: Step, exc: ProviderError) -> None:
     row.error_data = {"message": exc.message, "status_code": exc.status_code}
 
 
-def fill_usage(row: Step, response: LLMResponse, stop: str | None) -> None:
+def fill_usage(row: Step, response: LLMResponse, stop: StopReason | None) -> None:
     usage = response.usage
     row.prompt_tokens, row.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     row.total_tokens, row.cached_input_tokens = usage.total_tokens, usage.cached_input_tokens
@@ -86,7 +87,7 @@ def searchable(response: LLMResponse) -> str | None:
 def agent_changes(
     *,
     context_start: tuple[int, int],
-    stop: str | None,
+    stop: StopReason | None,
     message_id: str,
     calls: list[dict[str, Any]],
     run_id: str,
@@ -97,7 +98,7 @@ def agent_changes(
     old_start, new_start = context_start
     if new_start > old_start:
         values["context_start_seq"] = new_start
-    if stop == "requires_approval":
+    if stop == StopReason.requires_approval:
         paused = [c["id"] for c in calls if c.get("requires_approval")]
         values["pending_approval"] = {
             "message_id": message_id,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
-from app.agents.prompts import compile_system
+from app.agents.prompt import compile_system
 from app.agents.repository import AgentRepository
 from app.blocks.memory import DirectMemory, MemoryView, StagedMemory
 from app.blocks.repository import BlockRepository
@@ -37,6 +37,7 @@ from app.messages.repository import ChatRow, MessageRepository
 from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
+from app.runs.repository import RunRepository
 from app.runs.states import StopReason
 from app.tools.run import ToolContext, ToolResult, execute, failed
 
@@ -76,7 +77,7 @@ class _Turn:
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
     called: list[str] = field(default_factory=list)  # the tools the turn has called
 
-    def outcome(self, stop_reason: str, error: dict[str, Any] | None) -> TurnOutcome:
+    def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
         return TurnOutcome(
             stop_reason,
@@ -92,7 +93,7 @@ class _Turn:
 class ContextOverflowError(Exception):
     """The context cannot be built; returned (not raised) by ``prepare``."""
 
-    def __init__(self, stop_reason: str, message: str) -> None:
+    def __init__(self, stop_reason: StopReason, message: str) -> None:
         super().__init__(message)
         self.stop_reason = stop_reason
         self.message = message
@@ -221,7 +222,7 @@ class Engine:
     async def _end(
         self,
         turn: "_Turn",
-        stop_reason: str,
+        stop_reason: StopReason,
         error: dict[str, Any] | None,
         failed_step: Step | None = None,
     ) -> TurnOutcome:
@@ -231,7 +232,7 @@ class Engine:
         ended = TurnEnded(outcome)
         async with self.db.session() as session:
             if failed_step is not None:
-                session.add(failed_step)
+                await RunRepository(session, failed_step.organization_id).insert_step(failed_step)
             await turn.finish(session, outcome)
             await turn.sink.committing(session, ended)
         await turn.sink.emit(ended)
@@ -321,7 +322,7 @@ class Engine:
             events: list[Committed] = []
             if await self._store(session, spec, step, stored, stop):
                 answer.fill_usage(row, response, stop)
-                session.add(row)
+                await RunRepository(session, spec.organization_id).insert_step(row)
                 stop = StopReason.max_steps if stop is None and last else stop
                 usage, streamed = response.usage, spec.stream_tokens
                 events.append(StepCommitted(row.id, agent.agent_type, stored, usage, streamed))
@@ -343,7 +344,7 @@ class Engine:
         spec: TurnSpec,
         step: _Step,
         stored: list[Message],
-        stop: str | None,
+        stop: StopReason | None,
     ) -> bool:
         """Number and add the step's messages, moving the agent's columns the step changes
         in the same statement; False when the agent is gone."""

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.providers.base import Usage
-from app.runs.states import RunStatus, status_for
+from app.runs.states import RunStatus, StopReason, status_for
 
 
 @dataclass(slots=True)
@@ -27,7 +27,7 @@ class UsageTotals:
 
 @dataclass(slots=True)
 class TurnOutcome:
-    stop_reason: str
+    stop_reason: StopReason
     usage: UsageTotals
     error: dict[str, Any] | None = None
     ttft_ns: int | None = None

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from app.agents.models import Agent
 from app.providers.base import LLMResponse
+from app.runs.states import StopReason
 
 HEARTBEAT_AGENTS = frozenset({"memgpt_v2_agent"})
 REQUEST_HEARTBEAT = "request_heartbeat"
@@ -58,46 +59,50 @@ def sound(agent: Agent, call: dict[str, Any]) -> bool:
 
 def decide(
     agent: Agent, calls: list[dict[str, Any]], response: LLMResponse, called: Iterable[str]
-) -> str | None:
+) -> StopReason | None:
     """The stop reason of a step, or None to go on. ``called`` names every tool the turn
     has called so far, this step's included. A call that could not run never ends the turn
     (unless another call of the step does): the model must see its error and try again, or
     a terminal tool called with broken arguments would end the turn with nothing said."""
     if any(c.get("requires_approval") for c in calls):
-        return "requires_approval"
+        return StopReason.requires_approval
     terminal = rule_names(agent, "exit_loop")
     runnable = [c for c in calls if sound(agent, c)]
     if len(runnable) < len(calls) and not any(c["name"] in terminal for c in runnable):
         return None
     if not uses_heartbeats(agent):
         if any(c["name"] in terminal for c in calls):
-            return "tool_rule"
+            return StopReason.tool_rule
         if not calls:
-            return "max_tokens_exceeded" if response.finish_reason == "length" else "end_turn"
+            return _cut_off(response) or StopReason.end_turn
         return None
     return _decide_heartbeat(agent, calls, response, set(called))
 
 
 def _decide_heartbeat(
     agent: Agent, calls: list[dict[str, Any]], response: LLMResponse, called: set[str]
-) -> str | None:
+) -> StopReason | None:
     if not calls:
-        return "max_tokens_exceeded" if response.finish_reason == "length" else "no_tool_call"
+        return _cut_off(response) or StopReason.no_tool_call
     terminal = rule_names(agent, "exit_loop")
     ending = [c for c in calls if c["name"] in terminal]
     if ending:
         asked_on = any(requested_heartbeat(c["arguments"]) for c in ending)
-        return "tool_rule" if asked_on else "end_turn"
+        return StopReason.tool_rule if asked_on else StopReason.end_turn
     continuing = rule_names(agent, "continue_loop", *_CHILD_RULES)
     if any(c["name"] in continuing or requested_heartbeat(c["arguments"]) for c in calls):
         return None  # asked to go on
     required = rule_names(agent, "required_before_exit") & set(agent.tool_names)
-    return None if required - called else "end_turn"
+    return None if required - called else StopReason.end_turn
 
 
-_STOP_ERRORS = {
-    "no_tool_call": "the model answered without calling a tool; this agent must call one",
-    "max_tokens_exceeded": "the model's answer was cut off at its token limit",
+def _cut_off(response: LLMResponse) -> StopReason | None:
+    return StopReason.max_tokens_exceeded if response.finish_reason == "length" else None
+
+
+_STOP_ERRORS: dict[str, str] = {
+    StopReason.no_tool_call: "the model answered without calling a tool; this agent must call one",
+    StopReason.max_tokens_exceeded: "the model's answer was cut off at its token limit",
 }
 
 

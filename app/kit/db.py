@@ -5,6 +5,7 @@ repositories only ``flush``, and the owner commits once at the end. Sessions use
 ``expire_on_commit=False`` so loaded rows stay readable after the commit.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -79,18 +80,23 @@ class TimestampMixin:
 class Database:
     """The engine and the session factories for one configured database URL.
 
-    ``write_session`` begins an immediate (write-locking) transaction on SQLite so that two
+    A write session begins an immediate (write-locking) transaction on SQLite so that two
     writers queue on the lock instead of failing on a stale snapshot; on PostgreSQL both
-    factories behave the same.
+    factories behave the same. SQLite has one writer at a time: this process's writers take
+    turns on an ``asyncio.Lock`` first (in arrival order, each with its connection already in
+    hand), so they never meet SQLite's sleep-and-retry busy handler, whose growing sleeps put
+    seconds on the slowest turns under load; other processes are still arbitrated by it.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.engine: AsyncEngine = dialect.create_engine(url, echo=echo)
+        self._write_engine = dialect.write_engine(self.engine)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(
-            dialect.write_engine(self.engine), expire_on_commit=False, autoflush=False
+            self._write_engine, expire_on_commit=False, autoflush=False
         )
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -99,9 +105,26 @@ class Database:
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """A unit of work: committed when the block exits cleanly, rolled back otherwise."""
+        if write and self._write_lock is not None:
+            async with self._serialised(self._write_lock) as session:
+                yield session
+            return
         factory = self._write if write else self._read
         async with factory() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _serialised(self, lock: asyncio.Lock) -> AsyncIterator[AsyncSession]:
+        """A SQLite write session holding the process's write lock from BEGIN to COMMIT. The
+        connection is taken before the lock, so a lock holder never waits for the pool."""
+        async with self._write_engine.connect() as connection:
+            async with asyncio.timeout(dialect.SQLITE_BUSY_SECONDS):
+                await lock.acquire()
+            try:
+                async with self._write(bind=connection) as session, session.begin():
+                    yield session
+            finally:
+                lock.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -19,6 +19,8 @@ _IMMEDIATE = "sleeptime_sqlite_immediate"
 # Seconds to wait for a new PostgreSQL connection: a server that does not answer is reported
 # as unavailable instead of holding the caller for the driver's default minute.
 CONNECT_TIMEOUT = 10.0
+# Seconds a SQLite writer waits for the write lock before it gives up (as "database locked").
+SQLITE_BUSY_SECONDS = 30
 
 
 def is_sqlite_url(url: str | URL) -> bool:
@@ -38,7 +40,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             connect_args={"timeout": CONNECT_TIMEOUT},
             **json_codec,
         )
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **json_codec)
+    engine = create_async_engine(
+        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **json_codec
+    )
     _install_sqlite_hooks(engine)
     return engine
 
@@ -61,7 +65,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

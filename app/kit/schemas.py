@@ -88,9 +88,10 @@ class DeleteResult(ResponseModel):
     message: str
 
 
-def refuse_unstorable_parameters(request: Request) -> None:
+async def refuse_unstorable_parameters(request: Request) -> None:
     """An app-wide dependency: a U+0000 in any path or query parameter is a 422 naming it
-    (PostgreSQL refuses it in any text it compares or stores)."""
+    (PostgreSQL refuses it in any text it compares or stores). ``async`` so that it runs on
+    the event loop, not through the thread pool, on every request."""
     errors: list[dict[str, Any]] = []
     for name, value in request.path_params.items():
         if isinstance(value, str) and "\x00" in value:

@@ -6,7 +6,7 @@ from app.agents import service as agents_service
 from app.auth.deps import Actor, ActorDep
 from app.groups import service as groups_service
 from app.kit.deps import SessionDep
-from app.kit.ids import AgentIdPath, GroupIdPath
+from app.kit.ids import AgentIdPath, GroupIdPath, RunIdPath
 from app.kit.pagination import Order
 from app.messages import history
 from app.messages.convert import to_letta_many
@@ -14,8 +14,10 @@ from app.messages.listing import MessagePage, letta_page
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import MessageType
+from app.runs import service as runs_service
 
 router = APIRouter(prefix="/v1", tags=["messages"])
+run_messages_router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 Types = Annotated[list[MessageType] | None, Query()]
 UseAssistantMessage = Annotated[
@@ -92,4 +94,32 @@ async def list_group_messages(
         page,
         include_return_message_types,
         use_assistant_message,
+    )
+
+
+@run_messages_router.get("/{run_id}/messages", response_model=list[dict[str, Any]])
+async def list_run_messages(
+    run_id: RunIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    before: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order: Order = Order.asc,
+) -> list[dict[str, Any]]:
+    run = await runs_service.get(session, actor, run_id)
+    agent = await agents_service.get(session, actor, run.agent_id)
+    config = run.request_config or {}
+    types = config.get("include_return_message_types")
+    wanted = set(types) if types else None
+    replies = config.get("use_assistant_message") is not False
+
+    async def render(stored: list[Message]) -> list[dict[str, Any]]:
+        return to_letta_many(stored, agent.agent_type, wanted, assistant_messages=replies)
+
+    return await letta_page(
+        MessageRepository(session, actor.organization_id),
+        agent.id,
+        MessagePage(limit, order, after=after, before=before, run_id=run.id),
+        render,
     )

@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
-from app.agents.prompts import compile_system
+from app.agents.prompt import compile_system
 from app.blocks.memory import MemoryView
 from app.blocks.repository import BlockRepository
 from app.messages.chat import SEND_MESSAGE, text_of

@@ -1,14 +1,15 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, Update, bindparam, delete, func, inspect, or_, select, update
 
 from app.agents.models import Agent
 from app.kit.errors import BadRequest
 from app.kit.pagination import Order
+from app.kit.repository import Repository, table_of
 from app.messages.models import Message
 
 # An agent's system message (Letta's ``message_ids[0]``) is stored at this seq; the history
@@ -33,25 +34,47 @@ CHAT_COLUMNS = (
     Message.tool_returns,
 )
 
+_AGENTS = table_of(Agent)
+# The newest messages of an agent's context: read on every step.
+_IN_CONTEXT = (
+    select(*CHAT_COLUMNS)
+    .where(Message.agent_id == bindparam("b_agent"), Message.organization_id == bindparam("b_org"))
+    .where(Message.seq >= bindparam("b_start"), Message.seq > SYSTEM_SEQ)
+    .order_by(Message.seq.desc())
+    .limit(bindparam("b_limit"))
+)
 
-class MessageRepository:
+
+@cache
+def _allocate(columns: tuple[str, ...]) -> Update:
+    """The sequence allocation, also setting the agent attributes ``columns`` (one statement
+    per set of attributes, built once)."""
+    mapped = inspect(Agent).column_attrs
+    values: dict[str, Any] = {"last_message_seq": _AGENTS.c.last_message_seq + bindparam("b_n")}
+    for attr in columns:
+        column = mapped[attr].columns[0]
+        values[column.key] = bindparam(f"v_{attr}", type_=column.type)
+    return (
+        update(_AGENTS)
+        .where(
+            _AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org")
+        )
+        .values(values)
+        .returning(_AGENTS.c.last_message_seq)
+    )
+
+
+class MessageRepository(Repository):
     """Every message query, scoped to one organization. Messages order by per-agent ``seq``."""
-
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
-        self.session = session
-        self.organization_id = organization_id
 
     async def allocate_seq(self, agent_id: str, count: int, **agent_values: Any) -> int | None:
         """Reserve ``count`` sequence numbers for an agent and return the first (None if the
         agent is gone). The update locks the agent row, so writers of one agent's history take
-        turns; ``agent_values`` are other agent columns to set in the same statement."""
-        last = await self.session.scalar(
-            update(Agent)
-            .where(Agent.id == agent_id, Agent.organization_id == self.organization_id)
-            .values(last_message_seq=Agent.last_message_seq + count, **agent_values)
-            .returning(Agent.last_message_seq)
-            .execution_options(synchronize_session=False)
-        )
+        turns; ``agent_values`` are other agent attributes to set in the same statement."""
+        params = {"b_agent": agent_id, "b_org": self.organization_id, "b_n": count}
+        params.update({f"v_{k}": v for k, v in agent_values.items()})
+        result = await self.execute(_allocate(tuple(sorted(agent_values))), params)
+        last = result.scalar()
         return None if last is None else int(last) - count + 1
 
     async def append(self, agent_id: str, messages: Sequence[Message], **agent_values: Any) -> bool:
@@ -62,8 +85,12 @@ class MessageRepository:
             return False
         for offset, message in enumerate(messages):
             message.seq = first + offset
-        self.add_all(messages)
+        await self.insert(messages)
         return True
+
+    async def insert(self, messages: Sequence[Message]) -> None:
+        """Store numbered messages now, in one statement (they stay out of the session)."""
+        await self.insert_rows(Message, messages)
 
     def add_all(self, messages: Sequence[Message]) -> None:
         self.session.add_all(messages)
@@ -115,14 +142,13 @@ class MessageRepository:
     async def in_context(self, agent_id: str, start_seq: int, limit: int) -> list[ChatRow]:
         """The newest ``limit`` messages from ``start_seq`` on, oldest first: plain rows with
         just what the model sees (this runs on every step, so no ORM objects)."""
-        stmt = (
-            select(*CHAT_COLUMNS)
-            .where(Message.agent_id == agent_id, Message.organization_id == self.organization_id)
-            .where(Message.seq >= start_seq, Message.seq > SYSTEM_SEQ)
-            .order_by(Message.seq.desc())
-            .limit(limit)
-        )
-        rows = (await self.session.execute(stmt)).all()
+        params = {
+            "b_agent": agent_id,
+            "b_org": self.organization_id,
+            "b_start": start_seq,
+            "b_limit": limit,
+        }
+        rows = (await self.execute(_IN_CONTEXT, params)).all()
         return [ChatRow(*row) for row in reversed(rows)]
 
     async def in_context_ids(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:

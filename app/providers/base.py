@@ -28,9 +28,11 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+from app.runs.states import StopReason
+
 
 class ProviderError(Exception):
-    stop_reason: ClassVar[str] = "llm_api_error"
+    stop_reason: ClassVar[StopReason] = StopReason.llm_api_error
     error_type: ClassVar[str] = "llm_error"
     retryable: ClassVar[bool] = False
     http_status: ClassVar[int] = 502
@@ -103,7 +105,7 @@ class StreamIncompleteError(ProviderConnectionError):
 
 
 class InvalidResponseError(ProviderError):
-    stop_reason = "invalid_llm_response"
+    stop_reason = StopReason.invalid_llm_response
     error_type = "llm_empty_response"
     summary = "The model provider's answer could not be used"
 

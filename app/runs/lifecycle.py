@@ -51,6 +51,7 @@ class KindPolicy:
     abandoned: str | None = None  # "module:attribute": clears what an abandoned attempt left
     max_attempts: int | None = None  # None: the configured ``max_attempts``
     superseded: bool = False  # a lapsed run fails if a newer run of its agent is waiting
+    joins: bool = False  # one waiting run per agent: a new one joins it (``accept_or_join``)
 
 
 POLICIES: Final[Mapping[RunKind, KindPolicy]] = {
@@ -63,6 +64,7 @@ POLICIES: Final[Mapping[RunKind, KindPolicy]] = {
         executor="app.sleeptime.job:executor",
         abandoned="app.sleeptime.job:discard_attempt",
         superseded=True,
+        joins=True,
     ),
 }
 
@@ -133,6 +135,29 @@ async def accept(session: AsyncSession, run: Run) -> None:
     await RunRepository(session, run.organization_id).add(run)
     if policy(run.kind).queued:
         await dialect.notify_runs(session)
+
+
+async def accept_or_join(
+    session: AsyncSession, values: dict[str, Any], join: Callable[[Run], dict[str, Any]]
+) -> Run:
+    """Accept a run (``values``, with its lifecycle fields from ``opening``) of a kind that
+    keeps one waiting run per agent; when one is already waiting, it takes ``join``'s changes
+    instead (it now covers what the new run would have) and is returned. The caller
+    announces the queued runs (``dialect.notify_runs``) once it has accepted them all."""
+    if not policy(values["kind"]).joins:
+        raise ValueError(f"runs of kind {values['kind']!r} do not join a waiting run")
+    runs = RunRepository(session, values["organization_id"])
+    waiting = None
+    for _ in range(3):  # a dispatcher may claim the waiting run between our insert and select
+        await runs.insert_unless_waiting(values)
+        waiting = await runs.lock_waiting(values["agent_id"], values["kind"])
+        if waiting is not None:
+            break
+    if waiting is None:
+        raise LookupError(f"could not queue a {values['kind']} run for {values['agent_id']}")
+    if waiting.id != values["id"]:
+        await runs.save(waiting, join(waiting))
+    return waiting
 
 
 async def active_turns(session: AsyncSession, organization_id: str, agent_id: str) -> Sequence[Run]:

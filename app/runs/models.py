@@ -5,7 +5,10 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.kit.db import Base, JSONType, TimestampMixin, UTCDateTime, utcnow
+from app.runs.states import RunStatus
 
+# Index predicates are SQL text, as the migrations wrote them: the values are those of
+# ``RunStatus`` and ``RunKind`` (``app.runs.states``, ``app.runs.lifecycle``).
 _SLEEPTIME_RUNNING = text("kind = 'sleeptime' AND status = 'running'")
 SLEEPTIME_CREATED = "kind = 'sleeptime' AND status = 'created'"
 _SLEEPTIME_CREATED = text(SLEEPTIME_CREATED)
@@ -51,7 +54,7 @@ class Run(TimestampMixin, Base):
     group_id: Mapped[str | None] = mapped_column(String(64))
     parent_run_id: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="created")
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.created)
     stop_reason: Mapped[str | None] = mapped_column(String(64))
     background: Mapped[bool] = mapped_column(Boolean, default=False)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)

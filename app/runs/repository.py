@@ -1,23 +1,72 @@
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, exists, func, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.pagination import Order, PageParams, paginate
-from app.runs.models import Run, RunEvent, Step
+from app.kit.repository import Repository, table_of
+from app.runs.models import SLEEPTIME_CREATED, Run, RunEvent, Step
 from app.runs.states import ACTIVE, ENDED, RunStatus
 
+_RUNS = table_of(Run)
+_INSERT_EVENTS = table_of(RunEvent).insert()
 
-class RunRepository:
+
+@cache
+def _finish(columns: tuple[str, ...]) -> Update:
+    """The fenced end of a run, setting the run attributes ``columns`` (built once per set)."""
+    mapped = inspect(Run).column_attrs
+    values: dict[str, Any] = {
+        mapped[attr].columns[0].key: bindparam(f"v_{attr}", type_=mapped[attr].columns[0].type)
+        for attr in (*columns, "updated_at")
+    }
+    values.update(lease_owner=None, lease_expires_at=None)
+    return (
+        update(_RUNS)
+        .where(_RUNS.c.id == bindparam("b_run"), _RUNS.c.organization_id == bindparam("b_org"))
+        .where(_RUNS.c.status == RunStatus.running, _RUNS.c.lease_owner == bindparam("b_owner"))
+        .values(values)
+    )
+
+
+class RunRepository(Repository):
     """Every run and step query, scoped to one organization."""
 
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
-        self.session = session
-        self.organization_id = organization_id
+    async def insert_step(self, step: Step) -> None:
+        await self.insert_rows(Step, [step])
+
+    async def insert_events(self, run_id: str, events: Sequence[tuple[int, str]]) -> None:
+        """Keep a run's numbered stream events (``(seq, payload)``), in one statement."""
+        now = utcnow()
+        rows = [
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "organization_id": self.organization_id,
+                "payload": payload,
+                "created_at": now,
+            }
+            for seq, payload in events
+        ]
+        await self.execute(_INSERT_EVENTS, rows[0] if len(rows) == 1 else rows)
 
     def _scoped(self) -> Select[Run]:
         return select(Run).where(Run.organization_id == self.organization_id)
@@ -81,8 +130,34 @@ class RunRepository:
         return int(row[0]), int(row[1]), int(row[2])
 
     async def add(self, run: Run) -> None:
-        self.session.add(run)
-        await self.session.flush()
+        """Store a new run now, in one statement. It stays out of the session: later
+        changes go through this repository's statements, not a flush."""
+        await self.insert_rows(Run, [run])
+
+    async def insert_unless_waiting(self, values: dict[str, Any]) -> None:
+        """Insert a run unless its agent already has one of its kind waiting, as the partial
+        unique index on waiting runs rules (``ux_runs_sleeptime_created``: sleeptime runs)."""
+        if values["organization_id"] != self.organization_id:
+            raise LookupError("the run is not this organization's")
+        await self.session.execute(
+            dialect.insert_ignoring_conflict(
+                self.session,
+                cast(Table, Run.__table__),
+                values,
+                index_elements=["agent_id"],
+                # As text: PostgreSQL matches an ON CONFLICT target against the index's own
+                # predicate, which bound parameters would not match.
+                index_where=text(SLEEPTIME_CREATED),
+            )
+        )
+
+    async def lock_waiting(self, agent_id: str, kind: str) -> Run | None:
+        """The agent's run of ``kind`` waiting to be claimed, locked."""
+        return await self.session.scalar(
+            self._scoped()
+            .where(Run.agent_id == agent_id, Run.kind == kind, Run.status == RunStatus.created)
+            .with_for_update()
+        )
 
     async def save(self, run: Run, values: dict[str, Any]) -> None:
         """Write ``values`` to a run of this organization that this transaction locked."""
@@ -95,14 +170,9 @@ class RunRepository:
     async def finish(self, run_id: str, *, owner: str, **values: Any) -> bool:
         """End a running run held by ``owner``; False if it is not (anymore): someone else
         took its lease over, or a cancel already ended it."""
-        result = await self.session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.organization_id == self.organization_id)
-            .where(Run.status == RunStatus.running, Run.lease_owner == owner)
-            .values(updated_at=utcnow(), lease_owner=None, lease_expires_at=None, **values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        params: dict[str, Any] = {"b_run": run_id, "b_org": self.organization_id, "b_owner": owner}
+        params.update({f"v_{k}": v for k, v in values.items()}, v_updated_at=utcnow())
+        return await self.rowcount(_finish(tuple(sorted(values))), params) > 0
 
     async def claim_callback(self, run_id: str) -> Run | None:
         """Take the run's completion callback, once: the ended run with a ``callback_url``

@@ -9,10 +9,10 @@ from app.auth.deps import Actor
 from app.kit.db import Database
 from app.kit.errors import Conflict, NotFound
 from app.kit.pagination import PageParams
+from app.runs.control import RunControl
 from app.runs.models import Run, Step
 from app.runs.repository import RunRepository
 from app.runs.states import ACTIVE, ENDED
-from app.worker.control import RunControl
 
 
 async def get(session: AsyncSession, actor: Actor, run_id: str) -> Run:

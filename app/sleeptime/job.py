@@ -34,6 +34,7 @@ from app.messages.factory import Owner, new_message
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.runs import lifecycle
+from app.runs.control import RunControl
 from app.runs.lifecycle import LeaseLostError
 from app.runs.models import Run
 from app.runs.states import RunStatus, StopReason, status_for
@@ -42,7 +43,6 @@ from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
 from app.streaming.run_stream import RunStream
 from app.turns.finish import end_run
-from app.worker.control import RunControl
 
 if TYPE_CHECKING:
     from app.runtime import Services
@@ -142,8 +142,7 @@ class SleeptimeJob:
             if seq is None:
                 return  # the sleeptime agent was deleted; its runs went with it
             message.seq = seq
-            repo.add_all([message])
-            await session.flush()
+            await repo.insert([message])
             first = await self.engine.prepare(session, spec)
 
         async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:

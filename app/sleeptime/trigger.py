@@ -8,9 +8,9 @@ atomic statement, so concurrent turns never lose a count. Each sleeptime agent g
 """
 
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
@@ -20,14 +20,9 @@ from app.kit.db import utcnow
 from app.kit.ids import Prefix, new_id
 from app.runs import lifecycle
 from app.runs.lifecycle import RunKind
-from app.runs.models import SLEEPTIME_CREATED, Run
-from app.runs.states import RunStatus
+from app.runs.models import Run
 
 RUN_TYPE = "sleeptime_agent_send_message_async"
-_WAITING = (Run.kind == RunKind.sleeptime) & (Run.status == RunStatus.created)
-# The predicate of the partial unique index, as text: PostgreSQL matches an ON CONFLICT target
-# against the index's own predicate, which bound parameters would not match.
-_WAITING_INDEX = text(SLEEPTIME_CREATED)
 
 
 async def _due(session: AsyncSession, group: Group) -> bool:
@@ -114,27 +109,13 @@ async def _enqueue(
         "created_at": now,
         "updated_at": now,
     }
-    table = cast(Table, Run.__table__)
-    waiting = None
-    for _ in range(3):  # a worker may claim the waiting run between our insert and select
-        await session.execute(
-            dialect.insert_ignoring_conflict(
-                session, table, values, index_elements=["agent_id"], index_where=_WAITING_INDEX
-            )
-        )
-        waiting = await session.scalar(
-            select(Run).where(Run.agent_id == agent_id, _WAITING).with_for_update()
-        )
-        if waiting is not None:
-            break
-    if waiting is None:
-        raise LookupError(f"could not queue a sleeptime run for {agent_id}")
-    if waiting.id != values["id"]:
-        # Join the run already waiting: it now covers this turn too.
+
+    def join(waiting: Run) -> dict[str, Any]:
+        # The run already waiting now covers this turn too.
         request = dict(waiting.request or {})
         request["through_seq"] = max(int(request.get("through_seq", 0)), through_seq)
-        waiting.request = request
-        if available is not None:
-            waiting.available_at = available
-        waiting.updated_at = now
+        later = {"available_at": available} if available is not None else {}
+        return {"request": request, "updated_at": now, **later}
+
+    waiting = await lifecycle.accept_or_join(session, values, join)
     return waiting.id

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from app.kit.db import Database, utcnow
 from app.kit.errors import Gone, NotFound
+from app.runs.control import RunControl
 from app.runs.models import Run, RunEvent
 from app.runs.states import ENDED, RunStatus, StopReason
 from app.streaming.hub import DONE, Hub
 from app.streaming.recorder import encode
-from app.worker.control import RunControl
 
 PAGE = 500
 

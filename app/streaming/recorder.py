@@ -9,12 +9,13 @@ in batches. After each write, PostgreSQL followers on other replicas are notifie
 import json
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit import dialect
-from app.kit.db import Database, utcnow
+from app.kit.db import Database
 from app.runs.models import RunEvent
+from app.runs.repository import RunRepository
 from app.streaming.hub import Hub, LiveRun
 
 DELTA_BATCH = 64
@@ -92,18 +93,8 @@ class RunRecorder:
     async def _save(self, session: AsyncSession) -> None:
         if not self._unsaved:
             return
-        now = utcnow()
-        rows = [
-            {
-                "run_id": self.run_id,
-                "seq": seq,
-                "organization_id": self.organization_id,
-                "payload": text,
-                "created_at": now,
-            }
-            for seq, text in self._unsaved
-        ]
-        self._saving += self._unsaved
+        events = self._unsaved
+        self._saving += events
         self._unsaved = []
-        await session.execute(insert(RunEvent), rows)
+        await RunRepository(session, self.organization_id).insert_events(self.run_id, events)
         await dialect.notify_events(session, self.run_id)

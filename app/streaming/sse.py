@@ -12,6 +12,7 @@ from app.kit.db import utcnow
 from app.kit.errors import AppError
 from app.messages.convert import letta_date
 from app.messages.schemas import MessageType
+from app.runs.states import StopReason
 from app.streaming.hub import DONE
 from app.streaming.recorder import encode
 
@@ -43,7 +44,11 @@ def refusal(run_id: str, exc: AppError) -> list[str]:
         "message": exc.message,
         "detail": exc.body()["detail"],
     }
-    return [encode({"message_type": "stop_reason", "stop_reason": "error"}), encode(error), DONE]
+    return [
+        encode({"message_type": "stop_reason", "stop_reason": StopReason.error}),
+        encode(error),
+        DONE,
+    ]
 
 
 def wanted(types: Iterable[str] | None) -> Callable[[str], bool]:

@@ -13,11 +13,13 @@ from app.kit.deps import SessionDep, SettingsDep
 from app.kit.errors import AppError, Unprocessable
 from app.kit.ids import AgentIdPath, GroupIdPath, RunIdPath
 from app.messages.schemas import CancelRequest, LettaAsyncRequest, LettaRequest, LettaResponse
+from app.runs.deps import ControlDep
 from app.runs.schemas import RunResponse
+from app.streaming.deps import FollowerDep
 from app.streaming.follow import Follower
 from app.streaming.sse import refusal, stream_response
 from app.turns import cancel
-from app.turns.deps import CallbacksDep, ControlDep, FollowerDep, TurnsDep
+from app.turns.deps import CallbacksDep, TurnsDep
 from app.turns.service import TurnService
 
 router = APIRouter(prefix="/v1", tags=["messages"])

@@ -2,7 +2,7 @@
 state (fenced on the lease owner), the agent's last-run fields, and the sleeptime trigger;
 and the HTTP error a JSON turn answers when that end was a failure the client must see."""
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,18 +13,39 @@ from app.kit.errors import TurnFailed
 from app.providers.base import failure_status
 from app.runs import lifecycle
 from app.runs.models import Run
-from app.sleeptime import trigger
 from app.streaming.closing import usage_statistics
 
 
+class SleeptimeTrigger(Protocol):
+    """Queues the sleeptime runs a finished turn calls for, in the turn's last transaction;
+    returns their ids. The sleeptime layer provides it when the app is assembled, so the turn
+    does not depend on the layer that runs on top of it."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        organization_id: str,
+        primary_id: str,
+        parent_run_id: str,
+        through_seq: int,
+        last_message_id: str,
+    ) -> list[str]: ...
+
+
 async def finish_turn(
-    session: AsyncSession, run: Run, outcome: TurnOutcome, duration_ns: int, owner: str
+    session: AsyncSession,
+    run: Run,
+    outcome: TurnOutcome,
+    duration_ns: int,
+    owner: str,
+    sleeptime: SleeptimeTrigger,
 ) -> None:
     """End a primary's (or any agent's) turn; queue sleeptime runs when they are due."""
     org = run.organization_id
     last_seq, last_id = outcome.last_seq, outcome.last_message_id
     if outcome.sleeptime_enabled and last_seq is not None and last_id is not None:
-        outcome.run_ids = await trigger.fire(
+        outcome.run_ids = await sleeptime(
             session,
             organization_id=org,
             primary_id=run.agent_id,

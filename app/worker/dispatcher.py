@@ -1,5 +1,6 @@
 """The dispatcher: claims queued runs and executes them, renews this process's leases, and
-reaps the leases of processes that died.
+reaps the leases of processes that died. What each of these does to a run is the run
+lifecycle's (``app.runs.lifecycle``), and so is the executor of each kind of run.
 
 It runs inside ``sleeptime serve`` and alone in ``sleeptime worker``; with the dispatcher
 switched off, ``serve`` still runs its heartbeat, which keeps the leases of its own turns.
@@ -24,9 +25,9 @@ from app.config import Settings
 from app.kit import dialect
 from app.kit.db import Database, utcnow
 from app.runs import lifecycle
+from app.runs.control import RunControl
 from app.runs.models import Run
 from app.runs.states import ENDED
-from app.worker.control import RunControl
 from app.worker.loops import Backoff, Loop, LoopCrashedError, Vitals
 
 log = structlog.get_logger("app.worker")

@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.engine import make_url
 
 from app.kit.dialect import CONNECT_TIMEOUT, DONE_CHANNEL, EVENTS_CHANNEL, NOTIFY_CHANNEL
-from app.worker.control import RunControl
+from app.runs.control import RunControl
 from app.worker.loops import Backoff, Loop, Vitals
 
 log = structlog.get_logger("app.worker.listener")

@@ -26,10 +26,14 @@ from app.groups.endpoints import router as groups_router
 from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
 from app.messages.endpoints import router as messages_router
+from app.messages.endpoints import run_messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
+from app.streaming.endpoints import router as run_stream_router
 from app.tags.endpoints import router as tags_router
 from app.tools.endpoints import router as tools_router
+from app.turns.endpoints import router as turns_router
+from app.turns.endpoints import run_router as turn_runs_router
 from tests.conftest import MODEL, AppFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, create_block, ok
@@ -231,8 +235,12 @@ ROUTES = _routes(
     agents_router,
     groups_router,
     models_router,
+    turns_router,
     messages_router,
+    turn_runs_router,
     runs_router,
+    run_stream_router,
+    run_messages_router,
 )
 # Every route needs a key, including those that show what all organizations share.
 AUTH_ROUTES = ROUTES + _routes(tools_router, tags_router)

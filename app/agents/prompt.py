@@ -1,0 +1,43 @@
+"""The agent's system prompt as the model reads it: its system text with its memory blocks
+rendered in. Below both the engine (which compiles it on every step) and the message store
+(whose lists show the live prompt in place of the stored one)."""
+
+from collections.abc import Sequence
+
+from app.agents.models import Agent
+from app.blocks.memory import MemoryView
+
+MEMORY_PLACEHOLDER = "{CORE_MEMORY}"
+
+
+def render_memory(blocks: Sequence[MemoryView]) -> str:
+    parts = [
+        "<memory_blocks>",
+        "The following memory blocks are currently engaged in your core memory unit:",
+        "",
+    ]
+    for block in blocks:
+        parts += [f"<{block.label}>", "<description>", block.description or "", "</description>"]
+        parts.append("<metadata>")
+        if block.read_only:
+            parts.append("- read_only=true")
+        parts += [f"- chars_current={len(block.value)}", f"- chars_limit={block.limit}"]
+        parts += ["</metadata>", "<value>", block.value, "</value>", f"</{block.label}>", ""]
+    parts.append("</memory_blocks>")
+    return "\n".join(parts)
+
+
+def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> str:
+    memory = render_memory(blocks)
+    metadata = "\n".join(
+        [
+            "<memory_metadata>",
+            f"- AGENT_ID: {agent.id}",
+            f"- {evicted} previous messages between you and the user are stored in recall "
+            "memory (use tools to access them)",
+            "</memory_metadata>",
+        ]
+    )
+    if MEMORY_PLACEHOLDER in agent.system:
+        return agent.system.replace(MEMORY_PLACEHOLDER, f"{memory}\n\n{metadata}")
+    return f"{agent.system}\n\n{memory}\n\n{metadata}"
