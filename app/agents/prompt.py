@@ -3,26 +3,11 @@ rendered in. Below both the engine (which compiles it on every step) and the mes
 (whose lists show the live prompt in place of the stored one)."""
 
 from collections.abc import Sequence
-from typing import Protocol
 
 from app.agents.models import Agent
+from app.blocks.memory import MemoryView
 
 MEMORY_PLACEHOLDER = "{CORE_MEMORY}"
-
-
-class MemoryView(Protocol):
-    """What rendering a block into the prompt reads."""
-
-    @property
-    def label(self) -> str: ...
-    @property
-    def value(self) -> str: ...
-    @property
-    def limit(self) -> int: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def read_only(self) -> bool: ...
 
 
 def render_memory(blocks: Sequence[MemoryView]) -> str:

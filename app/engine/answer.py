@@ -7,7 +7,7 @@ Model output is stored as said: U+0000 and the like are escaped by the storage l
 from typing import Any
 
 from app.kit.db import utcnow
-from app.messages.convert import SEND_MESSAGE
+from app.messages.chat import SEND_MESSAGE
 from app.providers.base import LLMResponse, ProviderError
 from app.providers.registry import ModelInfo
 from app.runs.models import Step
@@ -18,7 +18,7 @@ from app.runs.states import StopReason
 RESULT_NAME_CHARS = 120
 
 
-def tool_calls(response: LLMResponse, pausing: set[str]) -> list[dict[str, Any]]:
+def tool_calls(response: LLMResponse, pausing: frozenset[str]) -> list[dict[str, Any]]:
     """The calls as stored; those the client or an approval must answer are marked."""
     return [
         {"id": c.id, "name": c.name, "arguments": c.arguments}

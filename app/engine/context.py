@@ -7,8 +7,9 @@ from typing import Any
 
 from app.agents.models import Agent
 from app.engine import rules
-from app.messages.convert import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
+from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
 from app.messages.recent import ChatRow
+from app.providers.base import LLMRequest
 from app.tools.builtin import BUILTIN_TOOLS
 
 CHARS_PER_TOKEN = 4
@@ -111,3 +112,24 @@ def response_format(agent: Agent) -> dict[str, Any] | None:
         return agent.response_format
     nested = (agent.model_settings or {}).get("response_format")
     return nested if isinstance(nested, dict) else None
+
+
+def model_request(
+    agent: Agent,
+    model: str,
+    chat: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    response_format: dict[str, Any] | None,
+) -> LLMRequest:
+    """The step's request to the model, with the agent's model settings."""
+    settings = agent.model_settings or {}
+    return LLMRequest(
+        model=model,
+        messages=chat,
+        tools=tools,
+        max_tokens=agent.max_tokens,
+        temperature=settings.get("temperature"),
+        parallel_tool_calls=settings.get("parallel_tool_calls"),
+        tool_choice=rules.tool_choice(agent, bool(tools)),
+        response_format=response_format,
+    )

@@ -13,33 +13,34 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
-from app.agents.prompt import MemoryView, compile_system
+from app.agents.prompt import compile_system
 from app.agents.repository import AgentRepository
+from app.blocks.memory import DirectMemory, MemoryView, StagedMemory
 from app.blocks.repository import BlockRepository
 from app.engine import answer, model_call, rules
 from app.engine import context as ctxmod
-from app.engine.events import ErrorEvent, EventSink, MessageEvent
-from app.engine.memory import DirectMemory, StagedMemory
-from app.engine.results import StepOutcome, TurnOutcome, UsageTotals
-from app.engine.tools import ToolContext, ToolResult, execute, failed
+from app.engine.events import (
+    Answer,
+    ApprovalRequested,
+    Committed,
+    EventSink,
+    StepCommitted,
+    TurnEnded,
+    TurnError,
+)
+from app.engine.results import TurnOutcome, UsageTotals
 from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
-from app.messages.convert import shows_replies, to_letta_many
 from app.messages.factory import Owner, new_message, tool_result
+from app.messages.models import Message
 from app.messages.recent import ChatRow
 from app.messages.repository import MessageRepository
-from app.providers.base import (
-    LLMProvider,
-    LLMRequest,
-    LLMResponse,
-    ProviderError,
-)
+from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
 from app.runs.repository import RunRepository
 from app.runs.states import StopReason
-from app.streaming.recorder import RunRecorder
-from app.streaming.tokens import TokenRelay
+from app.tools.run import ToolContext, ToolResult, execute, failed
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
 
@@ -57,14 +58,10 @@ class TurnSpec:
     staged: StagedMemory | None = None
     # A token budget for the whole turn; reaching it ends the turn like max_steps.
     max_total_tokens: int | None = None
-    # Where the run's stream events go (numbered, kept, and published live).
-    recorder: RunRecorder | None = None
-    # Relay the model's tokens as they come (needs a recorder), instead of whole messages.
+    # Stream the model's answer, emitting its pieces as they come, before the step commits.
     stream_tokens: bool = False
     # A model handle to run this turn on instead of the agent's (``override_model``).
     model: str | None = None
-    # Letta's ``use_assistant_message``: a memgpt_v2_agent's send_message is its reply.
-    use_assistant_message: bool = True
 
 
 @dataclass(slots=True)
@@ -74,7 +71,7 @@ class _Turn:
     started_ns: int
     finish: "FinishHook"
     cancel: asyncio.Event
-    recorder: RunRecorder | None
+    sink: EventSink
     totals: UsageTotals = field(default_factory=UsageTotals)
     ttft: int | None = None
     produced: tuple[int, str] | None = None  # last stored (seq, message id) of the turn
@@ -110,6 +107,7 @@ class _Step:
     request: LLMRequest
     info: ModelInfo
     step_id: str
+    pausing: frozenset[str]  # tools whose calls wait for an approval or the client
 
 
 Prepared = _Step | ContextOverflowError
@@ -152,19 +150,16 @@ class Engine:
         finish: FinishHook,
         cancel: asyncio.Event | None = None,
     ) -> TurnOutcome:
-        turn = _Turn(started_ns, finish, cancel or asyncio.Event(), spec.recorder)
+        turn = _Turn(started_ns, finish, cancel or asyncio.Event(), sink)
         try:
-            return await self._steps(spec, sink, turn, first)
+            return await self._steps(spec, turn, first)
         except BaseException:
-            if spec.recorder is not None:
-                # The transaction that failed took its events with it: no follower may be
-                # told of them (a stored reply, an end) now.
-                spec.recorder.discard()
+            # The transaction that failed took its events with it: no consumer may act on
+            # them (a stored reply, an end) now.
+            sink.rolled_back()
             raise
 
-    async def _steps(
-        self, spec: TurnSpec, sink: EventSink, turn: "_Turn", first: Prepared | None
-    ) -> TurnOutcome:
+    async def _steps(self, spec: TurnSpec, turn: "_Turn", first: Prepared | None) -> TurnOutcome:
         for index in range(spec.max_steps):
             if turn.cancel.is_set():
                 return await self._end(turn, StopReason.cancelled, None)
@@ -176,11 +171,10 @@ class Engine:
                 turn.sleeptime = step.agent.enable_sleeptime
             if isinstance(step, ContextOverflowError):
                 error = {"type": "context_window_overflow", "message": step.message}
-                await sink.emit(ErrorEvent("context_window_overflow", step.message))
                 return await self._end(turn, step.stop_reason, error)
             called = time.perf_counter_ns()
             message_id = new_id(Prefix.message)
-            relay = self._relay(spec, step, message_id)
+            relay = self._relay(spec, turn, step, message_id)
             provider = self.providers(step.info)
             try:
                 response = await model_call.call_model(provider, step.request, relay, turn.cancel)
@@ -188,7 +182,7 @@ class Engine:
                 return await self._end(turn, StopReason.cancelled, None)
             except ProviderError as exc:
                 took = time.perf_counter_ns() - called
-                return await self._provider_failed(spec, sink, turn, step, exc, took, relay)
+                return await self._provider_failed(spec, turn, step, exc, took, relay)
             turn.ttft = turn.ttft or time.perf_counter_ns() - turn.started_ns
             turn.totals.add(response.usage)
             over_budget = spec.max_total_tokens is not None and (
@@ -196,40 +190,31 @@ class Engine:
             )
             last = index == spec.max_steps - 1 or over_budget
             took = time.perf_counter_ns() - called
-            decided = await self._commit(spec, step, response, took, turn, last, message_id)
-            for message in decided.messages:
-                await sink.emit(MessageEvent(message))
-            if decided.outcome is not None:
-                return decided.outcome
+            ended = await self._commit(spec, step, response, took, turn, last, message_id)
+            if ended is not None:
+                return ended
         raise AssertionError("unreachable: the last step always decides")
 
-    def _relay(self, spec: TurnSpec, step: _Step, message_id: str) -> TokenRelay | None:
-        """What relays the model's tokens to the run's stream, when the turn asked for it."""
-        if not spec.stream_tokens or spec.recorder is None:
+    def _relay(
+        self, spec: TurnSpec, turn: "_Turn", step: _Step, message_id: str
+    ) -> model_call.AnswerRelay | None:
+        """What emits the model's answer as it comes, when the turn asked for it."""
+        if not spec.stream_tokens:
             return None
-        return model_call.token_relay(
-            self.db,
-            spec.recorder,
-            step.agent,
-            step_id=step.step_id,
-            message_id=message_id,
-            client_tools=set(spec.client_tools),
-            use_assistant_message=spec.use_assistant_message,
-        )
+        streamed = Answer(message_id, step.step_id, step.agent.agent_type, step.pausing)
+        return model_call.AnswerRelay(turn.sink, streamed)
 
     async def _provider_failed(
         self,
         spec: TurnSpec,
-        sink: EventSink,
         turn: "_Turn",
         step: _Step,
         exc: ProviderError,
         took: int,
-        relay: TokenRelay | None,
+        relay: model_call.AnswerRelay | None,
     ) -> TurnOutcome:
         """End the turn on a failed model call, with nothing of the step stored."""
         message = model_call.failure_message(exc, relay)
-        await sink.emit(ErrorEvent(exc.error_type, message))
         failed = self._step_row(spec, step, took)
         answer.fill_failure(failed, exc)
         error = {"type": exc.error_type, "message": message}
@@ -243,12 +228,15 @@ class Engine:
         failed_step: Step | None = None,
     ) -> TurnOutcome:
         outcome = turn.outcome(stop_reason, error)
+        if error is not None:
+            await turn.sink.emit(TurnError(error["type"], error["message"]))
+        ended = TurnEnded(outcome)
         async with self.db.session() as session:
             if failed_step is not None:
                 await RunRepository(session, failed_step.organization_id).insert_step(failed_step)
             await turn.finish(session, outcome)
-        if turn.recorder is not None:
-            await turn.recorder.publish()
+            await turn.sink.committing(session, ended)
+        await turn.sink.emit(ended)
         return outcome
 
     async def prepare(
@@ -291,18 +279,9 @@ class Engine:
                 StopReason.error, "the newest message alone exceeds the window"
             )
         chat = [{"role": "system", "content": system}, *window.chat]
-        settings = agent.model_settings or {}
-        request = LLMRequest(
-            model=info.model,
-            messages=chat,
-            tools=tools,
-            max_tokens=agent.max_tokens,
-            temperature=settings.get("temperature"),
-            parallel_tool_calls=settings.get("parallel_tool_calls"),
-            tool_choice=rules.tool_choice(agent, bool(tools)),
-            response_format=response_format,
-        )
-        return _Step(agent, window, request, info, new_id(Prefix.step))
+        request = ctxmod.model_request(agent, info.model, chat, tools, response_format)
+        pausing = frozenset(rules.rule_names(agent, "requires_approval") | set(spec.client_tools))
+        return _Step(agent, window, request, info, new_id(Prefix.step), pausing)
 
     def _step_row(self, spec: TurnSpec, step: _Step, duration_ns: int) -> Step:
         return answer.step_row(
@@ -323,75 +302,94 @@ class Engine:
         turn: "_Turn",
         last: bool,
         message_id: str,
-    ) -> StepOutcome:
-        """Persist the step: run its server tools, store its messages and step row, and decide.
-        The agent's configuration is the one the step was prepared with."""
+    ) -> TurnOutcome | None:
+        """Persist the step: run its server tools, store its messages and step row, and decide
+        (None: go on). The agent's configuration is the one the step was prepared with."""
         agent = step.agent
         row = self._step_row(spec, step, duration_ns)
-        pausing = rules.rule_names(agent, "requires_approval") | set(spec.client_tools)
-        calls = answer.tool_calls(response, pausing)
-        assistant = new_message(
+        calls = answer.tool_calls(response, step.pausing)
+        made = new_message(
             self._owner(spec),
             "assistant",
             step_id=row.id,
             content=answer.content(response),
             tool_calls=calls or None,
         )
-        assistant.id = message_id
-        assistant.text = answer.searchable(response)
+        made.id, made.text = message_id, answer.searchable(response)
         turn.called += [str(c["name"]) for c in calls]
         stop = rules.decide(agent, calls, response, turn.called)
+        async with self.db.session() as session:
+            stored = [made, *await self._run_tools(session, spec, agent, calls, row.id)]
+            events: list[Committed] = []
+            if await self._store(session, spec, step, stored, stop):
+                answer.fill_usage(row, response, stop)
+                await RunRepository(session, spec.organization_id).insert_step(row)
+                stop = StopReason.max_steps if stop is None and last else stop
+                usage, streamed = response.usage, spec.stream_tokens
+                events.append(StepCommitted(row.id, agent.agent_type, stored, usage, streamed))
+                turn.produced = (stored[-1].seq, stored[-1].id)
+                outcome = None if stop is None else turn.outcome(stop, rules.stop_error(stop))
+            else:
+                error = {"type": "internal_error", "message": "the agent was deleted mid-turn"}
+                outcome = turn.outcome(StopReason.error, error)
+            if outcome is not None:
+                await turn.finish(session, outcome)
+                events.append(TurnEnded(outcome))
+            await turn.sink.committing(session, *events)
+        await self._committed(turn, events, made)
+        return outcome
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        spec: TurnSpec,
+        step: _Step,
+        stored: list[Message],
+        stop: StopReason | None,
+    ) -> bool:
+        """Number and add the step's messages, moving the agent's columns the step changes
+        in the same statement; False when the agent is gone."""
+        agent, made = step.agent, stored[0]
         agent_values = answer.agent_changes(
             context_start=(agent.context_start_seq, step.window.start_seq),
             stop=stop,
-            message_id=assistant.id,
-            calls=calls,
+            message_id=made.id,
+            calls=made.tool_calls or [],
             run_id=spec.run_id,
         )
-        async with self.db.session() as session:
-            memory = spec.staged or DirectMemory(
-                session, spec.organization_id, agent.id, spec.run_id
-            )
-            tctx = ToolContext(session, spec.organization_id, agent.id, spec.run_id, memory)
-            stored = [assistant]
-            for call in calls:
-                if not call.get("requires_approval"):
-                    result = await self._run_tool(tctx, agent, call)
-                    owner, call_id = self._owner(spec), str(call["id"])
-                    returned = tool_result(
-                        owner, call_id, result.status, result.text, step_id=row.id
-                    )
-                    returned.name = answer.result_name(str(call["name"]))  # as Letta does
-                    stored.append(returned)
-            messages = MessageRepository(session, spec.organization_id)
-            first = await messages.allocate_seq(agent.id, len(stored), **agent_values)
-            if first is None:
-                error = {"type": "internal_error", "message": "the agent was deleted mid-turn"}
-                ended = turn.outcome(StopReason.error, error)
-                await turn.finish(session, ended)
-                return StepOutcome(ended, [])
-            turn.produced = (first + len(stored) - 1, stored[-1].id)
-            for offset, message in enumerate(stored):
-                message.seq = first + offset
-            await messages.insert(stored)
-            answer.fill_usage(row, response, stop)
-            await RunRepository(session, spec.organization_id).insert_step(row)
-            if stop is None and last:
-                stop = StopReason.max_steps
-            outcome = None if stop is None else turn.outcome(stop, rules.stop_error(stop))
-            replies = shows_replies(agent.agent_type, spec.use_assistant_message)
-            letta = to_letta_many(stored, agent.agent_type, assistant_messages=replies)
-            if spec.recorder is not None:
-                # With tokens relayed, the relay sent the model's answer: its results remain.
-                # The turn's end writes its closing events: both go in one insert then.
-                sent = assistant.id if spec.stream_tokens else None
-                unstreamed: list[dict[str, Any] | str] = [m for m in letta if m["id"] != sent]
-                await spec.recorder.write(session, unstreamed, flush=outcome is None)
-            if outcome is not None:
-                await turn.finish(session, outcome)
-        if spec.recorder is not None:
-            await spec.recorder.publish()
-        return StepOutcome(outcome, letta)
+        repository = MessageRepository(session, spec.organization_id)
+        return await repository.append(agent.id, stored, **agent_values)
+
+    async def _committed(self, turn: "_Turn", events: list[Committed], made: Message) -> None:
+        """Tell the sink what the step's transaction stored, now that it has committed."""
+        for event in events:
+            if isinstance(event, TurnEnded) and (error := event.outcome.error) is not None:
+                await turn.sink.emit(TurnError(error["type"], error["message"]))
+            await turn.sink.emit(event)
+            paused = [c for c in made.tool_calls or [] if c.get("requires_approval")]
+            if isinstance(event, StepCommitted) and paused:
+                await turn.sink.emit(ApprovalRequested(made.id, paused))
+
+    async def _run_tools(
+        self,
+        session: AsyncSession,
+        spec: TurnSpec,
+        agent: Agent,
+        calls: list[dict[str, Any]],
+        step_id: str,
+    ) -> list[Message]:
+        """The server's tool calls of the step, run in order: their results, to store."""
+        memory = spec.staged or DirectMemory(session, spec.organization_id, agent.id, spec.run_id)
+        tctx = ToolContext(session, spec.organization_id, agent.id, spec.run_id, memory)
+        results: list[Message] = []
+        for call in calls:
+            if not call.get("requires_approval"):
+                result = await self._run_tool(tctx, agent, call)
+                owner, call_id = self._owner(spec), str(call["id"])
+                returned = tool_result(owner, call_id, result.status, result.text, step_id=step_id)
+                returned.name = answer.result_name(str(call["name"]))  # as Letta does
+                results.append(returned)
+        return results
 
     async def _run_tool(self, ctx: ToolContext, agent: Agent, call: dict[str, Any]) -> ToolResult:
         if call["name"] not in agent.tool_names:

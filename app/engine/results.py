@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.providers.base import Usage
-from app.runs.states import StopReason
+from app.runs.states import RunStatus, StopReason, status_for
 
 
 @dataclass(slots=True)
@@ -24,20 +24,6 @@ class UsageTotals:
         if usage.reasoning_tokens is not None:
             self.reasoning_tokens = (self.reasoning_tokens or 0) + usage.reasoning_tokens
 
-    def letta(self, run_ids: list[str] | None = None) -> dict[str, Any]:
-        return {
-            "message_type": "usage_statistics",
-            "completion_tokens": self.completion_tokens,
-            "prompt_tokens": self.prompt_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "step_count": self.step_count,
-            "run_ids": run_ids,
-            "cached_input_tokens": self.cached_input_tokens,
-            "cache_write_tokens": None,
-            "reasoning_tokens": self.reasoning_tokens,
-            "context_tokens": None,
-        }
-
 
 @dataclass(slots=True)
 class TurnOutcome:
@@ -50,10 +36,6 @@ class TurnOutcome:
     run_ids: list[str] | None = None  # sleeptime runs the turn's end queued
     sleeptime_enabled: bool = False  # whether the turn's end should look for a trigger
 
-
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
-    """What a step decided: go on (``outcome`` None), or the turn's end."""
-
-    outcome: TurnOutcome | None
-    messages: list[dict[str, Any]]
+    @property
+    def status(self) -> RunStatus:
+        return status_for(self.stop_reason)

@@ -1,5 +1,5 @@
-"""Stored messages, seen two ways: as Letta messages for clients, and as chat messages for
-the model.
+"""Stored messages as Letta messages, the way clients read them (lists, responses, streams).
+The model's view of the same messages is ``app.messages.chat``.
 
 A stored message has a ``role`` (user, system, assistant, tool, approval) and structured parts:
 ``content`` ([{type: text|reasoning|image, ...}]), ``tool_calls`` ([{id, name, arguments,
@@ -15,12 +15,11 @@ shown; without, it is an ordinary ``tool_call_message`` followed by its ``tool_r
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE, text_of
 from app.messages.models import Message
 
-SEND_MESSAGE = "send_message"
-REPLY_ARGUMENT = "message"
 # Agent types whose plain model text is their reply; others speak through send_message.
 TEXT_IS_REPLY = frozenset({"letta_v1_agent", "sleeptime_agent"})
 
@@ -42,10 +41,6 @@ def otid_for(message_id: str, index: int) -> str:
 
 def letta_date(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-def text_of(parts: list[dict[str, Any]]) -> str:
-    return "\n".join(p["text"] for p in parts if p.get("type") == "text")
 
 
 # Roles whose messages come from the client, which may name them with its own otid.
@@ -232,51 +227,3 @@ def to_letta_many(
         for m in to_letta(message, agent_type, assistant_messages=assistant_messages)
     ]
     return out if types is None else [m for m in out if m["message_type"] in types]
-
-
-def tool_envelope(status: str, text: str) -> str:
-    """The JSON a tool result is shown to the model as (Letta's status/message envelope)."""
-    return json.dumps({"status": "OK" if status == "success" else "Failed", "message": text})
-
-
-class ChatSource(Protocol):
-    """What ``to_chat`` reads: a stored message, or a lighter row with the same fields."""
-
-    @property
-    def role(self) -> str: ...
-    @property
-    def content(self) -> list[dict[str, Any]]: ...
-    @property
-    def tool_calls(self) -> list[dict[str, Any]] | None: ...
-    @property
-    def tool_returns(self) -> list[dict[str, Any]] | None: ...
-
-
-def to_chat(message: ChatSource) -> list[dict[str, Any]]:
-    """The chat messages the model sees for one stored message (approval records show none)."""
-    if message.role == "user":
-        return [{"role": "user", "content": text_of(message.content)}]
-    if message.role == "assistant":
-        chat: dict[str, Any] = {"role": "assistant", "content": text_of(message.content) or None}
-        if message.tool_calls:
-            chat["tool_calls"] = [
-                {
-                    "id": c["id"],
-                    "type": "function",
-                    "function": {"name": c["name"], "arguments": c["arguments"]},
-                }
-                for c in message.tool_calls
-            ]
-        return [chat]
-    if message.role == "tool":
-        return [
-            {
-                "role": "tool",
-                "tool_call_id": r["tool_call_id"],
-                "content": tool_envelope(r["status"], r["tool_return"]),
-            }
-            for r in message.tool_returns or []
-        ]
-    if message.role == "system":
-        return [{"role": "system", "content": text_of(message.content)}]
-    return []

@@ -5,7 +5,7 @@ from typing import Any, NamedTuple
 
 from app.kit.db import utcnow
 from app.kit.ids import Prefix, new_id
-from app.messages.convert import text_of
+from app.messages.chat import text_of
 from app.messages.models import Message
 from app.messages.schemas import ImagePart, MessageCreate, TextPart
 from app.runs.models import Run

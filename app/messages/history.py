@@ -17,9 +17,11 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
-from app.agents.prompt import MemoryView, compile_system
+from app.agents.prompt import compile_system
+from app.blocks.memory import MemoryView
 from app.blocks.repository import BlockRepository
-from app.messages.convert import SEND_MESSAGE, TEXT_IS_REPLY, text_of
+from app.messages.chat import SEND_MESSAGE, text_of
+from app.messages.convert import TEXT_IS_REPLY
 from app.messages.factory import Owner, content_parts, new_message, sent_message, tool_result
 from app.messages.models import Message
 from app.messages.repository import SYSTEM_SEQ

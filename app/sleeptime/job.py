@@ -23,11 +23,10 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.blocks.memory import StagedConflictError, StagedMemory
 from app.blocks.repository import BlockRepository
 from app.config import Settings
-from app.engine.events import CollectingSink
 from app.engine.loop import Engine, TurnSpec
-from app.engine.memory import StagedConflictError, StagedMemory
 from app.engine.results import TurnOutcome, UsageTotals
 from app.groups.models import GroupAgent
 from app.kit.db import Database
@@ -40,9 +39,9 @@ from app.runs.lifecycle import LeaseLostError
 from app.runs.models import Run
 from app.runs.states import RunStatus, StopReason, status_for
 from app.sleeptime.transcript import transcript
-from app.streaming.closing import closing_events
 from app.streaming.hub import Hub
 from app.streaming.recorder import RunRecorder
+from app.streaming.run_stream import RunStream
 from app.turns.finish import end_run
 
 if TYPE_CHECKING:
@@ -133,7 +132,6 @@ class SleeptimeJob:
             max_steps=int(self._budget(run, "max_steps")),
             staged=staged,
             max_total_tokens=int(self._budget(run, "max_tokens")),
-            recorder=recorder,
         )
         async with self.db.session() as session:
             await discard_attempt(session, run)
@@ -153,13 +151,12 @@ class SleeptimeJob:
                 await staged.commit(session, org, run.agent_id, run.id)
                 await _advance(session, run, plan)
             await end_run(session, run, outcome, elapsed, self.control.owner)
-            await recorder.write(session, closing_events(outcome))
 
         cancel = self.control.register(run.id)
         try:
             await self.engine.run(
                 spec,
-                CollectingSink(),
+                RunStream(self.db, recorder),
                 started_ns=started,
                 first=first,
                 finish=finish,

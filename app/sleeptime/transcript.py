@@ -4,7 +4,7 @@ one line per message the way Letta renders them, wrapped in a reminder of its ro
 import json
 from typing import Any
 
-from app.messages.convert import SEND_MESSAGE
+from app.messages.chat import SEND_MESSAGE
 from app.messages.models import Message
 
 REMINDER = """\

@@ -1,10 +1,30 @@
-"""The events that close every run's stream, after its messages."""
+"""The Letta form of a turn's end: the events that close every run's stream, after its
+messages, and the usage statistics a run keeps and its responses show."""
 
 from typing import Any
 
-from app.engine.results import TurnOutcome
-from app.runs.states import RunStatus, status_for
+from app.engine.results import TurnOutcome, UsageTotals
+from app.runs.states import RunStatus
 from app.streaming.hub import DONE
+
+
+def usage_statistics(
+    usage: UsageTotals | None = None, run_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """Letta's ``usage_statistics`` of a turn (all zero for a turn that has none)."""
+    usage = usage or UsageTotals()
+    return {
+        "message_type": "usage_statistics",
+        "completion_tokens": usage.completion_tokens,
+        "prompt_tokens": usage.prompt_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "step_count": usage.step_count,
+        "run_ids": run_ids,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "cache_write_tokens": None,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "context_tokens": None,
+    }
 
 
 def closing_events(outcome: TurnOutcome) -> list[dict[str, Any] | str]:
@@ -13,7 +33,7 @@ def closing_events(outcome: TurnOutcome) -> list[dict[str, Any] | str]:
     events: list[dict[str, Any] | str] = [
         {"message_type": "stop_reason", "stop_reason": outcome.stop_reason}
     ]
-    if status_for(outcome.stop_reason) == RunStatus.failed:
+    if outcome.status == RunStatus.failed:
         error = outcome.error or {}
         events.append(
             {
@@ -24,6 +44,6 @@ def closing_events(outcome: TurnOutcome) -> list[dict[str, Any] | str]:
             }
         )
     else:
-        events.append(outcome.usage.letta(outcome.run_ids))
+        events.append(usage_statistics(outcome.usage, outcome.run_ids))
     events.append(DONE)
     return events

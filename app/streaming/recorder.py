@@ -53,20 +53,23 @@ class RunRecorder:
         self._unsaved.append(event)
         return event
 
-    async def write(
-        self, session: AsyncSession, payloads: list[Payload], *, flush: bool = True
-    ) -> None:
+    async def write(self, session: AsyncSession, payloads: list[Payload]) -> None:
         """Number ``payloads`` and write them, with any buffered deltas, in the caller's
-        transaction (or, with ``flush`` False, with the next write of that transaction);
-        ``publish`` them once it has committed."""
+        transaction; ``publish`` them once it has committed."""
         self._unpublished += [self._number(p) for p in payloads]
-        if flush:
-            await self._save(session)
+        await self._save(session)
 
-    async def delta(self, db: Database, payload: dict[str, Any]) -> None:
-        """A token delta: published at once, written with the next batch."""
-        await self.live.publish([self._number(payload)])
-        if len(self._unsaved) >= DELTA_BATCH:
+    async def delta(self, db: Database | None, payload: dict[str, Any]) -> None:
+        """A token delta (a fresh dict, numbered in place): published at once, written with
+        the next batch, in a transaction of its own; with ``db`` None (the caller's
+        transaction is open), with the caller's next write instead."""
+        seq = self._next
+        self._next += 1
+        payload["seq_id"], payload["run_id"] = seq, self.run_id
+        event = (seq, encode(payload))
+        self._unsaved.append(event)
+        await self.live.publish([event])
+        if db is not None and len(self._unsaved) >= DELTA_BATCH:
             async with db.session() as session:
                 await self._save(session)
             self._saving = []

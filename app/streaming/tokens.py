@@ -1,4 +1,4 @@
-"""Token streaming: model deltas relayed to the run's stream as Letta's partial messages.
+"""Token streaming: the engine's ``TokenDelta`` events rendered as Letta's partial messages.
 
 Chunks of one message share its ``id`` and ``otid``; the ``otid`` changes whenever the kind of
 message changes within the model's answer, and pending (approval) tool calls use the message
@@ -7,198 +7,132 @@ the later ones pieces of its arguments.
 
 A ``send_message`` call is the reply. Where the turn shows replies as assistant messages
 (``shows_replies``), the text of its ``message`` argument is decoded as it arrives and sent
-as ``assistant_message`` deltas; otherwise it streams like any other tool call.
+as ``assistant_message`` deltas; otherwise it streams like any other tool call. A reply whose
+``message`` is not a plain string shows as its JSON text, sent once the step is stored
+(``finish``).
 
-``finish`` tops the stream up from the model's final answer: whatever a provider did not
-deliver as deltas (or a reply argument that is not a plain string) is sent then, so every
-part of the answer reaches the stream exactly once.
+Each chunk is one fresh dict, numbered in place by the recorder: the hot path of a stream.
 """
 
-from collections.abc import AsyncIterator
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from app.kit.db import Database, utcnow
-from app.messages.convert import (
-    REPLY_ARGUMENT,
-    SEND_MESSAGE,
-    TEXT_IS_REPLY,
-    letta_date,
-    otid_for,
-    reply_text,
-)
-from app.providers.base import (
-    InvalidResponseError,
-    LLMResponse,
-    ReasoningDelta,
-    StreamEnd,
-    StreamItem,
-    TextDelta,
-    ToolCall,
-    ToolCallDelta,
-)
+from app.engine.events import Answer, Part, TokenDelta
+from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE
+from app.messages.convert import TEXT_IS_REPLY, letta_date, otid_for, reply_text
+from app.messages.models import Message
 from app.streaming.jsonfield import StringFieldReader
-from app.streaming.recorder import RunRecorder
+
+APPROVAL = "approval_request_message"
 
 
 @dataclass(slots=True)
 class _Call:
-    """What has been relayed of one tool call."""
+    """What has been rendered of one tool call."""
 
     id: str | None = None
-    name: str | None = None
-    held: str = ""  # arguments that arrived before the name
     sent_head: bool = False
-    arguments: str = ""  # the arguments relayed as tool-call chunks
     reply: StringFieldReader | None = None
-    said: str = ""  # the reply text relayed as assistant chunks
+    said: str = ""  # the reply text sent as assistant chunks
 
 
-class TokenRelay:
-    def __init__(
-        self,
-        db: Database,
-        recorder: RunRecorder,
-        *,
-        message_id: str,
-        step_id: str,
-        agent_type: str,
-        pausing: set[str],
-        replies: bool,
-    ) -> None:
-        self.db = db
-        self.recorder = recorder
-        self.message_id = message_id
-        self.step_id = step_id
-        self.agent_type = agent_type
-        self.pausing = pausing
+class TokenRenderer:
+    """The Letta chunks of one answer's deltas (``render``), and the rest of its reply text
+    once the answer is stored (``finish``)."""
+
+    def __init__(self, answer: Answer, *, replies: bool) -> None:
+        self.answer = answer
         self.replies = replies
+        self._text_is_reply = answer.agent_type in TEXT_IS_REPLY
         self._kind: str | None = None
         self._index = -1
+        self._otid = ""
         self._calls: dict[int, _Call] = {}
-        self._text = ""
-        self._reasoning = ""
+        self._second = -1
+        self._date = ""
 
-    @property
-    def relayed(self) -> bool:
-        """Whether any part of the answer has gone out to the stream."""
-        return self._kind is not None
+    def render(self, delta: TokenDelta) -> dict[str, Any] | None:
+        if delta.part is Part.TOOL_CALL:
+            return self._tool(delta)
+        if delta.part is Part.REASONING:
+            return self._reasoning(delta.text, "reasoner_model")
+        if self._text_is_reply:
+            return self._content(delta.text)
+        return self._reasoning(delta.text, "non_reasoner_model")
 
     def _base(self, kind: str) -> dict[str, Any]:
         if kind != self._kind:
             self._kind, self._index = kind, self._index + 1
-        index = -1 if kind == "approval_request_message" else self._index
+            index = -1 if kind == APPROVAL else self._index
+            self._otid = otid_for(self.answer.message_id, index)
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._date = letta_date(datetime.fromtimestamp(second, UTC))
         return {
-            "id": self.message_id,
-            "date": letta_date(utcnow()),
+            "id": self.answer.message_id,
+            "date": self._date,
             "name": None,
             "message_type": kind,
-            "otid": otid_for(self.message_id, index),
+            "otid": self._otid,
             "sender_id": None,
-            "step_id": self.step_id,
+            "step_id": self.answer.step_id,
             "is_err": None,
         }
 
-    async def _send(self, payload: dict[str, Any] | None) -> None:
-        if payload is not None:
-            await self.recorder.delta(self.db, payload)
+    def _content(self, text: str) -> dict[str, Any]:
+        chunk = self._base("assistant_message")
+        chunk["content"] = text
+        return chunk
 
-    async def relay(self, item: StreamItem) -> None:
-        if isinstance(item, TextDelta) and item.text:
-            self._text += item.text
-            await self._send(self._text_chunk(item.text))
-        elif isinstance(item, ReasoningDelta) and item.text:
-            self._reasoning += item.text
-            await self._send(self._reasoning_chunk(item.text, native=True))
-        elif isinstance(item, ToolCallDelta):
-            await self._tool(item)
+    def _reasoning(self, text: str, source: str) -> dict[str, Any]:
+        chunk = self._base("reasoning_message")
+        chunk["reasoning"], chunk["source"], chunk["signature"] = text, source, None
+        return chunk
 
-    def _text_chunk(self, text: str) -> dict[str, Any]:
-        if self.agent_type in TEXT_IS_REPLY:
-            return {**self._base("assistant_message"), "content": text}
-        return self._reasoning_chunk(text, native=False)
-
-    def _reasoning_chunk(self, text: str, *, native: bool) -> dict[str, Any]:
-        source = "reasoner_model" if native else "non_reasoner_model"
-        return {
-            **self._base("reasoning_message"),
-            "reasoning": text,
-            "source": source,
-            "signature": None,
-        }
-
-    async def _tool(self, item: ToolCallDelta) -> None:
-        call = self._calls.setdefault(item.index, _Call())
-        call.id = call.id or item.id
-        if item.name and not call.name:
-            call.name = item.name
-            if self._is_reply(call.name):
+    def _tool(self, delta: TokenDelta) -> dict[str, Any] | None:
+        call = self._calls.get(delta.index)
+        if call is None:
+            call = self._calls[delta.index] = _Call(delta.call_id)
+            if (
+                self.replies
+                and delta.name == SEND_MESSAGE
+                and delta.name not in self.answer.pausing
+            ):
                 call.reply = StringFieldReader(REPLY_ARGUMENT)
-        if call.name is None:
-            call.held += item.arguments
-            return
-        pieces, call.held = call.held + item.arguments, ""
-        await self._send(self._piece(call, pieces))
-
-    def _is_reply(self, name: str) -> bool:
-        return self.replies and name == SEND_MESSAGE and name not in self.pausing
-
-    def _piece(self, call: _Call, arguments: str) -> dict[str, Any] | None:
-        """The chunk for new argument text of ``call`` (or its head), if any."""
+        call.id = call.id or delta.call_id
         if call.reply is not None:
-            text = call.reply.feed(arguments)
+            text = call.reply.feed(delta.text)
             call.said += text
-            return {**self._base("assistant_message"), "content": text} if text else None
-        delta: dict[str, Any] = {}
+            return self._content(text) if text else None
+        piece: dict[str, Any] = {}
         if not call.sent_head:
             call.sent_head = True
-            delta["name"] = call.name
-            if call.id:
-                delta["tool_call_id"] = call.id
-        if arguments:
-            call.arguments += arguments
-            delta["arguments"] = arguments
-        if not delta:
+            piece["name"] = delta.name
+            if delta.call_id:
+                piece["tool_call_id"] = delta.call_id
+        if delta.text:
+            piece["arguments"] = delta.text
+        if not piece:
             return None
-        kind = "approval_request_message" if call.name in self.pausing else "tool_call_message"
-        return {**self._base(kind), "tool_call": delta, "tool_calls": delta}
+        chunk = self._base(APPROVAL if delta.name in self.answer.pausing else "tool_call_message")
+        chunk["tool_call"] = chunk["tool_calls"] = piece
+        return chunk
 
-    async def follow(self, stream: AsyncIterator[StreamItem]) -> LLMResponse:
-        """Relay a model's stream; its final answer is returned."""
-        async for item in stream:
-            if isinstance(item, StreamEnd):
-                await self.finish(item.response)
-                return item.response
-            await self.relay(item)
-        raise InvalidResponseError("the model's stream ended without its final response")
-
-    async def finish(self, response: LLMResponse) -> None:
-        """Send what the deltas left out of the final answer, in Letta's order."""
-        if response.reasoning.startswith(self._reasoning):
-            rest = response.reasoning[len(self._reasoning) :]
-            await self._send(self._reasoning_chunk(rest, native=True) if rest else None)
-        if response.text.startswith(self._text):
-            rest = response.text[len(self._text) :]
-            await self._send(self._text_chunk(rest) if rest else None)
-        by_id = {c.id: c for c in self._calls.values() if c.id}
-        for made in response.tool_calls:
-            await self._send(self._top_up(by_id.get(made.id) or self._new(made), made))
-
-    def _new(self, made: ToolCall) -> _Call:
-        call = _Call(id=made.id, name=made.name)
-        if self._is_reply(made.name):
-            call.reply = StringFieldReader(REPLY_ARGUMENT)
-        return call
-
-    def _top_up(self, call: _Call, made: ToolCall) -> dict[str, Any] | None:
-        if call.reply is not None:
-            text = reply_text(made.arguments)
+    def finish(self, stored: Message) -> list[dict[str, Any]]:
+        """The reply text the deltas could not show (a ``message`` that is not a plain
+        string), from the answer as stored."""
+        by_id = {c.id: c for c in self._calls.values() if c.id and c.reply is not None}
+        chunks: list[dict[str, Any]] = []
+        for made in stored.tool_calls or []:
+            call = by_id.get(made["id"])
+            if call is None:
+                continue
+            text = reply_text(made["arguments"])
             rest = text[len(call.said) :] if text.startswith(call.said) else ""
-            call.said += rest
-            return {**self._base("assistant_message"), "content": rest} if rest else None
-        missing = made.arguments[len(call.arguments) :]
-        if not made.arguments.startswith(call.arguments):
-            missing = ""
-        if call.sent_head and not missing:
-            return None
-        return self._piece(call, missing)
+            if rest:
+                call.said += rest
+                chunks.append(self._content(rest))
+        return chunks

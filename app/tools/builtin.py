@@ -1,6 +1,6 @@
 """The built-in tools, with Letta's names and parameters.
 
-Their behaviour is implemented by the agent engine; this module is their public description:
+Their behaviour is implemented in ``app.tools.run``; this module is their public description:
 the JSON schema the model sees and the Tool object the API shows.
 """
 

@@ -2,8 +2,8 @@
 
 The tools are the built-in ones: the same for every organization, with stable ids, listed in
 a fixed catalogue order (it stands in for Letta's creation time when paging). Running one goes
-through the engine's executor with a direct memory writer, so a block edit takes the one block
-write path and lands in the block's history like an edit made during a turn.
+through the executor turns use (``app.tools.run``) with a direct memory writer, so a block
+edit takes the one block write path and lands in the block's history like one made in a turn.
 """
 
 import json
@@ -13,11 +13,11 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.engine.memory import DirectMemory
-from app.engine.tools import ToolContext, ToolResult, execute
+from app.blocks.memory import DirectMemory
 from app.kit.errors import BadRequest, NotFound
 from app.kit.pagination import PageParams, page_sorted
 from app.tools.builtin import BUILTIN_TOOLS, BUILTIN_TOOLS_BY_ID, BuiltinTool
+from app.tools.run import ToolContext, ToolResult, execute
 
 # Letta's ToolType values: filters accept any of them, even those no tool here has.
 TOOL_TYPES = (

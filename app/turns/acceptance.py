@@ -152,7 +152,6 @@ def turn_spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         group_id=run.group_id,
         stream_tokens=body.streaming and body.stream_tokens,
         model=body.override_model,
-        use_assistant_message=body.use_assistant_message,
         client_tools={
             t.name: {
                 "name": t.name,

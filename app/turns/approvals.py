@@ -6,11 +6,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
-from app.engine.memory import DirectMemory
-from app.engine.tools import ToolContext, ToolResult, execute, failed
+from app.blocks.memory import DirectMemory
 from app.kit.errors import BadRequest, Conflict
 from app.messages.models import Message
 from app.messages.schemas import ApprovalCreate, ToolReturn, ToolReturnCreate
+from app.tools.run import ToolContext, ToolResult, execute, failed
 
 NOTHING_PENDING = (
     "Cannot process approval response: No tool call is currently awaiting approval. "

@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 
 from app.agents.repository import AgentRepository
 from app.config import Settings
-from app.engine.results import UsageTotals
 from app.kit.db import Database
 from app.messages.convert import to_letta_many
 from app.messages.repository import MessageRepository
 from app.runs.models import Run
 from app.runs.repository import RunRepository
+from app.streaming.closing import usage_statistics
 
 log = structlog.get_logger("app.turns.callbacks")
 
@@ -43,7 +43,7 @@ async def _body(session: AsyncSession, run: Run) -> dict[str, Any]:
             stored, agent.agent_type if agent else "letta_v1_agent", set(types) if types else None
         ),
         "stop_reason": {"message_type": "stop_reason", "stop_reason": run.stop_reason},
-        "usage": run.usage or UsageTotals().letta(),
+        "usage": run.usage or usage_statistics(),
     }
     metadata = {**(run.metadata_ or {}), "result": result}
     if run.error:

@@ -5,21 +5,20 @@ shutdown: nothing is left to run unobserved."""
 import asyncio
 import time
 from contextlib import AsyncExitStack
-from dataclasses import replace
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.deps import Actor
-from app.engine.events import CollectingSink, EventSink
+from app.engine.events import TurnEnded
 from app.engine.loop import Prepared, TurnSpec
 from app.engine.results import TurnOutcome, UsageTotals
 from app.messages.schemas import LettaRequest, LettaResponse
 from app.runs.lifecycle import LeaseLostError
 from app.runs.models import Run
 from app.runs.states import StopReason
-from app.streaming.closing import closing_events
 from app.streaming.recorder import RunRecorder
+from app.streaming.run_stream import RunStream
 from app.turns.acceptance import turn_spec
 from app.turns.finish import end_run, finish_turn
 from app.turns.response import turn_response
@@ -51,33 +50,44 @@ class Execution:
         task.add_done_callback(_begun)
         return task
 
-    def stream(self, stack: AsyncExitStack, accepted: Accepted, started: int, actor: Actor) -> None:
+    def _run_stream(self, recorder: RunRecorder, body: LettaRequest) -> RunStream:
+        """The consumer of the turn's events: its Letta stream, kept and published."""
+        return RunStream(self.deps.db, recorder, use_assistant_message=body.use_assistant_message)
+
+    def stream(
+        self,
+        stack: AsyncExitStack,
+        body: LettaRequest,
+        accepted: Accepted,
+        started: int,
+        actor: Actor,
+    ) -> None:
         """Run an accepted streamed turn, its gate held on ``stack``, on a task owned here.
         The turn runs to its end even if the client goes away."""
         recorder = RunRecorder(self.deps.hub, accepted.run.id, actor.organization_id)
-        self._own(asyncio.create_task(self._streamed(stack, accepted, started, recorder)))
+        stream = self._run_stream(recorder, body)
+        self._own(asyncio.create_task(self._streamed(stack, accepted, started, stream)))
 
     async def _streamed(
-        self, stack: AsyncExitStack, accepted: Accepted, started: int, recorder: RunRecorder
+        self, stack: AsyncExitStack, accepted: Accepted, started: int, stream: RunStream
     ) -> None:
         async with stack:
             if accepted.resumed:
                 async with self.deps.db.session() as session:
-                    await recorder.write(session, list(accepted.resumed))
-                await recorder.publish()
+                    await stream.recorder.write(session, list(accepted.resumed))
+                await stream.recorder.publish()
             try:
-                await self.execute(
-                    accepted.run, accepted.spec, CollectingSink(), started, accepted.first, recorder
-                )
+                await self.execute(accepted.run, accepted.spec, stream, started, accepted.first)
             except Exception:
                 # ``execute`` has already ended the run as failed and closed its stream.
                 log.exception("turn.stream_failed", run_id=accepted.run.id)
 
     async def respond(self, body: LettaRequest, accepted: Accepted, started: int) -> LettaResponse:
         """Run a JSON turn to its end; its response."""
-        sink = CollectingSink()
-        outcome = await self.execute(accepted.run, accepted.spec, sink, started, accepted.first)
-        shown = accepted.resumed + sink.messages
+        run = accepted.run
+        stream = self._run_stream(RunRecorder(self.deps.hub, run.id, run.organization_id), body)
+        outcome = await self.execute(run, accepted.spec, stream, started, accepted.first)
+        shown = accepted.resumed + stream.messages
         return turn_response(accepted.run.id, outcome, shown, body.include_return_message_types)
 
     async def execute_queued(self, run: Run) -> None:
@@ -89,8 +99,9 @@ class Execution:
             recorder = await RunRecorder.continuing(
                 session, self.deps.hub, run.id, run.organization_id
             )
+        stream = self._run_stream(recorder, body)
         try:
-            await self.execute(run, spec, CollectingSink(), time.perf_counter_ns(), None, recorder)
+            await self.execute(run, spec, stream, time.perf_counter_ns(), None)
         finally:
             self.deps.callbacks.run_ended(run)
 
@@ -98,31 +109,27 @@ class Execution:
         self,
         run: Run,
         spec: TurnSpec,
-        sink: EventSink,
+        stream: RunStream,
         started: int,
         first: Prepared | None,
-        recorder: RunRecorder | None = None,
     ) -> TurnOutcome:
         """Run an accepted turn to its end, whatever happens: the run always ends, and its
-        stream is kept (and closed) by ``recorder``."""
+        stream is kept (and closed) by ``stream``."""
         deps = self.deps
-        recorder = recorder or RunRecorder(deps.hub, run.id, run.organization_id)
-        spec = replace(spec, recorder=recorder)
 
         async def finish(session: AsyncSession, outcome: TurnOutcome) -> None:
             elapsed = time.perf_counter_ns() - started
             await finish_turn(session, run, outcome, elapsed, deps.control.owner, deps.sleeptime)
-            await recorder.write(session, closing_events(outcome))
 
         cancel = deps.control.register(run.id)
         try:
             outcome = await deps.engine.run(
-                spec, sink, started_ns=started, first=first, finish=finish, cancel=cancel
+                spec, stream, started_ns=started, first=first, finish=finish, cancel=cancel
             )
         except LeaseLostError:
             raise
         except BaseException:
-            await self._fail(run, started, recorder)
+            await self._fail(run, started, stream)
             raise
         finally:
             deps.control.unregister(run.id)
@@ -132,15 +139,15 @@ class Execution:
             deps.control.wakeup.wake()
         return outcome
 
-    async def _fail(self, run: Run, started: int, recorder: RunRecorder) -> None:
+    async def _fail(self, run: Run, started: int, stream: RunStream) -> None:
         """A bug or a dropped database: the run must still end (the error then goes on)."""
         error = {"type": "internal_error", "message": "the turn failed unexpectedly"}
-        failed = TurnOutcome(StopReason.error, UsageTotals(), error)
+        failed = TurnEnded(TurnOutcome(StopReason.error, UsageTotals(), error))
         async with self.deps.db.session() as session:
             elapsed = time.perf_counter_ns() - started
-            await end_run(session, run, failed, elapsed, self.deps.control.owner)
-            await recorder.write(session, closing_events(failed))
-        await recorder.publish()
+            await end_run(session, run, failed.outcome, elapsed, self.deps.control.owner)
+            await stream.committing(session, failed)
+        await stream.emit(failed)
 
 
 def _begun(task: "asyncio.Task[None]") -> None:

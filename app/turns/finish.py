@@ -13,6 +13,7 @@ from app.kit.errors import TurnFailed
 from app.providers.base import failure_status
 from app.runs import lifecycle
 from app.runs.models import Run
+from app.streaming.closing import usage_statistics
 
 
 class SleeptimeTrigger(Protocol):
@@ -72,7 +73,7 @@ async def end_run(
         stop_reason=outcome.stop_reason,
         duration_ns=duration_ns,
         ttft_ns=outcome.ttft_ns,
-        usage=outcome.usage.letta(outcome.run_ids),
+        usage=usage_statistics(outcome.usage, outcome.run_ids),
         error=outcome.error,
     )
 

@@ -8,12 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
-from app.engine.results import TurnOutcome, UsageTotals
+from app.engine.results import TurnOutcome
 from app.messages.convert import shows_replies, to_letta_many
 from app.messages.repository import MessageRepository
 from app.messages.schemas import LettaResponse
 from app.runs.models import Run
 from app.runs.states import StopReason
+from app.streaming.closing import usage_statistics
 from app.turns.finish import turn_failure
 
 INPUT_TYPES = frozenset({"user_message", "approval_response_message", "system_message"})
@@ -30,7 +31,7 @@ def turn_response(
     return LettaResponse(
         messages=messages,
         stop_reason={"message_type": "stop_reason", "stop_reason": outcome.stop_reason},
-        usage=outcome.usage.letta(outcome.run_ids),
+        usage=usage_statistics(outcome.usage, outcome.run_ids),
     )
 
 
@@ -52,7 +53,7 @@ async def response_of(
         for m in to_letta_many(stored, agent_type, assistant_messages=replies)
         if m["message_type"] not in INPUT_TYPES and (wanted is None or m["message_type"] in wanted)
     ]
-    usage = run.usage or UsageTotals().letta()
+    usage = run.usage or usage_statistics()
     return LettaResponse(
         messages=messages,
         stop_reason={

@@ -111,7 +111,7 @@ class TurnService:
         if isinstance(accepted, LettaResponse):
             await stack.aclose()
             raise BadRequest("this approval was already applied; follow its run instead")
-        self.execution.stream(stack, accepted, started, actor)
+        self.execution.stream(stack, body, accepted, started, actor)
 
     async def drain(self) -> None:
         """Let streamed turns in flight finish (at shutdown)."""

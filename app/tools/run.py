@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.engine import memory_edits
-from app.engine.memory import Edit, EditFailedError, MemoryWriter
-from app.messages.convert import text_of
+from app.blocks import memory_edits
+from app.blocks.memory import Edit, EditFailedError, MemoryWriter
+from app.messages.chat import text_of
 from app.messages.repository import MessageRepository
 
 

@@ -14,13 +14,28 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agents.prompt import MemoryView
+from app.blocks import memory_edits
 from app.blocks import service as blocks_service
 from app.blocks.models import Block
 from app.blocks.repository import BlockRepository
 from app.blocks.schemas import BlockUpdate
-from app.engine import memory_edits
 from app.kit.errors import BlockLimitExceeded
+
+
+class MemoryView(Protocol):
+    """What rendering a block into the prompt, and staging edits over it, read."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def limit(self) -> int: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def read_only(self) -> bool: ...
+
 
 Edit = Callable[[str, str], str]  # (current value, label) -> new value
 
