@@ -1,12 +1,15 @@
 """Migrations are the only way the schema is made: they must run both ways on both
 databases and produce exactly what the models describe."""
 
+import asyncio
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
@@ -117,3 +120,54 @@ async def test_agents_made_before_the_system_message_get_one(
         assert roles == ["user"]
     finally:
         await db.dispose()
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    assert (
+        migrate.head_revision()
+        == ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    )
+
+
+async def test_the_revision_read_with_one_query_is_alembics(
+    database_factory: DatabaseFactory,
+) -> None:
+    db = Database(await database_factory.create())
+    try:
+        assert await migrate.current_revision(db.engine) is None
+        await migrate.upgrade(db.engine, "0001")
+        async with db.engine.connect() as conn:
+            alembic_says = await conn.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )
+        assert await migrate.current_revision(db.engine) == alembic_says == "0001"
+    finally:
+        await db.dispose()
+
+
+async def test_a_start_on_a_schema_at_head_does_not_load_alembic(
+    database_factory: DatabaseFactory,
+) -> None:
+    """Alembic and its scripts load only when there is migrating to do (start-up time)."""
+    url = await database_factory.create()
+    db = Database(url)
+    try:
+        await migrate.upgrade(db.engine)
+    finally:
+        await db.dispose()
+    check = (
+        "import asyncio, sys\n"
+        "from app.kit import migrate\n"
+        "from app.kit.db import Database\n"
+        "async def main():\n"
+        f"    db = Database({url!r})\n"
+        "    await migrate.ensure_schema(db.engine, migrate=True)\n"
+        "    await db.dispose()\n"
+        "asyncio.run(main())\n"
+        "assert 'alembic' not in sys.modules, 'alembic was imported'\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", check, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
