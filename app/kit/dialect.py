@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.kit.storable import dumps, loads
@@ -94,28 +95,50 @@ DONE_CHANNEL = "sleeptime_run_done"
 EVENTS_CHANNEL = "sleeptime_run_events"
 
 
+# Notifications a transaction will send, kept in its session's ``info`` until it commits.
+_PENDING = "sleeptime_pending_notifications"
+
+
+def _notify(session: AsyncSession, channel: str, payload: str) -> None:
+    """Queue a notification; PostgreSQL delivers them at commit anyway, so every one a
+    transaction queued goes out in one statement just before it commits."""
+    if dialect_of(session) == "postgresql":
+        pending: dict[tuple[str, str], None] = session.info.setdefault(_PENDING, {})
+        pending[(channel, payload)] = None
+
+
+@event.listens_for(Session, "before_commit")
+def _send_notifications(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    params: dict[str, str] = {}
+    calls = []
+    for index, (channel, payload) in enumerate(pending):
+        params[f"c{index}"], params[f"p{index}"] = channel, payload
+        calls.append(f"pg_notify(:c{index}, :p{index})")
+    session.execute(text("SELECT " + ", ".join(calls)), params)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_notifications(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
 async def notify_runs(session: AsyncSession) -> None:
     """Tell other processes that runs are waiting. PostgreSQL delivers it at commit;
     SQLite has one process, whose dispatcher is woken in memory instead."""
-    if dialect_of(session) == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    _notify(session, NOTIFY_CHANNEL, "")
 
 
 async def notify_done(session: AsyncSession, run_id: str) -> None:
     """Tell every process that a run ended (delivered at commit, PostgreSQL only)."""
-    if dialect_of(session) == "postgresql":
-        await session.execute(
-            text("SELECT pg_notify(:channel, :run_id)"), {"channel": DONE_CHANNEL, "run_id": run_id}
-        )
+    _notify(session, DONE_CHANNEL, run_id)
 
 
 async def notify_events(session: AsyncSession, run_id: str) -> None:
     """Tell followers on other processes that a run has new stream events (PostgreSQL)."""
-    if dialect_of(session) == "postgresql":
-        await session.execute(
-            text("SELECT pg_notify(:channel, :run_id)"),
-            {"channel": EVENTS_CHANNEL, "run_id": run_id},
-        )
+    _notify(session, EVENTS_CHANNEL, run_id)
 
 
 # SQLSTATE classes of failures that pass on their own: connection exceptions (08), transaction
