@@ -1,18 +1,25 @@
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, delete, func, select
 
 from app.blocks.models import AgentBlock, Block, BlockHistory
 from app.kit.pagination import Order, PageParams, paginate
+from app.kit.repository import Repository
+
+# Read on every step (an agent's memory): built once.
+_FOR_AGENTS = (
+    select(AgentBlock.agent_id, Block)
+    .join(Block, Block.id == AgentBlock.block_id)
+    .where(
+        AgentBlock.agent_id.in_(bindparam("b_agents", expanding=True)),
+        AgentBlock.organization_id == bindparam("b_org"),
+    )
+    .order_by(Block.created_at, Block.id)
+)
 
 
-class BlockRepository:
+class BlockRepository(Repository):
     """Every block query, scoped to one organization."""
-
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
-        self.session = session
-        self.organization_id = organization_id
 
     def _scoped(self) -> Select[Block]:
         return select(Block).where(Block.organization_id == self.organization_id)
@@ -55,15 +62,8 @@ class BlockRepository:
         """(agent id, block) pairs for the given agents, in creation order of the blocks."""
         if not agent_ids:
             return []
-        rows = await self.session.execute(
-            select(AgentBlock.agent_id, Block)
-            .join(Block, Block.id == AgentBlock.block_id)
-            .where(
-                AgentBlock.agent_id.in_(agent_ids),
-                AgentBlock.organization_id == self.organization_id,
-            )
-            .order_by(Block.created_at, Block.id)
-        )
+        params = {"b_agents": list(agent_ids), "b_org": self.organization_id}
+        rows = await self.session.execute(_FOR_AGENTS, params)
         return [(a, b) for a, b in rows]
 
     async def list_for_agent(self, agent_id: str, params: PageParams) -> Sequence[Block]:

@@ -8,7 +8,7 @@ from typing import Any
 from app.agents.models import Agent
 from app.engine import rules
 from app.messages.convert import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
-from app.messages.repository import ChatRow
+from app.messages.recent import ChatRow
 from app.tools.builtin import BUILTIN_TOOLS
 
 CHARS_PER_TOKEN = 4
@@ -76,8 +76,8 @@ def _chat_tokens(chat: list[dict[str, Any]]) -> int:
 def fit_window(messages: list[ChatRow], budget_tokens: int) -> Window | None:
     """Drop the oldest messages until the rest fit ``budget_tokens``, never starting on a tool
     result whose call was dropped. None when nothing fits."""
-    chats = [to_chat(m) for m in messages]
-    sizes = [_chat_tokens(c) for c in chats]
+    chats = [_converted(m) for m in messages]
+    sizes = [m.tokens for m in messages]
     total, start = sum(sizes), 0
     while start < len(messages) and (total > budget_tokens or messages[start].role == "tool"):
         total -= sizes[start]
@@ -85,7 +85,16 @@ def fit_window(messages: list[ChatRow], budget_tokens: int) -> Window | None:
     if start == len(messages) and messages:
         return None
     first = messages[start].seq if messages else 0
-    return Window([c for chat in chats[start:] for c in chat], first)
+    # Copies: the converted rows are kept for the next step (``app.messages.recent``).
+    return Window([dict(c) for chat in chats[start:] for c in chat], first)
+
+
+def _converted(message: ChatRow) -> list[dict[str, Any]]:
+    """The row as the model sees it, converted (and sized) once per row."""
+    if message.chat is None:
+        message.chat = to_chat(message)
+        message.tokens = _chat_tokens(message.chat)
+    return message.chat
 
 
 def budget(

@@ -26,7 +26,8 @@ from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
 from app.messages.convert import shows_replies, to_letta_many
 from app.messages.factory import Owner, new_message, tool_result
-from app.messages.repository import ChatRow, MessageRepository
+from app.messages.recent import ChatRow
+from app.messages.repository import MessageRepository
 from app.providers.base import (
     LLMProvider,
     LLMRequest,

@@ -2,15 +2,27 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, delete, func, inspect, or_, select, update
+from sqlalchemy import (
+    Select,
+    Update,
+    bindparam,
+    case,
+    delete,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
+)
 
 from app.agents.models import Agent
 from app.kit.errors import BadRequest
 from app.kit.pagination import Order
 from app.kit.repository import Repository, table_of
 from app.messages.models import Message
+from app.messages.recent import RECENT, ChatRow, Window
 
 # An agent's system message (Letta's ``message_ids[0]``) is stored at this seq; the history
 # proper starts at 1. The model never gets it from the history: every step compiles the live
@@ -18,26 +30,19 @@ from app.messages.models import Message
 SYSTEM_SEQ = 0
 
 
-class ChatRow(NamedTuple):
-    seq: int
-    role: str
-    content: list[dict[str, Any]]
-    tool_calls: list[dict[str, Any]] | None
-    tool_returns: list[dict[str, Any]] | None
-
-
-CHAT_COLUMNS = (
-    Message.seq,
-    Message.role,
-    Message.content,
-    Message.tool_calls,
-    Message.tool_returns,
-)
-
 _AGENTS = table_of(Agent)
-# The newest messages of an agent's context: read on every step.
+_NEW = Message.seq > bindparam("b_known")
+# The newest messages of an agent's context, read on every step: the content columns of the
+# rows after ``b_known`` only (the ones before are held decoded, see ``app.messages.recent``).
 _IN_CONTEXT = (
-    select(*CHAT_COLUMNS)
+    select(
+        Message.seq,
+        Message.id,
+        Message.role,
+        case((_NEW, Message.content)),
+        case((_NEW, Message.tool_calls)),
+        case((_NEW, Message.tool_returns)),
+    )
     .where(Message.agent_id == bindparam("b_agent"), Message.organization_id == bindparam("b_org"))
     .where(Message.seq >= bindparam("b_start"), Message.seq > SYSTEM_SEQ)
     .order_by(Message.seq.desc())
@@ -62,6 +67,21 @@ def _allocate(columns: tuple[str, ...]) -> Update:
         .values(values)
         .returning(_AGENTS.c.last_message_seq)
     )
+
+
+def _window(held: Window, known: int, rows: Sequence[Any]) -> Window | None:
+    """The rows read (newest first) as a window: the new ones decoded, the others taken
+    from ``held``; None if one of those is missing or is another message now."""
+    window: Window = {}
+    for seq, message_id, role, content, tool_calls, tool_returns in rows:
+        if seq > known:
+            window[seq] = (message_id, ChatRow(seq, role, content, tool_calls, tool_returns))
+            continue
+        kept = held.get(seq)
+        if kept is None or kept[0] != message_id:
+            return None
+        window[seq] = kept
+    return window
 
 
 class MessageRepository(Repository):
@@ -142,14 +162,22 @@ class MessageRepository(Repository):
     async def in_context(self, agent_id: str, start_seq: int, limit: int) -> list[ChatRow]:
         """The newest ``limit`` messages from ``start_seq`` on, oldest first: plain rows with
         just what the model sees (this runs on every step, so no ORM objects)."""
+        key = f"{self.organization_id}/{agent_id}"
+        held = RECENT.get(key)
+        known = max(held, default=-1)
         params = {
             "b_agent": agent_id,
             "b_org": self.organization_id,
             "b_start": start_seq,
             "b_limit": limit,
+            "b_known": known,
         }
-        rows = (await self.execute(_IN_CONTEXT, params)).all()
-        return [ChatRow(*row) for row in reversed(rows)]
+        window = _window(held, known, (await self.execute(_IN_CONTEXT, params)).all())
+        if window is None:  # a held row is not the stored one any more: read them all
+            params["b_known"] = -1
+            window = _window({}, -1, (await self.execute(_IN_CONTEXT, params)).all()) or {}
+        RECENT.keep(key, window)
+        return [row for _, row in reversed(window.values())]
 
     async def in_context_ids(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
         """Each agent's in-context message ids, oldest first: its system message, then every
