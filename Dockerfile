@@ -18,7 +18,10 @@ RUN uv sync --locked --no-dev --no-install-project
 COPY alembic.ini ./
 COPY migrations ./migrations
 COPY app ./app
+# The project is installed editable, so UV_COMPILE_BYTECODE leaves app/ alone; with
+# PYTHONDONTWRITEBYTECODE every start would compile it again: compile it once here.
 RUN uv sync --locked --no-dev \
+    && python -m compileall -q app migrations \
     && mkdir -p /app/data \
     && chown -R sleeptime:sleeptime /app/data
 

@@ -29,7 +29,6 @@ from app.turns.callbacks import RunCallbacks
 from app.turns.service import TurnService
 from app.turns.types import TurnDeps
 from app.worker.dispatcher import Dispatcher
-from app.worker.listener import RunListener
 from app.worker.loops import Vitals
 
 log = structlog.get_logger("app.runtime")
@@ -180,6 +179,9 @@ async def _listening(rt: Runtime) -> AsyncIterator[None]:
     if rt.db.is_sqlite:
         yield
         return
+    # Imported here: asyncpg (about 5% of the start-up imports) loads on PostgreSQL only.
+    from app.worker.listener import RunListener  # noqa: PLC0415
+
     settings = rt.settings
     listener = RunListener(
         rt.db.url,

@@ -85,6 +85,7 @@ async def _pair(stack: AsyncExitStack, urls: dict[str, str], plan: Plan) -> Pair
         pair.history[name] = await bench_load.agent(client)
         pair.crowd[name] = [await bench_load.agent(client) for _ in range(plan.clients)]
         await bench_load.sequential(client, pair.sequential[name], WARMUP)
+        await bench_load.sequential(client, pair.history[name], WARMUP)
     return pair
 
 

@@ -28,6 +28,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 READY = "Uvicorn running"
 START_TIMEOUT = 60.0
+# Servers keep compiled bytecode, as an installed package has it (the image compiles it at
+# build time), instead of compiling every module at every start when the environment says
+# PYTHONDONTWRITEBYTECODE; under a prefix of ours, so nothing is written beside the sources.
+BYTECODE = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(ROOT / ".cache" / "pycache")}
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ def process(
 
     A thread keeps draining stderr for the whole life of the process, so a chatty server
     never blocks on a full pipe; the last lines are kept for the error message."""
+    env = {**env, **BYTECODE}
     proc = subprocess.Popen(args, cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603 (our own commands)
     seen = threading.Event()
     tail: deque[str] = deque(maxlen=40)

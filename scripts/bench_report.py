@@ -76,6 +76,9 @@ def table(db: str, clients: int, sides: dict[str, Side]) -> None:
     for q, name in ((0.5, "p50"), (0.99, "p99")):
         a, b = ms(lim.load.latencies, q), ms(svc.load.latencies, q)
         out(_row(f"{clients} clients {name} ms", a, b, _ratio(b, a), ".1f"))
+    a = div(ms(lim.load.latencies, 0.99), ms(lim.load.latencies, 0.5))
+    b = div(ms(svc.load.latencies, 0.99), ms(svc.load.latencies, 0.5))
+    out(_row(f"{clients} clients p99/p50", a, b))
     out(_row(f"{clients} clients errors", lim.load.errors, svc.load.errors, "", ".0f"))
     (lf, ll), (sf, sl) = lim.history_ends(), svc.history_ends()
     out(_row(f"history first 10% ms ({len(svc.history)})", lf, sf, _ratio(sf, lf)))
