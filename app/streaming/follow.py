@@ -90,7 +90,10 @@ class Follower:
             return kept, False
         closing = await self._closing_if_ended(run_id)
         if closing is not None:
-            return [(None, text) for text in closing], False
+            # The run may have ended since the read above, its last events committed with its
+            # end: read again now that it has ended, and close the stream only if none came.
+            kept = list(await self._kept(run_id, cursor))
+            return kept or [(None, text) for text in closing], False
         return [], not await self._wait(run_id, cursor)
 
     async def _kept(self, run_id: str, cursor: int) -> list[tuple[int, str]]:
