@@ -12,9 +12,6 @@ import pytest
 APP = Path(__file__).resolve().parent.parent / "app"
 # Lowest first: each may import those before it, never those after it.
 LAYERS = ("runs", "messages", "engine", "streaming", "turns", "sleeptime")
-# Edges the code still has, each failing its check as expected until it is gone (strict: the
-# mark itself fails once the edge is removed, so it cannot outlive it).
-KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _imports() -> dict[tuple[str, str], list[str]]:
@@ -43,14 +40,7 @@ def _imports() -> dict[tuple[str, str], list[str]]:
 EDGES = _imports()
 
 
-def _marked(pair: tuple[str, str]) -> object:
-    reason = KNOWN.get(pair) or KNOWN.get((pair[1], pair[0]))
-    if reason is None:
-        return pair
-    return pytest.param(*pair, marks=pytest.mark.xfail(reason=reason, strict=True))
-
-
-PAIRS = [_marked(pair) for pair in itertools.combinations(LAYERS, 2)]
+PAIRS = list(itertools.combinations(LAYERS, 2))
 
 
 def test_the_scan_sees_the_packages() -> None:
