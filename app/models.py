@@ -5,8 +5,10 @@ from app.auth.models import ApiKey, Organization
 from app.blocks.models import AgentBlock, Block, BlockHistory
 from app.groups.models import Group, GroupAgent
 from app.kit.db import Base
+from app.mcp.models import MCPServer
 from app.messages.models import Message
 from app.runs.models import Run, RunEvent, Step
+from app.tools.models import Tool
 
 __all__ = [
     "Agent",
@@ -18,9 +20,11 @@ __all__ = [
     "BlockHistory",
     "Group",
     "GroupAgent",
+    "MCPServer",
     "Message",
     "Organization",
     "Run",
     "RunEvent",
     "Step",
+    "Tool",
 ]
