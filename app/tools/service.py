@@ -355,11 +355,13 @@ async def _change_schema(session: AsyncSession, actor: Actor, tool: Tool, data: 
             raise Conflict(f"Tool with name '{new_name}' already exists.")
         await rename_in_agents(session, actor.organization_id, tool.name, new_name)
         tool.name = new_name
+    # A description that came from the old schema follows the new one; one set apart stays.
+    derived = tool.description == (tool.json_schema or {}).get("description")
     tool.json_schema = json_schema
     tool.source_code = source_code
     if data.args_json_schema is not None:
         tool.args_json_schema = data.args_json_schema
-    if data.description is None and json_schema.get("description"):
+    if derived and json_schema.get("description"):
         tool.description = json_schema["description"]
 
 
