@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     callback_max_attempts: int = Field(default=3, ge=1)
     callback_retry_base_seconds: float = Field(default=1.0, ge=0)
 
+    # MCP servers. A stdio server is a command this server runs, as its own user, from a
+    # configuration any API key of an organization can write: off where keys are handed to
+    # people who must not run commands on the host.
+    mcp_stdio: bool = True
+    mcp_connect_timeout_seconds: float = Field(default=30.0, gt=0)
+    mcp_timeout_seconds: float = Field(default=60.0, gt=0)  # one call: list tools, run a tool
+
     @field_validator("openai_models", "anthropic_models", "cors_origins", mode="before")
     @classmethod
     def _parse_model_list(cls, value: object) -> object:
