@@ -230,7 +230,3 @@ SERVER_BUILTINS: frozenset[str] = frozenset(tool.name for tool in _SERVER_TOOLS)
 
 BUILTIN_TOOLS: dict[str, BuiltinTool] = {tool.name: tool for tool in _TOOLS}
 BUILTIN_TOOLS_BY_ID: dict[str, BuiltinTool] = {tool.id: tool for tool in _TOOLS}
-
-# Built-ins that run outside the step's transaction (``ToolKind.server``): they reach the
-# network or the sandbox rather than the database.
-SERVER_BUILTINS: frozenset[str] = frozenset({"run_code", "fetch_webpage", "web_search"})
