@@ -1,15 +1,15 @@
 """The MCP tool runner a step dispatches ``ToolKind.mcp`` tools to.
 
 Runners are plain functions of ``(context, tool, args)``; this one needs the process's MCP
-sessions and database, which the runtime installs here when it starts (``install``) and
-removes when it stops. There is one of each per process, as there is one event loop.
+sessions and database, shared with the MCP routes, which the runtime installs here when it
+starts (``install``) and removes when it stops. There is one of each per process.
 """
 
 from typing import Any
 
 from app.mcp.service import MCPService
-from app.tools.run import ToolResult, failed
-from app.tools.toolset import ExternalContext, ToolDef
+from app.tools.run import ExternalRunner, RunnerResources, ToolResult, failed, runner_factory
+from app.tools.toolset import ExternalContext, ToolDef, ToolKind
 
 _service: MCPService | None = None
 
@@ -26,3 +26,8 @@ async def run_mcp_tool(ctx: ExternalContext, tool: ToolDef, args: dict[str, Any]
     if service is None:
         return failed(f"Error: MCP tool '{tool.name}' cannot run: MCP is not running here.")
     return await service.run_tool(ctx.organization_id, tool.mcp_server_id, tool.name, args)
+
+
+@runner_factory(ToolKind.mcp)
+async def mcp_runner(resources: RunnerResources) -> ExternalRunner:
+    return run_mcp_tool

@@ -29,6 +29,7 @@ from app.mcp.pool import MCPCallFailed, MCPFailure, MCPPool, MCPTimeout, StdioDi
 from app.mcp.repository import MCPServerRepository
 from app.mcp.schemas import ResyncResult
 from app.mcp.tools import ServerTools, result_text, usable
+from app.tools.builtin import BUILTIN_TOOLS
 from app.tools.models import Tool as ToolRow
 from app.tools.run import ToolResult, failed, ok
 
@@ -239,7 +240,9 @@ class MCPService:
                     await tools.delete(tool_row)
                     result.deleted.append(name)
             for name, tool in current.items():
-                if name not in stored and await tools.named(name) is not None:
+                if name in BUILTIN_TOOLS or (
+                    name not in stored and await tools.named(name) is not None
+                ):
                     log.warning("mcp.tool_name_taken", server=row.server_name, tool=name)
                     continue
                 _, changed = await tools.upsert(tool, stored.get(name))

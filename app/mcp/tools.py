@@ -16,11 +16,9 @@ from mcp_types import CallToolResult, ContentBlock, TextContent, Tool
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kit.db import utcnow
-from app.kit.ids import Prefix, new_id
 from app.mcp.models import MCPServer
 from app.tools.models import Tool as ToolRow
-from app.tools.toolset import DEFAULT_RETURN_CHAR_LIMIT
+from app.tools.repository import upsert
 
 MCP_TOOL_TYPE = "external_mcp"
 MCP_KEY = "mcp"
@@ -80,26 +78,17 @@ class ServerTools:
         """Write the MCP tool's row (``existing`` is this server's row of that name, if any).
         Returns the row and whether it changed."""
         fields = _fields(self.server, tool)
-        if existing is None:
-            row = ToolRow(
-                id=new_id(Prefix.tool),
-                organization_id=self.server.organization_id,
-                name=tool.name,
-                tool_type=MCP_TOOL_TYPE,
-                return_char_limit=DEFAULT_RETURN_CHAR_LIMIT,
-                mcp_server_id=self.server.id,
-                **fields,
-            )
-            self.session.add(row)
-            await self.session.flush()
-            return row, True
-        changed = any(getattr(existing, key) != value for key, value in fields.items())
-        if changed:
-            for key, value in fields.items():
-                setattr(existing, key, value)
-            existing.updated_at = utcnow()
-            await self.session.flush()
-        return existing, changed
+        if existing is not None and all(getattr(existing, k) == v for k, v in fields.items()):
+            return existing, False
+        row, _ = await upsert(
+            self.session,
+            self.server.organization_id,
+            tool.name,
+            tool_type=MCP_TOOL_TYPE,
+            mcp_server_id=self.server.id,
+            **fields,
+        )
+        return row, True
 
     async def renamed(self) -> None:
         """Carry a new server name into its tools' tags and metadata."""
