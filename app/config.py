@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     tool_pip_install: bool = False
     tool_venv_dir: str | None = None  # default: <user cache dir>/sleeptime-server/tool-venvs
 
+    # MCP servers. A stdio server is a command this server runs, as its own user, from a
+    # configuration any API key of an organization can write: off where keys are handed to
+    # people who must not run commands on the host.
+    mcp_stdio: bool = True
+    mcp_connect_timeout_seconds: float = Field(default=30.0, gt=0)
+    mcp_timeout_seconds: float = Field(default=60.0, gt=0)  # one call: list tools, run a tool
+
     @field_validator("openai_models", "anthropic_models", "cors_origins", mode="before")
     @classmethod
     def _parse_model_list(cls, value: object) -> object:
