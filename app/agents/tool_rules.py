@@ -55,6 +55,20 @@ def _optional(extra: Mapping[str, Any], name: str, kind: type, what: str) -> Non
         raise ValueError(f"`{name}` must be {what}")
 
 
+def _check_arg_nodes(nodes: Any, children: list[str]) -> None:
+    """``child_arg_nodes``: arguments fixed for some of the children, ``[{name, args}]``."""
+    if nodes is None:
+        return
+    items: list[Any] = nodes if isinstance(nodes, list) else [None]
+    if not all(isinstance(node, dict) and node.get("name") in children for node in items):
+        raise ValueError(
+            "`child_arg_nodes` must be a list of {name, args} objects, each naming one of "
+            "the rule's `children`"
+        )
+    for node in items:
+        _optional(node, "args", dict, "an object")
+
+
 def check_rule_fields(kind: str, extra: Mapping[str, Any]) -> None:
     """The fields a rule of ``kind`` needs, as Letta's rule classes declare them; a
     ValueError names the one that is missing or wrong."""
@@ -63,6 +77,8 @@ def check_rule_fields(kind: str, extra: Mapping[str, Any]) -> None:
         children = extra.get("children")
         if not _names(children) or not children:
             raise ValueError(f"a {kind} rule needs `children`: a non-empty list of tool names")
+        if kind == "constrain_child_tools":
+            _check_arg_nodes(extra.get("child_arg_nodes"), children)
     elif kind == "conditional":
         mapping = extra.get("child_output_mapping")
         if not isinstance(mapping, dict) or not mapping:

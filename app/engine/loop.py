@@ -81,6 +81,7 @@ class _Turn:
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
     history: ToolHistory = field(default_factory=ToolHistory)  # what the rules read
     offered: frozenset[str] = frozenset()  # the tools the current step offers
+    prefilled: dict[str, dict[str, Any]] = field(default_factory=dict)  # rules' fixed arguments
 
     def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
@@ -305,7 +306,7 @@ class Engine:
         the tools allowed now are offered, and only their calls may pause."""
         solver = Solver(step.agent.tool_rules or [])
         shaped = offer.offer(step.agent, step.request, spec.client_tools, solver, turn.history)
-        turn.offered = shaped.offered
+        turn.offered, turn.prefilled = shaped.offered, shaped.prefilled
         return replace(step, request=shaped.request, pausing=step.pausing & shaped.offered)
 
     def _step_row(self, spec: TurnSpec, step: _Step, duration_ns: int) -> Step:
@@ -342,11 +343,15 @@ class Engine:
         )
         made.id, made.text = message_id, answer.searchable(response)
         solver = Solver(agent.tool_rules or [])
-        screened = offer.screen(agent, solver, turn.offered, calls, turn.history)
+        screened = offer.screen(
+            agent, solver, turn.offered, turn.prefilled, calls, turn.history, step.toolset
+        )
         turn.history.names += [str(c["name"]) for c in calls if c["id"] in screened.ran]
         decision = rules.decide(
             agent, calls, response, solver, turn.history, screened.ran, last=last
         )
+        if screened.misfit:  # a rule's own arguments do not fit its tool: as Letta, stop
+            decision = rules.Decision(StopReason.invalid_tool_call)
         stop = decision.stop
         runnable = [c for c in calls if c["id"] not in screened.refused]
         ran = await self._run_external(step, runnable)  # before the transaction, all at once

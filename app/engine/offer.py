@@ -2,17 +2,18 @@
 the rules add to what the step stores (refusals, the heartbeat that keeps a turn going)."""
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from app.agents.models import Agent
-from app.engine import answer, rules
+from app.engine import answer, prefill, rules
 from app.engine.solver import Solver, ToolHistory
 from app.kit.db import utcnow
 from app.messages.factory import Owner, new_message, tool_result
 from app.messages.models import Message
 from app.providers.base import LLMRequest
+from app.tools.toolset import Toolset
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,35 +22,52 @@ class Screened:
 
     refused: dict[str, str]  # call id -> the error result the model gets instead of a run
     ran: frozenset[str]  # ids of the calls that run now (not refused, sound, not paused)
+    # A rule's prefilled arguments did not fit the tool: the turn stops (invalid_tool_call).
+    misfit: bool = False
 
 
 def screen(
     agent: Agent,
     solver: Solver,
     offered: frozenset[str],
+    prefilled: Mapping[str, Mapping[str, Any]],
     calls: list[dict[str, Any]],
     history: ToolHistory,
+    toolset: Toolset,
 ) -> Screened:
     """Refuse the calls of the agent's tools the rules did not offer at this step; as in
     Letta, such a call does not run, its result tells the model what it may call, and the
-    turn goes on."""
+    turn goes on. Calls of offered tools get the arguments the rules fix for them."""
     refused: dict[str, str] = {}
     ran: set[str] = set()
+    misfit = False
     for call in calls:
-        name = str(call["name"])
+        name, call_id = str(call["name"]), str(call["id"])
+        if name in prefilled and name in toolset:
+            try:
+                fixed = prefilled[name]
+                call["arguments"] = prefill.merged(
+                    toolset[name].json_schema, call["arguments"], fixed
+                )
+            except ValueError as exc:
+                refused[call_id] = f"Invalid prefilled tool arguments from tool rules: {exc}"
+                call.pop("requires_approval", None)  # it will not run: nothing to approve
+                misfit = True
+                continue
         if call.get("requires_approval"):
             continue
         if name in agent.tool_names and name not in offered:
-            refused[str(call["id"])] = solver.refusal(name, offered, history)
+            refused[call_id] = solver.refusal(name, offered, history)
         elif rules.sound(agent, call):
-            ran.add(str(call["id"]))
-    return Screened(refused, frozenset(ran))
+            ran.add(call_id)
+    return Screened(refused, frozenset(ran), misfit)
 
 
 @dataclass(frozen=True, slots=True)
 class Offer:
     request: LLMRequest  # with only the tools the rules allow at this step
     offered: frozenset[str]  # their names, client tools included
+    prefilled: dict[str, dict[str, Any]]  # arguments rules fix for a call of a tool, by tool
 
 
 def offer(
@@ -74,7 +92,8 @@ def offer(
         forced_tool=str(tools[0]["name"]) if must and len(tools) == 1 else None,
         parallel_tool_calls=False if solver.constrains else request.parallel_tool_calls,
     )
-    return Offer(shaped, frozenset(str(s["name"]) for s in tools))
+    names = frozenset(str(s["name"]) for s in tools)
+    return Offer(shaped, names, solver.prefilled(set(names), history))
 
 
 def results(

@@ -140,6 +140,7 @@ def _cut_off(response: LLMResponse) -> StopReason | None:
 _STOP_ERRORS: dict[str, str] = {
     StopReason.no_tool_call: "the model answered without calling a tool; this agent must call one",
     StopReason.max_tokens_exceeded: "the model's answer was cut off at its token limit",
+    StopReason.invalid_tool_call: "a tool rule's prefilled arguments do not fit the tool",
 }
 
 

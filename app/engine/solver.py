@@ -120,6 +120,24 @@ class Solver:
         default = rule.get("default_child")
         return {str(default)} if default else tools
 
+    def prefilled(self, allowed: set[str], history: ToolHistory) -> dict[str, dict[str, Any]]:
+        """The arguments rules fix for the next call, by tool: a ``run_first`` rule's
+        ``args`` on the turn's first call, the ``child_arg_nodes`` of a child rule whose
+        tool just ran."""
+        fixed: dict[str, dict[str, Any]] = {}
+        if not history.names:
+            for rule in self._of("run_first"):
+                if isinstance(rule.get("args"), dict) and rule["args"]:
+                    fixed[str(rule["tool_name"])] = dict(rule["args"])
+        else:
+            for rule in self._of("constrain_child_tools"):
+                if rule["tool_name"] != history.last:
+                    continue
+                for node in rule.get("child_arg_nodes") or ():
+                    if isinstance(node.get("args"), dict) and node["args"]:
+                        fixed[str(node["name"])] = dict(node["args"])
+        return {name: args for name, args in fixed.items() if name in allowed}
+
     def forced(self, history: ToolHistory) -> bool:
         """Whether the next step must call a tool: its first call under ``run_first``, or
         right after a tool whose rule names what comes next."""

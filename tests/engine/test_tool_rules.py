@@ -403,6 +403,26 @@ async def test_forced_tool_and_parallel_off_on_the_wire(
         ({"type": "max_count_per_step", "max_count_limit": "2"}, "max_count_limit"),
         ({"type": "exit_loop", "prompt_template": 5}, "prompt_template"),
         ({"type": "run_first", "args": [1]}, "args"),
+        (
+            {
+                "type": "constrain_child_tools",
+                "children": ["a"],
+                "child_arg_nodes": [{"name": "b"}],
+            },
+            "child_arg_nodes",
+        ),
+        (
+            {"type": "constrain_child_tools", "children": ["a"], "child_arg_nodes": {"name": "a"}},
+            "child_arg_nodes",
+        ),
+        (
+            {
+                "type": "constrain_child_tools",
+                "children": ["a"],
+                "child_arg_nodes": [{"name": "a", "args": 3}],
+            },
+            "args",
+        ),
     ],
 )
 async def test_rule_fields_are_checked(
@@ -439,3 +459,51 @@ async def test_valid_rules_are_shown_as_sent(client: httpx.AsyncClient) -> None:
     ]
     agent = await create_agent(client, tool_rules=rules)
     assert agent["tool_rules"] == rules
+
+
+def arguments(response: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        json.loads(m["tool_call"]["arguments"])
+        for m in response["messages"]
+        if m["message_type"] == "tool_call_message"
+    ]
+
+
+async def test_rules_fix_arguments(scripted: Scripted) -> None:
+    client, model = scripted
+    init = {"tool_name": "conversation_search", "type": "run_first", "args": {"query": "fixed"}}
+    child = {
+        "tool_name": "conversation_search",
+        "type": "constrain_child_tools",
+        "children": ["memory_insert"],
+        "child_arg_nodes": [{"name": "memory_insert", "args": {"new_string": "from the rule"}}],
+    }
+    agent_id = await agent_with(client, init, child)
+    model.script.extend([
+        call("conversation_search", json.dumps({"query": "tea", "limit": 2})),
+        call("memory_insert", INSERT, "call_2"),
+        text("done"),
+    ])  # fmt: skip
+    response = await send(client, agent_id)
+    first, second = arguments(response)
+    assert first == {"query": "fixed", "limit": 2}  # the model's other arguments stay
+    assert second == {"label": "human", "new_string": "from the rule"}
+    block = await ok(client.get(f"/v1/agents/{agent_id}/core-memory/blocks/human"))
+    assert "from the rule" in block["value"] and "likes tea" not in block["value"]
+    # The model is asked again with the arguments the call ran with.
+    assert "fixed" in model.requests[1].messages[-2]["tool_calls"][0]["function"]["arguments"]
+
+
+async def test_rule_arguments_that_do_not_fit_stop_the_turn(scripted: Scripted) -> None:
+    client, model = scripted
+    init = {"tool_name": "conversation_search", "type": "run_first", "args": {"nope": 1}}
+    agent_id = await agent_with(client, init)
+    model.script.append(call("conversation_search", SEARCH))
+    response = await send(client, agent_id)
+    assert response["stop_reason"]["stop_reason"] == "invalid_tool_call"
+    (result,) = returns(response)
+    assert result["status"] == "error" and "unknown argument 'nope'" in result["tool_return"]
+    run = await ok(client.get(f"/v1/runs/{result['run_id']}"))
+    assert run["status"] == "failed" and run["error"]["type"] == "invalid_tool_call"
+    model.script.append(text("fine"))
+    assert (await send(client, agent_id))["stop_reason"]["stop_reason"] == "end_turn"
