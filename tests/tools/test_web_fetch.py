@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.tools.run import ToolResult
+from app.tools.result import ToolResult
 from app.tools.server import web as web_module
-from app.tools.server import web_handlers
 from app.tools.server.addresses import AddressRefused, Resolved, resolve, why_refused
 from app.tools.server.pages import html_to_markdown
+from app.tools.server.web_tools import web_handlers
 from app.tools.toolset import ExternalContext
 from tests.fakes.web_server import FakeWeb, serve_fake_web
 

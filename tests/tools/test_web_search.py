@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from app.config import SearchBackend, Settings
-from app.tools.run import ToolResult
-from app.tools.server import web_handlers
+from app.tools.result import ToolResult
+from app.tools.server.web_tools import web_handlers
 from app.tools.toolset import ExternalContext
 from tests.fakes.web_server import FakeWeb, serve_fake_web
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.config import SearchBackend, Settings
-from app.tools.run import ToolResult, failed, ok
+from app.tools.result import ToolResult, failed, ok
 from app.tools.toolset import ExternalContext
 
 CATEGORIES = frozenset(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from app.config import Settings
-from app.tools.run import ToolResult, failed, ok
+from app.tools.result import ToolResult, failed, ok
 from app.tools.server import pages
 from app.tools.server.addresses import AddressRefused, resolve
 from app.tools.toolset import ExternalContext
