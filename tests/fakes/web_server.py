@@ -177,19 +177,28 @@ def _app(state: WebState) -> ASGIApp:
 
 
 @asynccontextmanager
-async def serve_fake_web() -> AsyncIterator[FakeWeb]:
+async def serve_fake_web(tls: tuple[str, str] | None = None) -> AsyncIterator[FakeWeb]:
     """Serve the fake in the running loop until the block ends; stalled answers are released
-    then, so the server can stop."""
+    then, so the server can stop. ``tls``: (certificate file, key file) to serve https."""
     state = WebState()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(_app(state), log_config=None, lifespan="off", interface="asgi3")
+    certfile, keyfile = tls or (None, None)
+    config = uvicorn.Config(
+        _app(state),
+        log_config=None,
+        lifespan="off",
+        interface="asgi3",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        yield FakeWeb(state, f"http://127.0.0.1:{port}", port)
+        scheme = "https" if tls else "http"
+        yield FakeWeb(state, f"{scheme}://127.0.0.1:{port}", port)
     finally:
         state.release.set()
         server.should_exit = True

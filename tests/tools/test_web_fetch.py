@@ -3,12 +3,15 @@ time, content types) and the HTML conversion."""
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from app.config import Settings
 from app.tools.result import ToolResult
@@ -234,3 +237,52 @@ def test_html_conversion_without_main_uses_the_body() -> None:
     assert "x" in text
     titled = b"<html><head><title>Same</title></head><body><h1>Same</h1><p>x</p></body></html>"
     assert html_to_markdown(titled, "utf-8") == "# Same\n\nx"
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@asynccontextmanager
+async def tls_site(ca: trustme.CA, name: str, tmp_path: Path) -> AsyncIterator[FakeWeb]:
+    """The fake served over https with a certificate for ``name`` only."""
+    cert = ca.issue_cert(name)
+    certfile, keyfile = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    async with serve_fake_web(tls=(str(certfile), str(keyfile))) as web:
+        yield web
+
+
+@pytest.mark.parametrize(
+    ("served_as", "status"), [("pages.test", "success"), ("other.test", "error")]
+)
+async def test_https_to_the_checked_address_verifies_the_certificate_for_the_name(
+    ca: trustme.CA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    served_as: str,
+    status: str,
+) -> None:
+    """The connection goes to the pinned address, yet TLS is checked against the URL's name:
+    a certificate for that name passes, one for another name fails."""
+
+    async def to_loopback(host: str, port: int, *, allow_private: bool) -> Resolved:
+        return Resolved(host, ipaddress.ip_address("127.0.0.1"))
+
+    monkeypatch.setattr(web_module, "resolve", to_loopback)
+    verify = ssl.create_default_context()
+    ca.configure_trust(verify)
+    settings = Settings()
+    async with tls_site(ca, served_as, tmp_path) as site:
+        client = web_module.fetch_client(settings, verify=verify)
+        async with client:
+            fetcher = web_module.PageFetcher(settings, client)
+            result = await fetcher(CTX, {"url": f"https://pages.test:{site.port}/plain.txt"})
+    assert result.status == status, result.text
+    if status == "success":
+        assert result.text.startswith("line one")
+        assert site.state.host_headers == [f"pages.test:{site.port}"]
+    else:
+        assert "CERTIFICATE_VERIFY_FAILED" in result.text

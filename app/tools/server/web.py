@@ -11,6 +11,7 @@ connection. Every failure is an error result for the model; none ends the turn.
 
 import asyncio
 import ipaddress
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,11 +36,12 @@ class FetchError(Exception):
         self.message = message
 
 
-def fetch_client(settings: Settings) -> httpx.AsyncClient:
+def fetch_client(settings: Settings, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
     """The client fetches go through: no proxies from the environment, no redirects of its
     own, no kept-alive connections (a connection is made to one checked address for one
-    request)."""
+    request, so it is never reused for another name). ``verify``: the trusted certificates."""
     return httpx.AsyncClient(
+        verify=verify,
         trust_env=False,
         follow_redirects=False,
         timeout=httpx.Timeout(settings.fetch_timeout_seconds),
