@@ -94,6 +94,15 @@ async def test_exa_text_on_request_and_num_results_clamped(search: Any, site: Fa
     assert json.loads(result.text)["results"][0]["text"] == "full text 0"
 
 
+@pytest.mark.parametrize(("given", "sent"), [(5.0, 5), ("7", 7), (None, 10), (0, 1)])
+async def test_num_results_as_models_send_it(
+    search: Any, site: FakeWeb, given: object, sent: int
+) -> None:
+    result = await search({"query": "q", "num_results": given}, **exa(site))
+    assert result.status == "success", result.text
+    assert site.state.exa_requests[0][1]["numResults"] == sent
+
+
 async def test_the_agents_exa_key_is_used_and_exa_is_chosen_by_it(
     search: Any, site: FakeWeb
 ) -> None:
@@ -205,6 +214,8 @@ async def test_without_a_backend_the_result_says_what_to_set(search: Any) -> Non
         ({"query": "  "}, "Query cannot be empty"),
         ({}, "Query cannot be empty"),
         ({"query": "q", "num_results": "five"}, "`num_results` must be an integer"),
+        ({"query": "q", "num_results": 2.5}, "`num_results` must be an integer"),
+        ({"query": "q", "num_results": True}, "`num_results` must be an integer"),
         ({"query": "q", "category": "videos"}, "`category` must be one of"),
         ({"query": "q", "include_domains": "python.org"}, "`include_domains` must be a list"),
         ({"query": "q", "include_text": "yes"}, "`include_text` must be true or false"),

@@ -89,13 +89,24 @@ def _domains(args: dict[str, Any], name: str) -> tuple[str, ...]:
     return tuple(d.strip().lower() for d in value if d.strip())
 
 
+def _count(value: object) -> int:
+    """``num_results`` as an integer; models sometimes send ``5.0`` or ``"5"``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if value is None:
+        return 10
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SearchFailed("`num_results` must be an integer.")
+    return value
+
+
 def parse(args: dict[str, Any]) -> SearchQuery:
     query = args.get("query")
     if not isinstance(query, str) or not query.strip():
         raise SearchFailed("Query cannot be empty")
-    count = args.get("num_results", 10)
-    if not isinstance(count, int) or isinstance(count, bool):
-        raise SearchFailed("`num_results` must be an integer.")
+    count = _count(args.get("num_results", 10))
     category = _text(args, "category")
     if category is not None and category not in CATEGORIES:
         raise SearchFailed(f"`category` must be one of {', '.join(sorted(CATEGORIES))}.")
