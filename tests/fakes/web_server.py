@@ -7,6 +7,7 @@ fixture releases at the end.
 """
 
 import asyncio
+import gzip
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -89,6 +90,11 @@ class _Site:
 
         return StreamingResponse(chunks(), media_type="text/plain")  # no Content-Length
 
+    async def bomb(self, request: Request) -> Response:
+        body = gzip.compress(b"z" * 1_000_000)  # about 1 KB on the wire
+        headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain"}
+        return Response(body, headers=headers)
+
     async def redirect(self, request: Request) -> Response:
         to = request.query_params["to"]
         return Response(
@@ -161,6 +167,7 @@ class _Site:
                 Route("/doc.pdf", self.pdf),
                 Route("/sized/{size}", self.sized),
                 Route("/streamed/{size}", self.streamed),
+                Route("/bomb", self.bomb),
                 Route("/redirect", self.redirect),
                 Route("/loop", self.loop),
                 Route("/status/{code}", self.status),

@@ -166,6 +166,9 @@ async def test_a_page_over_the_byte_cap_is_refused(fetch: Any, site: FakeWeb) ->
     streamed = await fetch(site.url("/streamed/100000"), fetch_max_bytes=4000)
     assert streamed.status == "error"
     assert "larger than the 4000 bytes allowed" in streamed.text
+    bomb = await fetch(site.url("/bomb"), fetch_max_bytes=4000)  # small compressed, huge plain
+    assert bomb.status == "error"
+    assert "larger than the 4000 bytes allowed" in bomb.text
     within = await fetch(site.url("/sized/4000"), fetch_max_bytes=4000)
     assert (within.status, within.text) == ("success", "a" * 4000)
 
