@@ -27,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Tool
 from mcp_types.jsonrpc import CONNECTION_CLOSED
+from pydantic import ValidationError
 
 from app.mcp.config import ServerConfig, Transport
 
@@ -113,8 +114,8 @@ class _Connection:
             raise MCPTimeout(
                 self.config.name, f"no answer from MCP server '{self.config.name}' in {limit:g}s"
             ) from None
-        except MCPFailure:
-            await self.close()
+        except (MCPFailure, asyncio.CancelledError):
+            await self.close()  # a caller that gave up leaves no server running
             raise
 
     async def _hold(self) -> None:
@@ -167,6 +168,10 @@ class _Connection:
         self._stop.set()
         task = self._task
         if task is None or task.done():
+            return
+        if not self._ready.done():  # still connecting: nothing to end politely
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             return
         try:
             async with asyncio.timeout(_CLOSE_SECONDS):
@@ -240,6 +245,10 @@ class MCPPool:
                 if not _broken(exc) and connection.alive:
                     if isinstance(exc, MCPError):
                         raise MCPCallFailed(config.name, exc.message) from exc
+                    if isinstance(exc, ValidationError):
+                        raise MCPCallFailed(
+                            config.name, f"the answer is not valid MCP ({describe(exc)})"
+                        ) from exc
                     raise
                 await self._drop(connection)
                 if attempt == 2:

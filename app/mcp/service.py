@@ -272,7 +272,9 @@ class MCPService:
                 raise NotFound(f"MCP server {server.server_name} not found")
             rows = ServerTools(session, row)
             existing = await rows.named(tool_name)
-            if existing is not None and existing.mcp_server_id != row.id:
+            if tool_name in BUILTIN_TOOLS or (
+                existing is not None and existing.mcp_server_id != row.id
+            ):
                 raise Conflict(
                     f"A tool named '{tool_name}' already exists and does not belong to MCP "
                     f"server {row.server_name}"

@@ -93,6 +93,17 @@ async def test_list_register_and_execute_tools_by_name(client: httpx.AsyncClient
     }
     assert (await client.get(f"{BASE}/nobody/tools")).status_code == 404
 
+    # A second server with tools of the same names: none of them replaces the first's.
+    await ok(client.put(BASE, json=stdio("twin")))
+    twin = next(s for s in await ok(client.get("/v1/mcp-servers/")) if s["server_name"] == "twin")
+    assert await ok(client.get(f"/v1/mcp-servers/{twin['id']}/tools")) == []
+    taken = await client.post(f"{BASE}/twin/echo")
+    assert taken.status_code == 409
+    assert "already exists" in taken.json()["detail"]
+    first = next(s for s in await ok(client.get("/v1/mcp-servers/")) if s["server_name"] == "local")
+    echo = {t["name"]: t for t in await ok(client.get(f"/v1/mcp-servers/{first['id']}/tools"))}
+    assert echo["echo"]["id"] == registered["id"]
+
 
 async def test_test_and_connect_a_server_without_storing_it(client: httpx.AsyncClient) -> None:
     tested = await ok(client.post(f"{BASE}/test", json={**stdio("probe"), "type": "stdio"}))

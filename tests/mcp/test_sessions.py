@@ -106,6 +106,23 @@ async def test_a_call_that_takes_too_long_answers_504_and_the_session_lives_on(
     assert await pid_of(client, server) == first
 
 
+async def test_a_server_that_never_answers_or_cannot_start_is_a_clear_error(
+    make_client: AppFactory,
+) -> None:
+    client = await make_client(mcp_connect_timeout_seconds=1.0)
+    silent = await create(client, "silent", {"command": "sleep", "args": ["30"]})
+    response = await client.patch(f"/v1/mcp-servers/{silent['id']}/refresh")
+    assert response.status_code == 504, response.text
+    assert response.json()["detail"] == "no answer from MCP server 'silent' in 1s"
+
+    missing = await create(client, "missing", {"command": "/nonexistent/mcp-server"})
+    response = await client.patch(f"/v1/mcp-servers/{missing['id']}/refresh")
+    assert response.status_code == 502, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("cannot connect to MCP server 'missing': ")
+    assert "/nonexistent/mcp-server" in detail
+
+
 async def test_sessions_end_with_the_process(settings: Settings, db: Database) -> None:
     app = create_app(settings)
     lifespan = app.router.lifespan_context(app)
