@@ -272,12 +272,17 @@ async def test_required_before_exit_on_a_memgpt_agent(scripted: Scripted) -> Non
 
 async def test_required_before_exit_stops_at_the_last_step(scripted: Scripted) -> None:
     client, model = scripted
-    agent_id = await agent_with(
-        client, {"tool_name": "conversation_search", "type": "required_before_exit"}
-    )
+    required = {"tool_name": "conversation_search", "type": "required_before_exit"}
+    terminal = {"tool_name": "send_message", "type": "exit_loop"}
+    agent_id = await agent_with(client, required, terminal)
     model.script.append(text("bye"))
     response = await send(client, agent_id, max_steps=1)
     assert response["stop_reason"]["stop_reason"] == "end_turn"
+    model.script.append(call("send_message", SAY))
+    response = await send(client, agent_id, max_steps=1)
+    assert response["stop_reason"]["stop_reason"] == "max_steps"
+    history = await ok(client.get(f"/v1/agents/{agent_id}/messages", params={"limit": 50}))
+    assert not [m for m in history if "heartbeat" in str(m.get("content"))]
 
 
 async def test_requires_approval_pauses_only_an_allowed_call(scripted: Scripted) -> None:
