@@ -4,13 +4,19 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class AuthMode(StrEnum):
     disabled = "disabled"
     required = "required"
+
+
+class SandboxChoice(StrEnum):
+    auto = "auto"  # bubblewrap when it works here, else a plain subprocess
+    bwrap = "bwrap"  # bubblewrap or refuse to start
+    subprocess = "subprocess"  # a plain subprocess with rlimits
 
 
 class LogFormat(StrEnum):
@@ -24,6 +30,11 @@ def _split_csv(value: object) -> object:
     return value
 
 
+class SearchBackend(StrEnum):
+    exa = "exa"
+    searxng = "searxng"
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment.
 
@@ -31,7 +42,9 @@ class Settings(BaseSettings):
     ``SLEEPTIME_OPENAI_MODELS=gpt-4o-mini,gpt-4.1``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="SLEEPTIME_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SLEEPTIME_", extra="ignore", populate_by_name=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///./sleeptime.db"
     auth: AuthMode = AuthMode.disabled
@@ -85,6 +98,48 @@ class Settings(BaseSettings):
     callback_timeout_seconds: float = Field(default=5.0, gt=0)
     callback_max_attempts: int = Field(default=3, ge=1)
     callback_retry_base_seconds: float = Field(default=1.0, ge=0)
+
+    # Tools run outside the database (registered Python, run_code, web and MCP tools): each
+    # call's wall-clock limit. Registered Python runs in a sandbox with these limits.
+    tool_timeout_seconds: float = Field(default=60.0, gt=0)
+    sandbox: SandboxChoice = SandboxChoice.auto
+    sandbox_network: bool = False  # network for every sandboxed tool (else per tool or agent)
+    sandbox_cpu_seconds: int = Field(default=30, ge=1)
+    sandbox_memory_mb: int = Field(default=512, ge=64)
+    sandbox_file_size_mb: int = Field(default=16, ge=1)
+    sandbox_max_processes: int = Field(default=32, ge=4)
+    sandbox_open_files: int = Field(default=64, ge=16)
+    sandbox_output_bytes: int = Field(default=1_000_000, ge=1024)
+    # Run sandboxed tools as this user when the server runs as root (ignored otherwise).
+    sandbox_uid: int = Field(default=65534, ge=1)
+    # Install a tool's pip_requirements into a cached environment of its own.
+    tool_pip_install: bool = False
+    tool_venv_dir: str | None = None  # default: <user cache dir>/sleeptime-server/tool-venvs
+    # Letta's built-in web tools. `fetch_webpage` gets this long for a page (every redirect
+    # and the body included), reads at most `fetch_max_bytes` of it and returns at most
+    # `fetch_max_chars` characters of text; it refuses addresses that are not public
+    # (private, loopback, link-local, ...) unless `fetch_allow_private` is set.
+    fetch_timeout_seconds: float = Field(default=20.0, gt=0)
+    fetch_max_bytes: int = Field(default=5_000_000, gt=0)
+    fetch_max_chars: int = Field(default=40_000, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    fetch_allow_private: bool = False
+    # `web_search`'s backend; unset: Exa when an Exa key is known, else SearXNG when its URL
+    # is set, else the tool tells the model how to configure one.
+    web_search_backend: SearchBackend | None = None
+    web_search_timeout_seconds: float = Field(default=20.0, gt=0)
+    exa_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("SLEEPTIME_EXA_API_KEY", "EXA_API_KEY")
+    )
+    exa_base_url: str = "https://api.exa.ai"
+    searxng_url: str | None = None
+
+    # MCP servers. A stdio server is a command this server runs, as its own user, from a
+    # configuration any API key of an organization can write: off where keys are handed to
+    # people who must not run commands on the host.
+    mcp_stdio: bool = True
+    mcp_connect_timeout_seconds: float = Field(default=30.0, gt=0)
+    mcp_timeout_seconds: float = Field(default=60.0, gt=0)  # one call: list tools, run a tool
 
     @field_validator("openai_models", "anthropic_models", "cors_origins", mode="before")
     @classmethod

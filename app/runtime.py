@@ -4,7 +4,7 @@ them behind the HTTP API; ``sleeptime worker`` runs only the dispatcher."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +18,9 @@ from app.config import Settings
 from app.engine.loop import Engine
 from app.kit import migrate
 from app.kit.db import Database
+from app.mcp import runner as mcp_runner
+from app.mcp.pool import MCPPool
+from app.mcp.service import MCPService
 from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
@@ -25,6 +28,8 @@ from app.runs.control import RunControl
 from app.sleeptime import trigger
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
+from app.tools.run import ToolRunners
+from app.tools.runners import build_runners
 from app.turns.callbacks import RunCallbacks
 from app.turns.service import TurnService
 from app.turns.types import TurnDeps
@@ -64,6 +69,8 @@ class Runtime:
     follower: Follower
     callbacks: RunCallbacks
     vitals: Vitals  # the background loops' states, and the bug that stopped one
+    tools: ToolRunners
+    mcp: MCPService  # the process's MCP sessions (closed last)
 
 
 @asynccontextmanager
@@ -76,13 +83,15 @@ async def runtime(
     try:
         await migrate.ensure_schema(db.engine, migrate=settings.migrate_on_start)
         timeout = httpx.Timeout(settings.provider_timeout_seconds, connect=10.0)
-        async with httpx.AsyncClient(timeout=timeout) as http:
+        async with httpx.AsyncClient(timeout=timeout) as http, AsyncExitStack() as stack:
             registry = ProviderRegistry(settings, http)
+            tools = await build_runners(settings, http, stack)
             engine = Engine(
                 db,
                 registry,
                 lambda info: make_provider(info, http=http, settings=settings),
                 max_context_messages=settings.context_max_messages,
+                tools=tools,
             )
             control = RunControl()
             hub = Hub()
@@ -119,9 +128,11 @@ async def runtime(
                 follower,
                 callbacks,
                 vitals,
+                tools,
+                _mcp_service(settings, db),
             )
             try:
-                async with _listening(rt), _dispatching(dispatcher):
+                async with _mcp(rt.mcp), _listening(rt), _dispatching(dispatcher):
                     log.info(_STARTED[role], **_in_effect(rt, dispatch))
                     try:
                         yield rt
@@ -146,6 +157,7 @@ def _in_effect(rt: Runtime, dispatch: bool) -> dict[str, Any]:
         "dispatcher": "on" if dispatch else "off",
         "worker_concurrency": settings.worker_concurrency if dispatch else 0,
         "lease_seconds": settings.lease_seconds,
+        **rt.tools.described,
     }
 
 
@@ -160,6 +172,27 @@ def describe_database(url: str) -> dict[str, str]:
     else:
         location = parsed.set(query={}).render_as_string(hide_password=True)
     return {"dialect": dialect, "location": location}
+
+
+def _mcp_service(settings: Settings, db: Database) -> MCPService:
+    pool = MCPPool(
+        connect_timeout=settings.mcp_connect_timeout_seconds,
+        call_timeout=settings.mcp_timeout_seconds,
+        allow_stdio=settings.mcp_stdio,
+    )
+    return MCPService(db, pool)
+
+
+@asynccontextmanager
+async def _mcp(service: MCPService) -> AsyncIterator[None]:
+    """MCP tool calls go through ``service`` while the process runs; at the end every MCP
+    session is closed (stdio servers are stopped), after the runs that used them."""
+    mcp_runner.install(service)
+    try:
+        yield
+    finally:
+        mcp_runner.install(None)
+        await service.pool.close()
 
 
 @asynccontextmanager

@@ -7,7 +7,7 @@ short transaction, calls the model with none open, then writes the step in anoth
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from app.agents.prompt import compile_system
 from app.agents.repository import AgentRepository
 from app.blocks.memory import DirectMemory, MemoryView, StagedMemory
 from app.blocks.repository import BlockRepository
-from app.engine import answer, model_call, rules
+from app.engine import answer, model_call, offer, rules
 from app.engine import context as ctxmod
 from app.engine.events import (
     Answer,
@@ -29,6 +29,7 @@ from app.engine.events import (
     TurnError,
 )
 from app.engine.results import TurnOutcome, UsageTotals
+from app.engine.solver import Solver, ToolHistory
 from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
 from app.messages.factory import Owner, new_message, tool_result
@@ -40,7 +41,9 @@ from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
 from app.runs.repository import RunRepository
 from app.runs.states import StopReason
-from app.tools.run import ToolContext, ToolResult, execute, failed
+from app.tools.agent_state import external_context
+from app.tools.run import ToolContext, ToolResult, ToolRunners, failed
+from app.tools.toolset import ExternalContext, Toolset, builtin_toolset
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
 
@@ -62,6 +65,8 @@ class TurnSpec:
     stream_tokens: bool = False
     # A model handle to run this turn on instead of the agent's (``override_model``).
     model: str | None = None
+    # The turn resumes a paused one: the approved calls ran before its first step.
+    resumes: bool = False
 
 
 @dataclass(slots=True)
@@ -76,7 +81,9 @@ class _Turn:
     ttft: int | None = None
     produced: tuple[int, str] | None = None  # last stored (seq, message id) of the turn
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
-    called: list[str] = field(default_factory=list)  # the tools the turn has called
+    history: ToolHistory = field(default_factory=ToolHistory)  # what the rules read
+    offered: frozenset[str] = frozenset()  # the tools the current step offers
+    prefilled: dict[str, dict[str, Any]] = field(default_factory=dict)  # rules' fixed arguments
 
     def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
@@ -108,6 +115,8 @@ class _Step:
     info: ModelInfo
     step_id: str
     pausing: frozenset[str]  # tools whose calls wait for an approval or the client
+    toolset: Toolset  # the agent's tools as the step was prepared
+    external: ExternalContext  # what tools run outside the database get
 
 
 Prepared = _Step | ContextOverflowError
@@ -128,11 +137,13 @@ class Engine:
         providers: ProviderFactory,
         *,
         max_context_messages: int,
+        tools: ToolRunners | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.providers = providers
         self.max_context_messages = max_context_messages
+        self.tools = tools or ToolRunners()
 
     def check_model(self, handle: str | None) -> None:
         """A turn's ``override_model`` must name a configured model (400 otherwise), so a
@@ -169,6 +180,9 @@ class Engine:
                     step = await self.prepare(session, spec)
             if isinstance(step, _Step):
                 turn.sleeptime = step.agent.enable_sleeptime
+                if index == 0 and spec.resumes:
+                    turn.history = await self._resumed(spec, step.agent)
+                step = self._offer(spec, step, turn)
             if isinstance(step, ContextOverflowError):
                 error = {"type": "context_window_overflow", "message": step.message}
                 return await self._end(turn, step.stop_reason, error)
@@ -250,13 +264,19 @@ class Engine:
         recent = await MessageRepository(session, spec.organization_id).in_context(
             agent.id, agent.context_start_seq, self.max_context_messages
         )
+        toolset = builtin_toolset(agent.tool_names)
         blocks: list[MemoryView] = [b for _, b in pairs]
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)
-        return self._build(spec, agent, blocks, recent)
+        return self._build(spec, agent, blocks, recent, toolset)
 
     def _build(
-        self, spec: TurnSpec, agent: Agent, blocks: list[MemoryView], recent: list[ChatRow]
+        self,
+        spec: TurnSpec,
+        agent: Agent,
+        blocks: list[MemoryView],
+        recent: list[ChatRow],
+        toolset: Toolset,
     ) -> Prepared:
         if spec.model:
             info = self.registry.resolve(spec.model, field="override_model")
@@ -266,7 +286,7 @@ class Engine:
             )
         system = compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
         response_format = ctxmod.response_format(agent)
-        tools = ctxmod.tool_schemas(agent, spec.client_tools, response_format)
+        tools = ctxmod.tool_schemas(agent, toolset, spec.client_tools, response_format)
         budget = ctxmod.budget(agent, info.context_window, system, tools)
         if budget <= 0:
             return ContextOverflowError(
@@ -281,7 +301,28 @@ class Engine:
         chat = [{"role": "system", "content": system}, *window.chat]
         request = ctxmod.model_request(agent, info.model, chat, tools, response_format)
         pausing = frozenset(rules.rule_names(agent, "requires_approval") | set(spec.client_tools))
-        return _Step(agent, window, request, info, new_id(Prefix.step), pausing)
+        external = external_context(agent, blocks, spec.run_id)
+        step_id = new_id(Prefix.step)
+        return _Step(agent, window, request, info, step_id, pausing, toolset, external)
+
+    async def _resumed(self, spec: TurnSpec, agent: Agent) -> ToolHistory:
+        """The calls approved when the turn resumed, which ran before its first step, for
+        the agent's rules that look back (read only for those)."""
+        if not Solver(agent.tool_rules or []).reads_history:
+            return ToolHistory()
+        async with self.db.session(write=False) as session:
+            messages = MessageRepository(session, spec.organization_id)
+            inputs = await messages.for_run(spec.run_id)
+            paused = await messages.latest(agent.id, role="assistant")
+        return offer.resumed(agent, paused, inputs)
+
+    def _offer(self, spec: TurnSpec, step: _Step, turn: "_Turn") -> _Step:
+        """The step as the tool rules shape it, given what the turn has run so far: only
+        the tools allowed now are offered, and only their calls may pause."""
+        solver = Solver(step.agent.tool_rules or [])
+        shaped = offer.offer(step.agent, step.request, spec.client_tools, solver, turn.history)
+        turn.offered, turn.prefilled = shaped.offered, shaped.prefilled
+        return replace(step, request=shaped.request, pausing=step.pausing & shaped.offered)
 
     def _step_row(self, spec: TurnSpec, step: _Step, duration_ns: int) -> Step:
         return answer.step_row(
@@ -316,10 +357,24 @@ class Engine:
             tool_calls=calls or None,
         )
         made.id, made.text = message_id, answer.searchable(response)
-        turn.called += [str(c["name"]) for c in calls]
-        stop = rules.decide(agent, calls, response, turn.called)
+        solver = Solver(agent.tool_rules or [])
+        screened = offer.screen(
+            agent, solver, turn.offered, turn.prefilled, calls, turn.history, step.toolset
+        )
+        turn.history.names += [str(c["name"]) for c in calls if c["id"] in screened.ran]
+        decision = rules.decide(
+            agent, calls, response, solver, turn.history, screened.ran, last=last
+        )
+        if screened.misfit:  # a rule's own arguments do not fit its tool: as Letta, stop
+            decision = rules.Decision(StopReason.invalid_tool_call)
+        stop = decision.stop
+        runnable = [c for c in calls if c["id"] not in screened.refused]
+        ran = await self._run_external(step, runnable)  # before the transaction, all at once
         async with self.db.session() as session:
-            stored = [made, *await self._run_tools(session, spec, agent, calls, row.id)]
+            results = await self._run_tools(session, spec, step, runnable, row.id, ran)
+            stored = [made, *offer.results(self._owner(spec), calls, results, screened, row.id)]
+            stored += offer.nudge(self._owner(spec), decision, row.id)
+            turn.history.last_output = offer.last_output(stored, screened.ran, turn.history)
             events: list[Committed] = []
             if await self._store(session, spec, step, stored, stop):
                 answer.fill_usage(row, response, stop)
@@ -370,31 +425,63 @@ class Engine:
             if isinstance(event, StepCommitted) and paused:
                 await turn.sink.emit(ApprovalRequested(made.id, paused))
 
+    async def _run_external(
+        self, step: _Step, calls: list[dict[str, Any]]
+    ) -> dict[int, ToolResult]:
+        """The step's calls of external tools, run concurrently with no transaction open:
+        their results by the call's position."""
+        todo = [
+            (index, tool, str(call["arguments"]))
+            for index, call in enumerate(calls)
+            if not call.get("requires_approval")
+            and (tool := step.toolset.get(call["name"])) is not None
+            and tool.external
+        ]
+        if not todo:
+            return {}
+        results = await self.tools.run_external(step.external, [(t, a) for _, t, a in todo])
+        return {index: result for (index, _, _), result in zip(todo, results, strict=True)}
+
     async def _run_tools(
         self,
         session: AsyncSession,
         spec: TurnSpec,
-        agent: Agent,
+        step: _Step,
         calls: list[dict[str, Any]],
         step_id: str,
+        ran: dict[int, ToolResult],
     ) -> list[Message]:
-        """The server's tool calls of the step, run in order: their results, to store."""
+        """The results of the step's server-side calls, in call order: the external ones
+        already run, the session ones run now in the step's transaction."""
+        agent = step.agent
         memory = spec.staged or DirectMemory(session, spec.organization_id, agent.id, spec.run_id)
         tctx = ToolContext(session, spec.organization_id, agent.id, spec.run_id, memory)
         results: list[Message] = []
-        for call in calls:
-            if not call.get("requires_approval"):
-                result = await self._run_tool(tctx, agent, call)
-                owner, call_id = self._owner(spec), str(call["id"])
-                returned = tool_result(owner, call_id, result.status, result.text, step_id=step_id)
-                returned.name = answer.result_name(str(call["name"]))  # as Letta does
-                results.append(returned)
+        for index, call in enumerate(calls):
+            if call.get("requires_approval"):
+                continue
+            result = ran.get(index) or await self._run_tool(tctx, step.toolset, call)
+            owner, call_id = self._owner(spec), str(call["id"])
+            returned = tool_result(
+                owner,
+                call_id,
+                result.status,
+                result.text,
+                step_id=step_id,
+                stdout=result.stdout,
+                stderr=result.stderr,
+            )
+            returned.name = answer.result_name(str(call["name"]))  # as Letta does
+            results.append(returned)
         return results
 
-    async def _run_tool(self, ctx: ToolContext, agent: Agent, call: dict[str, Any]) -> ToolResult:
-        if call["name"] not in agent.tool_names:
+    async def _run_tool(
+        self, ctx: ToolContext, toolset: Toolset, call: dict[str, Any]
+    ) -> ToolResult:
+        tool = toolset.get(call["name"])
+        if tool is None:
             return failed(f"Error: tool `{call['name']}` is not available to this agent.")
-        return await execute(ctx, call["name"], call["arguments"])
+        return await self.tools.session(ctx, tool, call["arguments"])
 
     def _owner(self, spec: TurnSpec) -> Owner:
         return Owner(spec.organization_id, spec.agent_id, spec.run_id, spec.group_id)

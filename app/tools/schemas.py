@@ -5,6 +5,7 @@ from pydantic import Field
 from app.kit.schemas import RequestModel, ResponseModel
 from app.tools.builtin import BuiltinTool
 from app.tools.models import Tool
+from app.tools.result import ToolResult
 from app.tools.toolset import DEFAULT_RETURN_CHAR_LIMIT
 
 MAX_RETURN_CHAR_LIMIT = 1_000_000
@@ -132,3 +133,17 @@ class ToolExecutionResult(ResponseModel):
     stdout: list[str] | None = None
     stderr: list[str] | None = None
     sandbox_config_fingerprint: str | None = None
+
+    @classmethod
+    def of(cls, result: ToolResult) -> "ToolExecutionResult":
+        """A run's result: what the tool printed, and its return, or on failure its error
+        last in ``stderr``."""
+        stdout = list(result.stdout) or None
+        if result.status == "error":
+            return cls(status="error", stdout=stdout, stderr=[*result.stderr, result.text])
+        return cls(
+            status="success",
+            func_return=result.text,
+            stdout=stdout,
+            stderr=list(result.stderr) or None,
+        )

@@ -22,6 +22,8 @@ from app.runs.admission import AgentBusy
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.runs.states import ACTIVE
+from app.tools.result import ToolResult
+from app.tools.run import ToolRunners
 from app.turns import approvals
 from app.turns.admission import require_startable
 from app.turns.response import response_of
@@ -51,6 +53,11 @@ class Acceptance:
         """Accept the turn, or answer a retried approval with its first response."""
         approval, inputs = split_inputs(body)
         self.deps.engine.check_model(body.override_model)
+        ran: dict[str, ToolResult] = {}
+        if approval is not None:  # approved external tools run before the transaction
+            tools = self.deps.engine.tools
+            org = actor.organization_id
+            ran = await approvals.run_approved(self.deps.db, tools, org, agent_id, approval)
         try:
             async with self.deps.db.session() as session:
                 agents = AgentRepository(session, actor.organization_id)
@@ -61,7 +68,7 @@ class Acceptance:
                 )
                 if approval is not None and not agent.pending_approval:
                     return await _retried_approval(session, actor, agent, approval, body)
-                return await self._store(session, actor, agent, body, intake, approval, inputs)
+                return await self._store(session, actor, agent, body, intake, approval, inputs, ran)
         except IntegrityError as exc:
             raise AgentBusy(
                 f"Agent {agent_id} is busy with another turn", agent_id=agent_id
@@ -76,13 +83,15 @@ class Acceptance:
         intake: Intake,
         approval: ApprovalCreate | None,
         inputs: list[MessageCreate],
+        ran: dict[str, ToolResult],
     ) -> Accepted:
         """Write the run and its inputs; for a JSON turn, read its first step's context in
         the same transaction."""
         settings = self.deps.settings
         run = _new_run(actor, agent, body, intake, self.deps.control.owner, settings.lease_seconds)
         await lifecycle.accept(session, run)
-        stored, resumed = await _inputs(session, agent, run, approval, inputs)
+        tools = self.deps.engine.tools
+        stored, resumed = await _inputs(session, agent, run, approval, inputs, tools, ran)
         repo = MessageRepository(session, actor.organization_id)
         if not await repo.append(agent.id, stored):
             raise NotFound(f"Agent {agent.id} not found")
@@ -125,6 +134,8 @@ async def _inputs(
     run: Run,
     approval: ApprovalCreate | None,
     inputs: list[MessageCreate],
+    tools: ToolRunners,
+    ran: dict[str, ToolResult],
 ) -> tuple[list[Message], list[Message]]:
     """The messages to store (the approval and the tool returns it resolves, then the
     request's messages), and those tool returns on their own."""
@@ -135,8 +146,18 @@ async def _inputs(
         owner = Owner.of(run)
         payload = approvals.approvals_payload(approval)
         stored.append(new_message(owner, "approval", approvals=payload, otid=approval.otid))
-        for res in await approvals.resolve(session, agent, run.id, approval):
-            resumed.append(tool_result(owner, res.tool_call_id, res.result.status, res.result.text))
+        for res in await approvals.resolve(session, agent, run.id, approval, tools, ran):
+            result = res.result
+            resumed.append(
+                tool_result(
+                    owner,
+                    res.tool_call_id,
+                    result.status,
+                    result.text,
+                    stdout=result.stdout,
+                    stderr=result.stderr,
+                )
+            )
         stored += resumed
         agent.pending_approval = None
     stored += [sent_message(Owner.of(run), item) for item in inputs]
@@ -152,6 +173,7 @@ def turn_spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         group_id=run.group_id,
         stream_tokens=body.streaming and body.stream_tokens,
         model=body.override_model,
+        resumes=split_inputs(body)[0] is not None,
         client_tools={
             t.name: {
                 "name": t.name,
