@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 
 from app.tools.builtin import BUILTIN_TOOLS
-from tests.helpers import create_agent, ok
+from tests.helpers import create_agent, ok, page_all
 from tests.tools.test_registry_api import GREET, ROLL, register
 
 
@@ -141,3 +141,43 @@ async def test_secrets(client: httpx.AsyncClient) -> None:
     assert [(e["key"], e["value"]) for e in old_style["secrets"]] == [("C", "3")]
     hidden = await ok(client.get(f"/v1/agents/{agent['id']}", params={"include": ["agent.tools"]}))
     assert hidden["secrets"] == []
+
+
+async def test_an_agents_tools_page_across_builtins_and_registered(
+    client: httpx.AsyncClient,
+) -> None:
+    roll = await register(client)
+    greet = await register(client, GREET)
+    agent = await create_agent(client, tools=["greet", "roll_dice"])
+    walked = await page_all(client, f"/v1/agents/{agent['id']}/tools", limit=2, order="asc")
+    assert [t["name"] for t in walked] == [*agent_builtins(agent), "roll_dice", "greet"]
+    newest = await ok(client.get(f"/v1/agents/{agent['id']}/tools", params={"limit": 1}))
+    assert [t["id"] for t in newest] == [greet["id"]]
+    before = await ok(
+        client.get(f"/v1/agents/{agent['id']}/tools", params={"before": greet["id"], "limit": 1})
+    )
+    assert before == []  # nothing is newer than the newest
+    after = await ok(
+        client.get(f"/v1/agents/{agent['id']}/tools", params={"after": greet["id"], "limit": 1})
+    )
+    assert [t["id"] for t in after] == [roll["id"]]
+
+
+def agent_builtins(agent: dict[str, Any]) -> list[str]:
+    return [n for n in BUILTIN_TOOLS if n in names(agent)]
+
+
+async def test_a_schema_rename_and_a_derived_description_follow_the_source(
+    client: httpx.AsyncClient,
+) -> None:
+    tool = await register(client)
+    agent = await create_agent(client, tools=["roll_dice"])
+    schema = {**tool["json_schema"], "name": "dice"}
+    renamed = await ok(client.patch(f"/v1/tools/{tool['id']}", json={"json_schema": schema}))
+    assert renamed["name"] == "dice"
+    assert "dice" in names(await ok(client.get(f"/v1/agents/{agent['id']}")))
+    resourced = ROLL.replace("Roll a die.", "Roll two dice.")
+    again = await ok(client.patch(f"/v1/tools/{tool['id']}", json={"source_code": resourced}))
+    assert again["name"] == "roll_dice"
+    assert again["description"] == "Roll two dice."
+    assert "roll_dice" in names(await ok(client.get(f"/v1/agents/{agent['id']}")))
