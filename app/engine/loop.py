@@ -65,6 +65,8 @@ class TurnSpec:
     stream_tokens: bool = False
     # A model handle to run this turn on instead of the agent's (``override_model``).
     model: str | None = None
+    # The turn resumes a paused one: the approved calls ran before its first step.
+    resumes: bool = False
 
 
 @dataclass(slots=True)
@@ -178,6 +180,8 @@ class Engine:
                     step = await self.prepare(session, spec)
             if isinstance(step, _Step):
                 turn.sleeptime = step.agent.enable_sleeptime
+                if index == 0 and spec.resumes:
+                    turn.history = await self._resumed(spec, step.agent)
                 step = self._offer(spec, step, turn)
             if isinstance(step, ContextOverflowError):
                 error = {"type": "context_window_overflow", "message": step.message}
@@ -300,6 +304,17 @@ class Engine:
         external = external_context(agent, blocks, spec.run_id)
         step_id = new_id(Prefix.step)
         return _Step(agent, window, request, info, step_id, pausing, toolset, external)
+
+    async def _resumed(self, spec: TurnSpec, agent: Agent) -> ToolHistory:
+        """The calls approved when the turn resumed, which ran before its first step, for
+        the agent's rules that look back (read only for those)."""
+        if not Solver(agent.tool_rules or []).reads_history:
+            return ToolHistory()
+        async with self.db.session(write=False) as session:
+            messages = MessageRepository(session, spec.organization_id)
+            inputs = await messages.for_run(spec.run_id)
+            paused = await messages.latest(agent.id, role="assistant")
+        return offer.resumed(agent, paused, inputs)
 
     def _offer(self, spec: TurnSpec, step: _Step, turn: "_Turn") -> _Step:
         """The step as the tool rules shape it, given what the turn has run so far: only

@@ -130,3 +130,21 @@ def last_output(stored: list[Message], ran: frozenset[str], history: ToolHistory
     """The output of the step's last call that ran (what a conditional rule reads next)."""
     outputs = [m.text or "" for m in stored if m.role == "tool" and m.tool_call_id in ran]
     return outputs[-1] if outputs else history.last_output
+
+
+def resumed(agent: Agent, paused: Message | None, inputs: list[Message]) -> ToolHistory:
+    """What a resumed turn has run before its first step, as Letta counts it: the approved
+    calls of the paused step (``paused``), which ran when the approval was accepted, in the
+    order of the approval (``inputs``: the turn's stored input). Client returns and denials
+    are not runs of the agent's tools."""
+    history = ToolHistory()
+    names = {str(c["id"]): str(c["name"]) for c in (paused.tool_calls if paused else None) or []}
+    outputs = {m.tool_call_id: m.text for m in inputs if m.role == "tool"}
+    approval = next((m for m in inputs if m.role == "approval"), None)
+    for item in (approval.approvals if approval else None) or []:
+        call_id = str(item.get("tool_call_id"))
+        name = names.get(call_id)
+        if item.get("type") == "approval" and item.get("approve") and name in agent.tool_names:
+            history.names.append(str(name))
+            history.last_output = outputs.get(call_id)
+    return history

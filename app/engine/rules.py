@@ -79,7 +79,20 @@ def decide(
     turn unless another call of the step does: the model must see its error and try again,
     or a terminal tool called with broken arguments would end the turn with nothing said.
     A required_before_exit tool not run yet keeps the turn going, even past a terminal
-    tool, as in Letta."""
+    tool, as in Letta (on the last step the turn stops anyway: no heartbeat then)."""
+    decision = _decide(agent, calls, response, solver, history, ran, last)
+    return Decision(decision.stop) if last else decision
+
+
+def _decide(
+    agent: Agent,
+    calls: list[dict[str, Any]],
+    response: LLMResponse,
+    solver: Solver,
+    history: ToolHistory,
+    ran: frozenset[str],
+    last: bool,
+) -> Decision:
     if any(c.get("requires_approval") for c in calls):
         return Decision(StopReason.requires_approval)
     required = solver.uncalled_required(agent.tool_names, history)

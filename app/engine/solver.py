@@ -30,6 +30,8 @@ from app.agents.tool_rules import rule_text
 CHILD_BASED = frozenset({"constrain_child_tools", "conditional", "max_count_per_step"})
 # Rules that make the next step call a tool (tool_choice "required") once they narrow it.
 FORCING = frozenset({"constrain_child_tools", "conditional", "parent_last_tool"})
+# Rules that look only at the step's own calls.
+_STEP_ONLY = frozenset({"exit_loop", "continue_loop", "requires_approval"})
 # Rules that only concern approvals: a set of these alone still allows parallel calls.
 APPROVAL_ONLY = frozenset({"requires_approval"})
 
@@ -80,6 +82,11 @@ class Solver:
         """Whether any rule bears on tool calls beyond approvals (Letta then turns parallel
         tool calls off)."""
         return any(r.get("type") not in APPROVAL_ONLY for r in self.rules)
+
+    @property
+    def reads_history(self) -> bool:
+        """Whether any rule depends on the tools the turn ran before the step."""
+        return any(r.get("type") not in _STEP_ONLY for r in self.rules)
 
     def allowed(self, available: Iterable[str], history: ToolHistory) -> set[str]:
         """The tools of ``available`` the next call may use."""

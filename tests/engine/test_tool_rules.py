@@ -272,12 +272,17 @@ async def test_required_before_exit_on_a_memgpt_agent(scripted: Scripted) -> Non
 
 async def test_required_before_exit_stops_at_the_last_step(scripted: Scripted) -> None:
     client, model = scripted
-    agent_id = await agent_with(
-        client, {"tool_name": "conversation_search", "type": "required_before_exit"}
-    )
+    required = {"tool_name": "conversation_search", "type": "required_before_exit"}
+    terminal = {"tool_name": "send_message", "type": "exit_loop"}
+    agent_id = await agent_with(client, required, terminal)
     model.script.append(text("bye"))
     response = await send(client, agent_id, max_steps=1)
     assert response["stop_reason"]["stop_reason"] == "end_turn"
+    model.script.append(call("send_message", SAY))
+    response = await send(client, agent_id, max_steps=1)
+    assert response["stop_reason"]["stop_reason"] == "max_steps"
+    history = await ok(client.get(f"/v1/agents/{agent_id}/messages", params={"limit": 50}))
+    assert not [m for m in history if "heartbeat" in str(m.get("content"))]
 
 
 async def test_requires_approval_pauses_only_an_allowed_call(scripted: Scripted) -> None:
@@ -507,3 +512,30 @@ async def test_rule_arguments_that_do_not_fit_stop_the_turn(scripted: Scripted) 
     assert run["status"] == "failed" and run["error"]["type"] == "invalid_tool_call"
     model.script.append(text("fine"))
     assert (await send(client, agent_id))["stop_reason"]["stop_reason"] == "end_turn"
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_an_approved_call_counts_in_the_resumed_turn(
+    scripted: Scripted, approve: bool
+) -> None:
+    client, model = scripted
+    approval = {"tool_name": "memory_insert", "type": "requires_approval"}
+    child = {
+        "tool_name": "memory_insert",
+        "type": "constrain_child_tools",
+        "children": ["send_message"],
+    }
+    agent_id = await agent_with(client, approval, child)
+    model.script.append(call("memory_insert", INSERT, "c1"))
+    paused = await send(client, agent_id)
+    assert paused["stop_reason"]["stop_reason"] == "requires_approval"
+    model.script.extend([call("send_message", SAY, "c2"), text("done")])
+    decision = {"type": "approval", "tool_call_id": "c1", "approve": approve, "reason": "no"}
+    resumed = await send(
+        client, agent_id, input=None, messages=[{"type": "approval", "approvals": [decision]}]
+    )
+    assert resumed["stop_reason"]["stop_reason"] == "end_turn"
+    # Approved, the call ran when the turn resumed: its child rule narrows the first step.
+    # Denied, it did not run: nothing narrows it.
+    assert offered(model.requests[1]) == (["send_message"] if approve else ALL)
+    assert offered(model.requests[2]) == ALL
