@@ -62,6 +62,9 @@ class TurnSpec:
     stream_tokens: bool = False
     # A model handle to run this turn on instead of the agent's (``override_model``).
     model: str | None = None
+    # Set the agent's last-run columns (stop reason, completion, duration) with the turn's
+    # last step, in the statement that numbers its messages (a primary's turn).
+    record_last_run: bool = False
 
 
 @dataclass(slots=True)
@@ -77,6 +80,7 @@ class _Turn:
     produced: tuple[int, str] | None = None  # last stored (seq, message id) of the turn
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
     called: list[str] = field(default_factory=list)  # the tools the turn has called
+    recorded: bool = False  # the last step set the agent's last-run columns
 
     def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
@@ -88,6 +92,7 @@ class _Turn:
             last_seq=last_seq,
             last_message_id=last_id,
             sleeptime_enabled=self.sleeptime,
+            last_run_recorded=self.recorded,
         )
 
 
@@ -318,13 +323,17 @@ class Engine:
         made.id, made.text = message_id, answer.searchable(response)
         turn.called += [str(c["name"]) for c in calls]
         stop = rules.decide(agent, calls, response, turn.called)
+        final = StopReason.max_steps if stop is None and last else stop
         async with self.db.session() as session:
             stored = [made, *await self._run_tools(session, spec, agent, calls, row.id)]
             events: list[Committed] = []
-            if await self._store(session, spec, step, stored, stop):
+            if await self._store(
+                session, spec, step, stored, stop, self._last_run(spec, turn, final)
+            ):
                 answer.fill_usage(row, response, stop)
                 await RunRepository(session, spec.organization_id).insert_step(row)
-                stop = StopReason.max_steps if stop is None and last else stop
+                stop = final
+                turn.recorded = spec.record_last_run and final is not None
                 usage, streamed = response.usage, spec.stream_tokens
                 events.append(StepCommitted(row.id, agent.agent_type, stored, usage, streamed))
                 turn.produced = (stored[-1].seq, stored[-1].id)
@@ -346,9 +355,10 @@ class Engine:
         step: _Step,
         stored: list[Message],
         stop: StopReason | None,
+        last_run: dict[str, Any],
     ) -> bool:
         """Number and add the step's messages, moving the agent's columns the step changes
-        in the same statement; False when the agent is gone."""
+        (and ``last_run``'s) in the same statement; False when the agent is gone."""
         agent, made = step.agent, stored[0]
         agent_values = answer.agent_changes(
             context_start=(agent.context_start_seq, step.window.start_seq),
@@ -358,7 +368,13 @@ class Engine:
             run_id=spec.run_id,
         )
         repository = MessageRepository(session, spec.organization_id)
-        return await repository.append(agent.id, stored, **agent_values)
+        return await repository.append(agent.id, stored, **agent_values, **last_run)
+
+    def _last_run(self, spec: TurnSpec, turn: "_Turn", final: StopReason | None) -> dict[str, Any]:
+        """The agent's last-run columns, when this step ends a turn that records them."""
+        if not spec.record_last_run or final is None:
+            return {}
+        return answer.last_run(final, time.perf_counter_ns() - turn.started_ns)
 
     async def _committed(self, turn: "_Turn", events: list[Committed], made: Message) -> None:
         """Tell the sink what the step's transaction stored, now that it has committed."""

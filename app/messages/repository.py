@@ -103,10 +103,14 @@ class MessageRepository(Repository):
         first = await self.allocate_seq(agent_id, len(messages), **agent_values)
         if first is None:
             return False
+        await self.insert_from(first, messages)
+        return True
+
+    async def insert_from(self, first: int, messages: Sequence[Message]) -> None:
+        """Number ``messages`` from ``first`` on (numbers reserved already) and add them."""
         for offset, message in enumerate(messages):
             message.seq = first + offset
         await self.insert(messages)
-        return True
 
     async def insert(self, messages: Sequence[Message]) -> None:
         """Store numbered messages now, in one statement (they stay out of the session)."""
