@@ -13,6 +13,12 @@ class AuthMode(StrEnum):
     required = "required"
 
 
+class SandboxChoice(StrEnum):
+    auto = "auto"  # bubblewrap when it works here, else a plain subprocess
+    bwrap = "bwrap"  # bubblewrap or refuse to start
+    subprocess = "subprocess"  # a plain subprocess with rlimits
+
+
 class LogFormat(StrEnum):
     console = "console"
     json = "json"
@@ -85,6 +91,23 @@ class Settings(BaseSettings):
     callback_timeout_seconds: float = Field(default=5.0, gt=0)
     callback_max_attempts: int = Field(default=3, ge=1)
     callback_retry_base_seconds: float = Field(default=1.0, ge=0)
+
+    # Tools run outside the database (registered Python, run_code, web and MCP tools): each
+    # call's wall-clock limit. Registered Python runs in a sandbox with these limits.
+    tool_timeout_seconds: float = Field(default=60.0, gt=0)
+    sandbox: SandboxChoice = SandboxChoice.auto
+    sandbox_network: bool = False  # network for every sandboxed tool (else per tool or agent)
+    sandbox_cpu_seconds: int = Field(default=30, ge=1)
+    sandbox_memory_mb: int = Field(default=512, ge=64)
+    sandbox_file_size_mb: int = Field(default=16, ge=1)
+    sandbox_max_processes: int = Field(default=32, ge=4)
+    sandbox_open_files: int = Field(default=64, ge=16)
+    sandbox_output_bytes: int = Field(default=1_000_000, ge=1024)
+    # Run sandboxed tools as this user when the server runs as root (ignored otherwise).
+    sandbox_uid: int = Field(default=65534, ge=1)
+    # Install a tool's pip_requirements into a cached environment of its own.
+    tool_pip_install: bool = False
+    tool_venv_dir: str | None = None  # default: <user cache dir>/sleeptime-server/tool-venvs
 
     @field_validator("openai_models", "anthropic_models", "cors_origins", mode="before")
     @classmethod

@@ -59,6 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.providers = rt.registry
         app.state.turns = rt.turns
         app.state.control = rt.control
+        app.state.tools = rt.tools
         app.state.schema_head = migrate.head_revision()
         yield
 

@@ -4,7 +4,7 @@ them behind the HTTP API; ``sleeptime worker`` runs only the dispatcher."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,8 @@ from app.runs.control import RunControl
 from app.sleeptime import trigger
 from app.streaming.follow import Follower
 from app.streaming.hub import Hub
+from app.tools.run import ToolRunners
+from app.tools.runners import build_runners
 from app.turns.callbacks import RunCallbacks
 from app.turns.service import TurnService
 from app.turns.types import TurnDeps
@@ -64,6 +66,7 @@ class Runtime:
     follower: Follower
     callbacks: RunCallbacks
     vitals: Vitals  # the background loops' states, and the bug that stopped one
+    tools: ToolRunners
 
 
 @asynccontextmanager
@@ -76,13 +79,15 @@ async def runtime(
     try:
         await migrate.ensure_schema(db.engine, migrate=settings.migrate_on_start)
         timeout = httpx.Timeout(settings.provider_timeout_seconds, connect=10.0)
-        async with httpx.AsyncClient(timeout=timeout) as http:
+        async with httpx.AsyncClient(timeout=timeout) as http, AsyncExitStack() as stack:
             registry = ProviderRegistry(settings, http)
+            tools = await build_runners(settings, http, stack)
             engine = Engine(
                 db,
                 registry,
                 lambda info: make_provider(info, http=http, settings=settings),
                 max_context_messages=settings.context_max_messages,
+                tools=tools,
             )
             control = RunControl()
             hub = Hub()
@@ -119,6 +124,7 @@ async def runtime(
                 follower,
                 callbacks,
                 vitals,
+                tools,
             )
             try:
                 async with _listening(rt), _dispatching(dispatcher):
@@ -146,6 +152,7 @@ def _in_effect(rt: Runtime, dispatch: bool) -> dict[str, Any]:
         "dispatcher": "on" if dispatch else "off",
         "worker_concurrency": settings.worker_concurrency if dispatch else 0,
         "lease_seconds": settings.lease_seconds,
+        **rt.tools.described,
     }
 
 

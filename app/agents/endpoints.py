@@ -20,11 +20,12 @@ from app.blocks import service as blocks_service
 from app.blocks.schemas import BlockResponse, BlockUpdate
 from app.groups import service as groups_service
 from app.groups.schemas import GroupResponse
-from app.kit.deps import SessionDep
+from app.kit.deps import DatabaseDep, SessionDep
 from app.kit.ids import AgentIdPath, BlockIdPath
 from app.kit.pagination import Order, PageParams, page_params
 from app.kit.schemas import DeleteResult
 from app.tools import service as tools_service
+from app.tools.deps import ToolRunnersDep
 from app.tools.schemas import ToolExecuteRequest, ToolExecutionResult, ToolResponse
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -178,14 +179,19 @@ async def list_agent_tools(
 
 @router.post("/{agent_id}/tools/{tool_name}/run", response_model=ToolExecutionResult)
 async def run_agent_tool(
-    agent: AgentDep, tool_name: str, session: SessionDep, body: ToolExecuteRequest | None = None
+    agent_id: AgentIdPath,
+    tool_name: str,
+    actor: ActorDep,
+    db: DatabaseDep,
+    tools: ToolRunnersDep,
+    body: ToolExecuteRequest | None = None,
 ) -> ToolExecutionResult:
-    """Run one of the agent's tools once with the given arguments, outside any turn."""
+    """Run one of the agent's tools once with the given arguments, outside any turn. No
+    request transaction: a slow tool must not hold one."""
     args = body.args if body is not None else {}
-    result = await tools_service.run_for_agent(session, agent, tool_name, args)
-    if result.status == "error":
-        return ToolExecutionResult(status="error", stderr=[result.text])
-    return ToolExecutionResult(status="success", func_return=result.text)
+    org = actor.organization_id
+    result = await tools_service.run_for_agent(db, tools, org, agent_id, tool_name, args)
+    return ToolExecutionResult.of(result)
 
 
 @router.get("/{agent_id}/groups", response_model=list[GroupResponse])

@@ -10,7 +10,7 @@ from app.engine import rules
 from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
 from app.messages.recent import ChatRow
 from app.providers.base import LLMRequest
-from app.tools.builtin import BUILTIN_TOOLS
+from app.tools.toolset import Toolset
 
 CHARS_PER_TOKEN = 4
 # Room kept free for the model's answer when the agent sets no max_tokens.
@@ -23,18 +23,20 @@ def estimate_tokens(text: str) -> int:
 
 def tool_schemas(
     agent: Agent,
+    toolset: Toolset,
     client_tools: dict[str, dict[str, Any]],
     response_format: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The agent's tools, with a client tool of the same name replacing the server one. As
-    in Letta, a structured ``response_format`` becomes the schema of send_message's
-    ``message``, and a memgpt_v2_agent's non-terminal tools offer ``request_heartbeat``."""
+    """The agent's tools (built-in, registered and MCP alike, in the agent's order), with a
+    client tool of the same name replacing the server one. As in Letta, a structured
+    ``response_format`` becomes the schema of send_message's ``message``, and a
+    memgpt_v2_agent's non-terminal tools offer ``request_heartbeat``."""
     terminal = rules.rule_names(agent, "exit_loop")
     schemas: list[dict[str, Any]] = []
     for name in agent.tool_names:
-        if name not in BUILTIN_TOOLS or name in client_tools:
+        if name not in toolset or name in client_tools:
             continue
-        schema = BUILTIN_TOOLS[name].json_schema
+        schema = toolset[name].json_schema
         if name == SEND_MESSAGE:
             schema = _shaped_reply(schema, response_format)
         if rules.uses_heartbeats(agent) and name not in terminal:

@@ -40,7 +40,9 @@ from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
 from app.runs.repository import RunRepository
 from app.runs.states import StopReason
-from app.tools.run import ToolContext, ToolResult, execute, failed
+from app.tools.agent_state import external_context
+from app.tools.run import ToolContext, ToolResult, ToolRunners, failed
+from app.tools.toolset import ExternalContext, Toolset, builtin_toolset
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
 
@@ -113,6 +115,8 @@ class _Step:
     info: ModelInfo
     step_id: str
     pausing: frozenset[str]  # tools whose calls wait for an approval or the client
+    toolset: Toolset  # the agent's tools as the step was prepared
+    external: ExternalContext  # what tools run outside the database get
 
 
 Prepared = _Step | ContextOverflowError
@@ -133,11 +137,13 @@ class Engine:
         providers: ProviderFactory,
         *,
         max_context_messages: int,
+        tools: ToolRunners | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.providers = providers
         self.max_context_messages = max_context_messages
+        self.tools = tools or ToolRunners()
 
     def check_model(self, handle: str | None) -> None:
         """A turn's ``override_model`` must name a configured model (400 otherwise), so a
@@ -255,13 +261,19 @@ class Engine:
         recent = await MessageRepository(session, spec.organization_id).in_context(
             agent.id, agent.context_start_seq, self.max_context_messages
         )
+        toolset = builtin_toolset(agent.tool_names)
         blocks: list[MemoryView] = [b for _, b in pairs]
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)
-        return self._build(spec, agent, blocks, recent)
+        return self._build(spec, agent, blocks, recent, toolset)
 
     def _build(
-        self, spec: TurnSpec, agent: Agent, blocks: list[MemoryView], recent: list[ChatRow]
+        self,
+        spec: TurnSpec,
+        agent: Agent,
+        blocks: list[MemoryView],
+        recent: list[ChatRow],
+        toolset: Toolset,
     ) -> Prepared:
         if spec.model:
             info = self.registry.resolve(spec.model, field="override_model")
@@ -271,7 +283,7 @@ class Engine:
             )
         system = compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
         response_format = ctxmod.response_format(agent)
-        tools = ctxmod.tool_schemas(agent, spec.client_tools, response_format)
+        tools = ctxmod.tool_schemas(agent, toolset, spec.client_tools, response_format)
         budget = ctxmod.budget(agent, info.context_window, system, tools)
         if budget <= 0:
             return ContextOverflowError(
@@ -286,7 +298,9 @@ class Engine:
         chat = [{"role": "system", "content": system}, *window.chat]
         request = ctxmod.model_request(agent, info.model, chat, tools, response_format)
         pausing = frozenset(rules.rule_names(agent, "requires_approval") | set(spec.client_tools))
-        return _Step(agent, window, request, info, new_id(Prefix.step), pausing)
+        external = external_context(agent, blocks, spec.run_id)
+        step_id = new_id(Prefix.step)
+        return _Step(agent, window, request, info, step_id, pausing, toolset, external)
 
     def _step_row(self, spec: TurnSpec, step: _Step, duration_ns: int) -> Step:
         return answer.step_row(
@@ -324,8 +338,9 @@ class Engine:
         turn.called += [str(c["name"]) for c in calls]
         stop = rules.decide(agent, calls, response, turn.called)
         final = StopReason.max_steps if stop is None and last else stop
+        ran = await self._run_external(step, calls)  # before the transaction, all at once
         async with self.db.session() as session:
-            stored = [made, *await self._run_tools(session, spec, agent, calls, row.id)]
+            stored = [made, *await self._run_tools(session, spec, step, calls, row.id, ran)]
             events: list[Committed] = []
             if await self._store(
                 session, spec, step, stored, stop, self._last_run(spec, turn, final)
@@ -386,31 +401,63 @@ class Engine:
             if isinstance(event, StepCommitted) and paused:
                 await turn.sink.emit(ApprovalRequested(made.id, paused))
 
+    async def _run_external(
+        self, step: _Step, calls: list[dict[str, Any]]
+    ) -> dict[int, ToolResult]:
+        """The step's calls of external tools, run concurrently with no transaction open:
+        their results by the call's position."""
+        todo = [
+            (index, tool, str(call["arguments"]))
+            for index, call in enumerate(calls)
+            if not call.get("requires_approval")
+            and (tool := step.toolset.get(call["name"])) is not None
+            and tool.external
+        ]
+        if not todo:
+            return {}
+        results = await self.tools.run_external(step.external, [(t, a) for _, t, a in todo])
+        return {index: result for (index, _, _), result in zip(todo, results, strict=True)}
+
     async def _run_tools(
         self,
         session: AsyncSession,
         spec: TurnSpec,
-        agent: Agent,
+        step: _Step,
         calls: list[dict[str, Any]],
         step_id: str,
+        ran: dict[int, ToolResult],
     ) -> list[Message]:
-        """The server's tool calls of the step, run in order: their results, to store."""
+        """The results of the step's server-side calls, in call order: the external ones
+        already run, the session ones run now in the step's transaction."""
+        agent = step.agent
         memory = spec.staged or DirectMemory(session, spec.organization_id, agent.id, spec.run_id)
         tctx = ToolContext(session, spec.organization_id, agent.id, spec.run_id, memory)
         results: list[Message] = []
-        for call in calls:
-            if not call.get("requires_approval"):
-                result = await self._run_tool(tctx, agent, call)
-                owner, call_id = self._owner(spec), str(call["id"])
-                returned = tool_result(owner, call_id, result.status, result.text, step_id=step_id)
-                returned.name = answer.result_name(str(call["name"]))  # as Letta does
-                results.append(returned)
+        for index, call in enumerate(calls):
+            if call.get("requires_approval"):
+                continue
+            result = ran.get(index) or await self._run_tool(tctx, step.toolset, call)
+            owner, call_id = self._owner(spec), str(call["id"])
+            returned = tool_result(
+                owner,
+                call_id,
+                result.status,
+                result.text,
+                step_id=step_id,
+                stdout=result.stdout,
+                stderr=result.stderr,
+            )
+            returned.name = answer.result_name(str(call["name"]))  # as Letta does
+            results.append(returned)
         return results
 
-    async def _run_tool(self, ctx: ToolContext, agent: Agent, call: dict[str, Any]) -> ToolResult:
-        if call["name"] not in agent.tool_names:
+    async def _run_tool(
+        self, ctx: ToolContext, toolset: Toolset, call: dict[str, Any]
+    ) -> ToolResult:
+        tool = toolset.get(call["name"])
+        if tool is None:
             return failed(f"Error: tool `{call['name']}` is not available to this agent.")
-        return await execute(ctx, call["name"], call["arguments"])
+        return await self.tools.session(ctx, tool, call["arguments"])
 
     def _owner(self, spec: TurnSpec) -> Owner:
         return Owner(spec.organization_id, spec.agent_id, spec.run_id, spec.group_id)

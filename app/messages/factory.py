@@ -41,16 +41,24 @@ def new_message(owner: Owner, role: str, *, step_id: str | None = None, **fields
 
 
 def tool_result(
-    owner: Owner, call_id: str, status: str, text: str, *, step_id: str | None = None
+    owner: Owner,
+    call_id: str,
+    status: str,
+    text: str,
+    *,
+    step_id: str | None = None,
+    stdout: Sequence[str] = (),
+    stderr: Sequence[str] = (),
 ) -> Message:
-    """The result of one tool call, as the model and the history see it."""
+    """The result of one tool call, as the model and the history see it (with what a tool
+    run out of process printed, kept for the history only)."""
     returns = [
         {
             "tool_call_id": call_id,
             "status": status,
             "tool_return": text,
-            "stdout": None,
-            "stderr": None,
+            "stdout": list(stdout) or None,
+            "stderr": list(stderr) or None,
         }
     ]
     message = new_message(

@@ -1,32 +1,33 @@
-"""Running the built-in tools. A tool's own failure is a result for the model (status
-``error``), never an exception that ends the run."""
+"""Running tools: the built-in session tools here, every other kind through its runner.
 
+A tool's own failure is a result for the model (status ``error``), never an exception that
+ends the run. Session tools (memory edits, conversation search) run in the caller's
+transaction; external tools (``ToolDef.external``: sandboxed Python, server built-ins, MCP)
+run with no transaction open, each bounded by a timeout, several at once when a step asks for
+several (``ToolRunners.run_external``).
+"""
+
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blocks import memory_edits
 from app.blocks.memory import Edit, EditFailedError, MemoryWriter
+from app.config import Settings
 from app.messages.chat import text_of
 from app.messages.repository import MessageRepository
+from app.sandbox.backend import Sandbox
+from app.tools.result import ToolResult, failed, ok, truncated
+from app.tools.toolset import ExternalContext, ToolDef, ToolKind
 
-
-@dataclass(frozen=True, slots=True)
-class ToolResult:
-    status: str  # "success" | "error"
-    text: str
-
-
-def ok(text: str) -> ToolResult:
-    return ToolResult("success", text)
-
-
-def failed(text: str) -> ToolResult:
-    return ToolResult("error", text)
+__all__ = ["ToolContext", "ToolResult", "execute", "failed", "ok", "truncated"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +182,103 @@ async def execute(ctx: ToolContext, name: str, arguments: str) -> ToolResult:
         return await handler(ctx, args)
     except memory_edits.EditRejected as exc:
         return failed(exc.message)
+
+
+# --- Dispatch of the tools that run outside any transaction ---------------------------------
+
+ExternalRunner = Callable[[ExternalContext, ToolDef, dict[str, Any]], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerResources:
+    """What the runners of a process are built from; ``stack`` closes what they open
+    (sessions, pools) when the process stops."""
+
+    settings: Settings
+    http: httpx.AsyncClient
+    stack: AsyncExitStack
+    sandbox: Sandbox
+
+
+RunnerFactory = Callable[[RunnerResources], Awaitable[ExternalRunner]]
+_FACTORIES: dict[ToolKind, RunnerFactory] = {}
+
+
+def runner_factory(kind: ToolKind) -> Callable[[RunnerFactory], RunnerFactory]:
+    """Register the factory of ``kind``'s runner; its module is imported by
+    ``app.tools.runners``, which builds the table once per process."""
+
+    def register(factory: RunnerFactory) -> RunnerFactory:
+        _FACTORIES[kind] = factory
+        return factory
+
+    return register
+
+
+def factories() -> dict[ToolKind, RunnerFactory]:
+    return dict(_FACTORIES)
+
+
+_MISSING = {
+    ToolKind.mcp: "MCP tool `{name}`: no MCP client is available in this server.",
+    ToolKind.python: "Tool `{name}`: no sandbox is available to run Python tools.",
+    ToolKind.server: "Tool `{name}`: this server cannot run it.",
+}
+
+
+class ToolRunners:
+    """Runs a tool of any kind; the external kinds through their runner, each call bounded
+    by ``timeout_seconds`` (a guard: the sandbox and MCP enforce their own, shorter, limits)."""
+
+    def __init__(
+        self,
+        external: Mapping[ToolKind, ExternalRunner] | None = None,
+        *,
+        timeout_seconds: float = 60.0,
+        described: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.external = dict(external or {})
+        self.timeout_seconds = timeout_seconds
+        self.described = dict(described or {})
+
+    async def session(self, ctx: ToolContext, tool: ToolDef, arguments: str) -> ToolResult:
+        """A session tool, in the caller's transaction."""
+        return truncated(await execute(ctx, tool.name, arguments), tool.return_char_limit)
+
+    async def run_external(
+        self, ctx: ExternalContext, calls: Sequence[tuple[ToolDef, str]]
+    ) -> list[ToolResult]:
+        """External calls, all at once; their results in the order of ``calls``."""
+        if len(calls) == 1:
+            return [await self.one(ctx, *calls[0])]
+        return list(await asyncio.gather(*(self.one(ctx, tool, args) for tool, args in calls)))
+
+    async def one(self, ctx: ExternalContext, tool: ToolDef, arguments: str) -> ToolResult:
+        args = _arguments(arguments)
+        if isinstance(args, ToolResult):
+            return args
+        args.pop("request_heartbeat", None)  # offered by the loop, never the tool's own
+        runner = self.external.get(tool.kind)
+        if runner is None:
+            return failed(
+                _MISSING.get(tool.kind, "Tool `{name}` cannot run.").format(name=tool.name)
+            )
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                result = await runner(ctx, tool, args)
+        except TimeoutError:
+            result = failed(
+                f"Error: tool `{tool.name}` did not finish within "
+                f"{self.timeout_seconds:g} seconds and was stopped."
+            )
+        return truncated(result, tool.return_char_limit)
+
+
+def _arguments(arguments: str) -> dict[str, Any] | ToolResult:
+    try:
+        args = json.loads(arguments or "{}")
+    except json.JSONDecodeError as exc:
+        return failed(f"Error: the arguments are not valid JSON ({exc.msg}).")
+    if not isinstance(args, dict):
+        return failed("Error: the arguments must be a JSON object.")
+    return args

@@ -4,6 +4,7 @@ from pydantic import Field
 
 from app.kit.schemas import RequestModel, ResponseModel
 from app.tools.builtin import BuiltinTool
+from app.tools.result import ToolResult
 
 
 class ToolResponse(ResponseModel):
@@ -45,3 +46,17 @@ class ToolExecutionResult(ResponseModel):
     stdout: list[str] | None = None
     stderr: list[str] | None = None
     sandbox_config_fingerprint: str | None = None
+
+    @classmethod
+    def of(cls, result: ToolResult) -> "ToolExecutionResult":
+        """A run's result: what the tool printed, and its return, or on failure its error
+        last in ``stderr``."""
+        stdout = list(result.stdout) or None
+        if result.status == "error":
+            return cls(status="error", stdout=stdout, stderr=[*result.stderr, result.text])
+        return cls(
+            status="success",
+            func_return=result.text,
+            stdout=stdout,
+            stderr=list(result.stderr) or None,
+        )

@@ -11,13 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.agents.repository import AgentRepository
 from app.blocks.memory import DirectMemory
+from app.blocks.repository import BlockRepository
+from app.kit.db import Database
 from app.kit.errors import BadRequest, NotFound
 from app.kit.pagination import PageParams, page_sorted
+from app.tools.agent_state import external_context
 from app.tools.builtin import BUILTIN_TOOLS, BUILTIN_TOOLS_BY_ID, BuiltinTool
-from app.tools.run import ToolContext, ToolResult, execute
+from app.tools.run import ToolContext, ToolResult, ToolRunners
+from app.tools.toolset import builtin_toolset
 
 # Letta's ToolType values: filters accept any of them, even those no tool here has.
 TOOL_TYPES = (
@@ -115,11 +118,30 @@ def of_agent(agent: ToolOwner) -> list[BuiltinTool]:
 
 
 async def run_for_agent(
-    session: AsyncSession, agent: ToolOwner, tool_name: str, args: dict[str, Any]
+    db: Database,
+    tools: ToolRunners,
+    organization_id: str,
+    agent_id: str,
+    tool_name: str,
+    args: dict[str, Any],
 ) -> ToolResult:
-    """Run one of the agent's tools once, outside any turn, in the request's transaction."""
-    if tool_name not in {tool.name for tool in of_agent(agent)}:
-        raise NotFound(f"Tool '{tool_name}' not found or not attached to agent '{agent.id}'")
-    memory = DirectMemory(session, agent.organization_id, agent.id, None)
-    ctx = ToolContext(session, agent.organization_id, agent.id, None, memory)
-    return await execute(ctx, tool_name, json.dumps(args))
+    """Run one of the agent's tools once, outside any turn: an external tool with no
+    transaction open, a session tool in a write transaction of its own (a block edit takes
+    the one block write path and lands in the block's history like one made in a turn)."""
+    async with db.session(write=False) as session:
+        agent = await AgentRepository(session, organization_id).get(agent_id)
+        if agent is None:
+            raise NotFound(f"Agent {agent_id} not found")
+        tool = builtin_toolset(agent.tool_names).get(tool_name)
+        if tool is None:
+            raise NotFound(f"Tool '{tool_name}' not found or not attached to agent '{agent_id}'")
+        if tool.external:
+            pairs = await BlockRepository(session, organization_id).for_agents([agent_id])
+            ctx = external_context(agent, [b for _, b in pairs], None)
+    arguments = json.dumps(args)
+    if tool.external:
+        return await tools.one(ctx, tool, arguments)
+    async with db.session() as session:
+        memory = DirectMemory(session, organization_id, agent_id, None)
+        tctx = ToolContext(session, organization_id, agent_id, None, memory)
+        return await tools.session(tctx, tool, arguments)

@@ -22,6 +22,8 @@ from app.runs.admission import AgentBusy
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.runs.states import ACTIVE
+from app.tools.result import ToolResult
+from app.tools.run import ToolRunners
 from app.turns import approvals
 from app.turns.admission import require_startable
 from app.turns.response import response_of
@@ -51,6 +53,11 @@ class Acceptance:
         """Accept the turn, or answer a retried approval with its first response."""
         approval, inputs = split_inputs(body)
         self.deps.engine.check_model(body.override_model)
+        ran: dict[str, ToolResult] = {}
+        if approval is not None:  # approved external tools run before the transaction
+            tools = self.deps.engine.tools
+            org = actor.organization_id
+            ran = await approvals.run_approved(self.deps.db, tools, org, agent_id, approval)
         try:
             async with self.deps.db.session() as session:
                 agents = AgentRepository(session, actor.organization_id)
@@ -60,14 +67,14 @@ class Acceptance:
                     found, first = taken if taken else (None, None)
                     agent = require_startable(found, agent_id, approving=False)
                     return await self._store(
-                        session, actor, agent, body, intake, None, inputs, first
+                        session, actor, agent, body, intake, None, inputs, {}, first
                     )
                 agent = require_startable(
                     await agents.get(agent_id, for_update=True), agent_id, approving=True
                 )
                 if not agent.pending_approval:
                     return await _retried_approval(session, actor, agent, approval, body)
-                return await self._store(session, actor, agent, body, intake, approval, inputs)
+                return await self._store(session, actor, agent, body, intake, approval, inputs, ran)
         except IntegrityError as exc:
             raise AgentBusy(
                 f"Agent {agent_id} is busy with another turn", agent_id=agent_id
@@ -82,6 +89,7 @@ class Acceptance:
         intake: Intake,
         approval: ApprovalCreate | None,
         inputs: list[MessageCreate],
+        ran: dict[str, ToolResult],
         first: int | None = None,
     ) -> Accepted:
         """Write the run and its inputs (numbered from ``first`` when their numbers are
@@ -90,7 +98,8 @@ class Acceptance:
         settings = self.deps.settings
         run = _new_run(actor, agent, body, intake, self.deps.control.owner, settings.lease_seconds)
         await lifecycle.accept(session, run)
-        stored, resumed = await _inputs(session, agent, run, approval, inputs)
+        tools = self.deps.engine.tools
+        stored, resumed = await _inputs(session, agent, run, approval, inputs, tools, ran)
         repo = MessageRepository(session, actor.organization_id)
         if first is not None:
             await repo.insert_from(first, stored)
@@ -136,6 +145,8 @@ async def _inputs(
     run: Run,
     approval: ApprovalCreate | None,
     inputs: list[MessageCreate],
+    tools: ToolRunners,
+    ran: dict[str, ToolResult],
 ) -> tuple[list[Message], list[Message]]:
     """The messages to store (the approval and the tool returns it resolves, then the
     request's messages), and those tool returns on their own."""
@@ -146,8 +157,18 @@ async def _inputs(
         owner = Owner.of(run)
         payload = approvals.approvals_payload(approval)
         stored.append(new_message(owner, "approval", approvals=payload, otid=approval.otid))
-        for res in await approvals.resolve(session, agent, run.id, approval):
-            resumed.append(tool_result(owner, res.tool_call_id, res.result.status, res.result.text))
+        for res in await approvals.resolve(session, agent, run.id, approval, tools, ran):
+            result = res.result
+            resumed.append(
+                tool_result(
+                    owner,
+                    res.tool_call_id,
+                    result.status,
+                    result.text,
+                    stdout=result.stdout,
+                    stderr=result.stderr,
+                )
+            )
         stored += resumed
         agent.pending_approval = None
     stored += [sent_message(Owner.of(run), item) for item in inputs]

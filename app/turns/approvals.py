@@ -6,11 +6,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
+from app.agents.repository import AgentRepository
 from app.blocks.memory import DirectMemory
+from app.blocks.repository import BlockRepository
+from app.kit.db import Database
 from app.kit.errors import BadRequest, Conflict
 from app.messages.models import Message
-from app.messages.schemas import ApprovalCreate, ToolReturn, ToolReturnCreate
-from app.tools.run import ToolContext, ToolResult, execute, failed
+from app.messages.schemas import ApprovalCreate, ApprovalReturn, ToolReturn, ToolReturnCreate
+from app.tools.agent_state import external_context
+from app.tools.run import ToolContext, ToolResult, ToolRunners, failed
+from app.tools.toolset import ToolDef, builtin_toolset
 
 NOTHING_PENDING = (
     "Cannot process approval response: No tool call is currently awaiting approval. "
@@ -59,25 +64,84 @@ class Resolution:
     result: ToolResult
 
 
-async def resolve(
-    session: AsyncSession, agent: Agent, run_id: str, approval: ApprovalCreate
-) -> list[Resolution]:
-    """The result of every pending call: the client's return, the approved server tool's
-    own run, or a denial the model is told about."""
+def _approved(approval: ApprovalCreate) -> set[str]:
+    return {
+        a.tool_call_id for a in approval.approvals if isinstance(a, ApprovalReturn) and a.approve
+    }
+
+
+async def _pending_calls(session: AsyncSession, agent: Agent) -> dict[str, dict[str, Any]]:
     request = await session.get(Message, (agent.pending_approval or {}).get("message_id"))
-    calls = {c["id"]: c for c in (request.tool_calls if request else None) or []}
+    return {c["id"]: c for c in (request.tool_calls if request else None) or []}
+
+
+async def run_approved(
+    db: Database,
+    tools: ToolRunners,
+    organization_id: str,
+    agent_id: str,
+    approval: ApprovalCreate,
+) -> dict[str, ToolResult]:
+    """Run the approved calls of external tools (sandboxed, web, MCP) before the approval's
+    transaction opens, concurrently: their results by call id. Session tools run later, in
+    that transaction, with ``resolve``."""
+    approved = _approved(approval)
+    if not approved:
+        return {}
+    async with db.session(write=False) as session:
+        agent = await AgentRepository(session, organization_id).get(agent_id)
+        if agent is None or not agent.pending_approval:
+            return {}
+        calls = await _pending_calls(session, agent)
+        toolset = builtin_toolset(agent.tool_names)
+        todo: list[tuple[str, ToolDef, str]] = [
+            (call_id, tool, str(call["arguments"]))
+            for call_id, call in calls.items()
+            if call_id in approved
+            and (tool := toolset.get(call["name"])) is not None
+            and tool.external
+        ]
+        if not todo:
+            return {}
+        pairs = await BlockRepository(session, organization_id).for_agents([agent.id])
+        ctx = external_context(agent, [b for _, b in pairs], None)
+    results = await tools.run_external(ctx, [(tool, args) for _, tool, args in todo])
+    return {call_id: result for (call_id, _, _), result in zip(todo, results, strict=True)}
+
+
+async def resolve(
+    session: AsyncSession,
+    agent: Agent,
+    run_id: str,
+    approval: ApprovalCreate,
+    tools: ToolRunners | None = None,
+    ran: dict[str, ToolResult] | None = None,
+) -> list[Resolution]:
+    """The result of every pending call: the client's return, the approved tool's own run
+    (an external one's from ``ran``, a session one's run now), or a denial the model is
+    told about."""
+    calls = await _pending_calls(session, agent)
+    toolset = builtin_toolset(agent.tool_names)
     memory = DirectMemory(session, agent.organization_id, agent.id, run_id)
     ctx = ToolContext(session, agent.organization_id, agent.id, run_id, memory)
+    runners, ran = tools or ToolRunners(), ran or {}
     out = []
     for item in approval.approvals:
         if isinstance(item, ToolReturn):
             result = ToolResult(item.status, _return_text(item))
         elif not item.approve:
             result = failed(f"Error: request to call tool denied. User reason: {item.reason}")
-        elif (call := calls.get(item.tool_call_id)) is None or call["name"] not in agent.tool_names:
+        elif (call := calls.get(item.tool_call_id)) is None or (
+            tool := toolset.get(call["name"])
+        ) is None:
             result = failed("Error: the approved tool is not a server tool of this agent.")
+        elif tool.external:
+            result = ran.get(item.tool_call_id) or failed(
+                f"Error: the approved call of `{tool.name}` did not run: the pending approval "
+                "changed while it was being approved."
+            )
         else:
-            result = await execute(ctx, call["name"], call["arguments"])
+            result = await runners.session(ctx, tool, call["arguments"])
         out.append(Resolution(item.tool_call_id, result))
     return out
 

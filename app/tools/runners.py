@@ -1,0 +1,30 @@
+"""The process's tool runners, built once at start: one per external tool kind.
+
+Each kind's module registers its runner factory with ``app.tools.run.runner_factory`` when
+it is imported; importing it here is all it takes to add a kind.
+"""
+
+from contextlib import AsyncExitStack
+
+import httpx
+
+from app.config import Settings
+from app.sandbox.backend import Sandbox
+from app.tools.run import RunnerResources, ToolRunners, factories
+
+# A runner may take this long past the tool timeout (its own limit) before it is cut off.
+TIMEOUT_GRACE_SECONDS = 5.0
+
+
+async def build_runners(
+    settings: Settings, http: httpx.AsyncClient, stack: AsyncExitStack
+) -> ToolRunners:
+    """Every registered kind's runner, built once for the process."""
+    sandbox = await Sandbox.start(settings)
+    resources = RunnerResources(settings, http, stack, sandbox)
+    external = {kind: await factory(resources) for kind, factory in factories().items()}
+    return ToolRunners(
+        external,
+        timeout_seconds=settings.tool_timeout_seconds + TIMEOUT_GRACE_SECONDS,
+        described={"sandbox": sandbox.backend.value},
+    )
