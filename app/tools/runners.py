@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 import httpx
 
 from app.config import Settings
+from app.mcp import runner as _mcp_runner  # noqa: F401 - registers the ToolKind.mcp runner
 from app.sandbox.backend import Sandbox
 from app.tools.run import RunnerResources, ToolRunners, factories
 
