@@ -8,6 +8,9 @@ from contextlib import AsyncExitStack
 
 import httpx
 
+# Each of these registers its kind's runner (or a server built-in) when imported.
+import app.sandbox.runner
+import app.tools.server.run_code  # noqa: F401
 from app.config import Settings
 from app.sandbox.backend import Sandbox
 from app.tools.run import RunnerResources, ToolRunners, factories
