@@ -1,6 +1,7 @@
 """The built-in tools, with Letta's names and parameters.
 
-Their behaviour is implemented in ``app.tools.run``; this module is their public description:
+Their behaviour is implemented in ``app.tools.run`` (the server-side ones, which run outside
+the step's transaction, in ``app.tools.server``); this module is their public description:
 the JSON schema the model sees and the Tool object the API shows.
 """
 
@@ -41,7 +42,7 @@ def _string(description: str) -> dict[str, Any]:
 
 _LABEL = _string("Label of the memory block to edit, for example `human` or `persona`.")
 
-_TOOLS = (
+_CORE_TOOLS = (
     BuiltinTool(
         name="send_message",
         description="Send a message to the user. The message is shown to them as your reply.",
@@ -136,6 +137,96 @@ _TOOLS = (
         required=("label", "old_content", "new_content"),
     ),
 )
+
+_SEARCH_CATEGORIES = [
+    "company",
+    "research paper",
+    "news",
+    "pdf",
+    "github",
+    "tweet",
+    "personal site",
+    "linkedin profile",
+    "financial report",
+]
+_DOMAINS = {"type": "array", "items": {"type": "string"}}
+
+# Letta's server-side built-ins (tool_type ``letta_builtin``): they run outside the step's
+# transaction, in ``app.tools.server``.
+_SERVER_TOOLS = (
+    BuiltinTool(
+        name="run_code",
+        description=(
+            "Execute a piece of code in an isolated sandbox and return what it printed "
+            "(stdout and stderr) together with any error and its traceback."
+        ),
+        tool_type="letta_builtin",
+        properties={
+            "code": _string("The source code to execute."),
+            "language": {
+                "type": "string",
+                "enum": ["python", "js", "ts", "r", "java"],
+                "description": "The programming language the code is written in.",
+            },
+        },
+        required=("code", "language"),
+    ),
+    BuiltinTool(
+        name="web_search",
+        description=(
+            "Look something up on the web and get back the most relevant pages: for each one "
+            "its title, address, publication date and author, with short highlights and a "
+            "summary (or the page text when asked), as JSON.\n\n"
+            "Examples:\n"
+            'web_search("quarterly results of a listed company", num_results=5, '
+            'category="financial report")\n'
+            'web_search("recent work on retrieval for language models", '
+            'category="research paper", include_domains=["arxiv.org"])'
+        ),
+        tool_type="letta_builtin",
+        properties={
+            "query": _string("What to search for."),
+            "num_results": {
+                "type": "integer",
+                "description": "How many results to return, from 1 to 100 (default 10).",
+            },
+            "category": {
+                "type": "string",
+                "enum": _SEARCH_CATEGORIES,
+                "description": "Restrict the search to one kind of content.",
+            },
+            "include_text": {
+                "type": "boolean",
+                "description": (
+                    "Also return each page's full text (default false: highlights and a "
+                    "summary only, since full pages quickly fill the context window)."
+                ),
+            },
+            "include_domains": {
+                **_DOMAINS,
+                "description": "Only return results from these domains.",
+            },
+            "exclude_domains": {**_DOMAINS, "description": "Never return results from these."},
+            "start_published_date": _string("Only content published after this date (ISO 8601)."),
+            "end_published_date": _string("Only content published before this date (ISO 8601)."),
+            "user_location": _string("Two-letter country code to localise results, e.g. `US`."),
+        },
+        required=("query",),
+    ),
+    BuiltinTool(
+        name="fetch_webpage",
+        description=(
+            "Download a web page and return its content as readable markdown or plain text."
+        ),
+        tool_type="letta_builtin",
+        properties={"url": _string("The http or https address of the page to fetch.")},
+        required=("url",),
+    ),
+)
+_TOOLS = (*_CORE_TOOLS, *_SERVER_TOOLS)
+
+SERVER_BUILTINS: frozenset[str] = frozenset(tool.name for tool in _SERVER_TOOLS)
+"""Built-ins run outside any transaction (``ToolKind.server``), by ``app.tools.server``."""
 
 BUILTIN_TOOLS: dict[str, BuiltinTool] = {tool.name: tool for tool in _TOOLS}
 BUILTIN_TOOLS_BY_ID: dict[str, BuiltinTool] = {tool.id: tool for tool in _TOOLS}

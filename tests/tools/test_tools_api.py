@@ -45,7 +45,15 @@ async def test_filters(client: httpx.AsyncClient) -> None:
     sleeptime = await names(client, tool_types="letta_sleeptime_core", order="asc")
     assert sleeptime == ["memory_replace", "memory_insert", "memory_rethink", "memory_finish_edits"]
     rest = await names(client, exclude_tool_types=["letta_sleeptime_core", "letta_memory_core"])
-    assert sorted(rest) == ["conversation_search", "send_message"]
+    assert sorted(rest) == [
+        "conversation_search",
+        "fetch_webpage",
+        "run_code",
+        "send_message",
+        "web_search",
+    ]
+    builtin = await names(client, tool_types="letta_builtin", order="asc")
+    assert builtin == ["run_code", "web_search", "fetch_webpage"]
     assert await names(client, tool_types="custom") == []
     assert len(await names(client, return_only_letta_tools=True)) == len(CATALOGUE)
     assert await ok(client.get("/v1/tools/count", params={"tool_types": "letta_core"})) == 2
