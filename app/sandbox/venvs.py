@@ -87,11 +87,12 @@ class Environments:
     async def _build(self, target: Path, specs: list[str]) -> str:
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
         staging = await asyncio.to_thread(tempfile.mkdtemp, prefix=".build-", dir=self.root)
+        built = str(Path(staging) / "env")
         try:
             log.info("sandbox.venv.build", specs=specs, target=str(target))
-            for argv in self._commands(staging, specs):
+            for argv in self._commands(built, specs):
                 await self._step(argv, staging)
-            await asyncio.to_thread(_publish, staging, target)
+            await asyncio.to_thread(_publish, built, target)
         finally:
             await asyncio.to_thread(shutil.rmtree, staging, True)
         return str(target)
