@@ -4,7 +4,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -36,6 +36,11 @@ def _split_csv(value: object) -> object:
     return value
 
 
+class SearchBackend(StrEnum):
+    exa = "exa"
+    searxng = "searxng"
+
+
 class Settings(BaseSettings):
     """Everything the service reads from its environment.
 
@@ -43,7 +48,9 @@ class Settings(BaseSettings):
     ``SLEEPTIME_OPENAI_MODELS=gpt-4o-mini,gpt-4.1``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="SLEEPTIME_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SLEEPTIME_", extra="ignore", populate_by_name=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///./sleeptime.db"
     auth: AuthMode = AuthMode.disabled
@@ -114,6 +121,31 @@ class Settings(BaseSettings):
     # Install a tool's pip_requirements into a cached environment of its own.
     tool_pip_install: bool = False
     tool_venv_dir: str | None = None  # default: <user cache dir>/sleeptime-server/tool-venvs
+    # Letta's built-in web tools. `fetch_webpage` gets this long for a page (every redirect
+    # and the body included), reads at most `fetch_max_bytes` of it and returns at most
+    # `fetch_max_chars` characters of text; it refuses addresses that are not public
+    # (private, loopback, link-local, ...) unless `fetch_allow_private` is set.
+    fetch_timeout_seconds: float = Field(default=20.0, gt=0)
+    fetch_max_bytes: int = Field(default=5_000_000, gt=0)
+    fetch_max_chars: int = Field(default=40_000, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    fetch_allow_private: bool = False
+    # `web_search`'s backend; unset: Exa when an Exa key is known, else SearXNG when its URL
+    # is set, else the tool tells the model how to configure one.
+    web_search_backend: SearchBackend | None = None
+    web_search_timeout_seconds: float = Field(default=20.0, gt=0)
+    exa_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("SLEEPTIME_EXA_API_KEY", "EXA_API_KEY")
+    )
+    exa_base_url: str = "https://api.exa.ai"
+    searxng_url: str | None = None
+
+    # MCP servers. A stdio server is a command this server runs, as its own user, from a
+    # configuration any API key of an organization can write: off where keys are handed to
+    # people who must not run commands on the host.
+    mcp_stdio: bool = True
+    mcp_connect_timeout_seconds: float = Field(default=30.0, gt=0)
+    mcp_timeout_seconds: float = Field(default=60.0, gt=0)  # one call: list tools, run a tool
 
     @field_validator("openai_models", "anthropic_models", "cors_origins", mode="before")
     @classmethod

@@ -20,6 +20,8 @@ from app.kit.logging import configure_logging
 from app.kit.observability import ObservabilityMiddleware
 from app.kit.openapi import install_openapi
 from app.kit.schemas import refuse_unstorable_parameters
+from app.mcp.endpoints import legacy_router as mcp_legacy_router
+from app.mcp.endpoints import router as mcp_router
 from app.messages.endpoints import router as messages_router
 from app.messages.endpoints import run_messages_router
 from app.providers.endpoints import router as models_router
@@ -46,7 +48,9 @@ ROUTERS = (
     run_stream_router,
     run_messages_router,
     tool_run_router,
+    mcp_legacy_router,
     tools_router,
+    mcp_router,
     tags_router,
 )
 
@@ -62,6 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.turns = rt.turns
         app.state.control = rt.control
         app.state.tools = rt.tools
+        app.state.mcp = rt.mcp
         app.state.schema_head = migrate.head_revision()
         yield
 

@@ -18,6 +18,9 @@ from app.config import Settings
 from app.engine.loop import Engine
 from app.kit import migrate
 from app.kit.db import Database
+from app.mcp import runner as mcp_runner
+from app.mcp.pool import MCPPool
+from app.mcp.service import MCPService
 from app.providers.factory import make_provider
 from app.providers.registry import ProviderRegistry
 from app.runs.admission import TurnGate
@@ -67,6 +70,7 @@ class Runtime:
     callbacks: RunCallbacks
     vitals: Vitals  # the background loops' states, and the bug that stopped one
     tools: ToolRunners
+    mcp: MCPService  # the process's MCP sessions (closed last)
 
 
 @asynccontextmanager
@@ -125,9 +129,10 @@ async def runtime(
                 callbacks,
                 vitals,
                 tools,
+                _mcp_service(settings, db),
             )
             try:
-                async with _listening(rt), _dispatching(dispatcher):
+                async with _mcp(rt.mcp), _listening(rt), _dispatching(dispatcher):
                     log.info(_STARTED[role], **_in_effect(rt, dispatch))
                     try:
                         yield rt
@@ -167,6 +172,27 @@ def describe_database(url: str) -> dict[str, str]:
     else:
         location = parsed.set(query={}).render_as_string(hide_password=True)
     return {"dialect": dialect, "location": location}
+
+
+def _mcp_service(settings: Settings, db: Database) -> MCPService:
+    pool = MCPPool(
+        connect_timeout=settings.mcp_connect_timeout_seconds,
+        call_timeout=settings.mcp_timeout_seconds,
+        allow_stdio=settings.mcp_stdio,
+    )
+    return MCPService(db, pool)
+
+
+@asynccontextmanager
+async def _mcp(service: MCPService) -> AsyncIterator[None]:
+    """MCP tool calls go through ``service`` while the process runs; at the end every MCP
+    session is closed (stdio servers are stopped), after the runs that used them."""
+    mcp_runner.install(service)
+    try:
+        yield
+    finally:
+        mcp_runner.install(None)
+        await service.pool.close()
 
 
 @asynccontextmanager

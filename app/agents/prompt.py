@@ -5,6 +5,7 @@ rendered in. Below both the engine (which compiles it on every step) and the mes
 from collections.abc import Sequence
 
 from app.agents.models import Agent
+from app.agents.tool_rules import render_rules
 from app.blocks.memory import MemoryView
 
 MEMORY_PLACEHOLDER = "{CORE_MEMORY}"
@@ -28,7 +29,12 @@ def render_memory(blocks: Sequence[MemoryView]) -> str:
 
 
 def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> str:
+    """The prompt: the agent's text, its memory blocks, its tool rules (as Letta states
+    them, between the blocks and the metadata), the metadata."""
     memory = render_memory(blocks)
+    rules = render_rules(agent.tool_rules or [])
+    if rules is not None:
+        memory = f"{memory}\n\n{rules}"
     metadata = "\n".join(
         [
             "<memory_metadata>",

@@ -1,8 +1,17 @@
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
+from app.agents.tool_rules import check_rule_fields
 from app.blocks.schemas import BlockCreate, BlockResponse
 from app.groups.schemas import GroupResponse
 from app.kit.schemas import INT32_MAX, RequestModel, ResponseModel, Timestamp
@@ -40,12 +49,18 @@ AGENT_RELATIONSHIPS = frozenset(
 
 
 class ToolRule(BaseModel):
-    """A tool rule as Letta writes it; fields beyond ``tool_name`` and ``type`` are kept."""
+    """A tool rule as Letta writes it; fields beyond ``tool_name`` and ``type`` are kept as
+    sent, after the checks of the rule's type (``check_rule_fields``)."""
 
     model_config = ConfigDict(extra="allow")
 
     tool_name: str = Field(min_length=1)
     type: ToolRuleType
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> "ToolRule":
+        check_rule_fields(self.type, self.model_extra or {})
+        return self
 
 
 def _distinct_rules(rules: list[ToolRule] | None) -> list[ToolRule] | None:

@@ -7,7 +7,7 @@ short transaction, calls the model with none open, then writes the step in anoth
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from app.agents.prompt import compile_system
 from app.agents.repository import AgentRepository
 from app.blocks.memory import DirectMemory, MemoryView, StagedMemory
 from app.blocks.repository import BlockRepository
-from app.engine import answer, model_call, rules
+from app.engine import answer, model_call, offer, rules
 from app.engine import context as ctxmod
 from app.engine.events import (
     Answer,
@@ -29,6 +29,7 @@ from app.engine.events import (
     TurnError,
 )
 from app.engine.results import TurnOutcome, UsageTotals
+from app.engine.solver import Solver, ToolHistory
 from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
 from app.messages.factory import Owner, new_message, tool_result
@@ -65,6 +66,8 @@ class TurnSpec:
     stream_tokens: bool = False
     # A model handle to run this turn on instead of the agent's (``override_model``).
     model: str | None = None
+    # The turn resumes a paused one: the approved calls ran before its first step.
+    resumes: bool = False
 
 
 @dataclass(slots=True)
@@ -79,7 +82,9 @@ class _Turn:
     ttft: int | None = None
     produced: tuple[int, str] | None = None  # last stored (seq, message id) of the turn
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
-    called: list[str] = field(default_factory=list)  # the tools the turn has called
+    history: ToolHistory = field(default_factory=ToolHistory)  # what the rules read
+    offered: frozenset[str] = frozenset()  # the tools the current step offers
+    prefilled: dict[str, dict[str, Any]] = field(default_factory=dict)  # rules' fixed arguments
 
     def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
@@ -176,6 +181,9 @@ class Engine:
                     step = await self.prepare(session, spec)
             if isinstance(step, _Step):
                 turn.sleeptime = step.agent.enable_sleeptime
+                if index == 0 and spec.resumes:
+                    turn.history = await self._resumed(spec, step.agent)
+                step = self._offer(spec, step, turn)
             if isinstance(step, ContextOverflowError):
                 error = {"type": "context_window_overflow", "message": step.message}
                 return await self._end(turn, step.stop_reason, error)
@@ -298,6 +306,25 @@ class Engine:
         step_id = new_id(Prefix.step)
         return _Step(agent, window, request, info, step_id, pausing, toolset, external)
 
+    async def _resumed(self, spec: TurnSpec, agent: Agent) -> ToolHistory:
+        """The calls approved when the turn resumed, which ran before its first step, for
+        the agent's rules that look back (read only for those)."""
+        if not Solver(agent.tool_rules or []).reads_history:
+            return ToolHistory()
+        async with self.db.session(write=False) as session:
+            messages = MessageRepository(session, spec.organization_id)
+            inputs = await messages.for_run(spec.run_id)
+            paused = await messages.latest(agent.id, role="assistant")
+        return offer.resumed(agent, paused, inputs)
+
+    def _offer(self, spec: TurnSpec, step: _Step, turn: "_Turn") -> _Step:
+        """The step as the tool rules shape it, given what the turn has run so far: only
+        the tools allowed now are offered, and only their calls may pause."""
+        solver = Solver(step.agent.tool_rules or [])
+        shaped = offer.offer(step.agent, step.request, spec.client_tools, solver, turn.history)
+        turn.offered, turn.prefilled = shaped.offered, shaped.prefilled
+        return replace(step, request=shaped.request, pausing=step.pausing & shaped.offered)
+
     def _step_row(self, spec: TurnSpec, step: _Step, duration_ns: int) -> Step:
         return answer.step_row(
             step_id=step.step_id,
@@ -331,11 +358,24 @@ class Engine:
             tool_calls=calls or None,
         )
         made.id, made.text = message_id, answer.searchable(response)
-        turn.called += [str(c["name"]) for c in calls]
-        stop = rules.decide(agent, calls, response, turn.called)
-        ran = await self._run_external(step, calls)  # before the transaction, all at once
+        solver = Solver(agent.tool_rules or [])
+        screened = offer.screen(
+            agent, solver, turn.offered, turn.prefilled, calls, turn.history, step.toolset
+        )
+        turn.history.names += [str(c["name"]) for c in calls if c["id"] in screened.ran]
+        decision = rules.decide(
+            agent, calls, response, solver, turn.history, screened.ran, last=last
+        )
+        if screened.misfit:  # a rule's own arguments do not fit its tool: as Letta, stop
+            decision = rules.Decision(StopReason.invalid_tool_call)
+        stop = decision.stop
+        runnable = [c for c in calls if c["id"] not in screened.refused]
+        ran = await self._run_external(step, runnable)  # before the transaction, all at once
         async with self.db.session() as session:
-            stored = [made, *await self._run_tools(session, spec, step, calls, row.id, ran)]
+            results = await self._run_tools(session, spec, step, runnable, row.id, ran)
+            stored = [made, *offer.results(self._owner(spec), calls, results, screened, row.id)]
+            stored += offer.nudge(self._owner(spec), decision, row.id)
+            turn.history.last_output = offer.last_output(stored, screened.ran, turn.history)
             events: list[Committed] = []
             if await self._store(session, spec, step, stored, stop):
                 answer.fill_usage(row, response, stop)

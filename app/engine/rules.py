@@ -11,10 +11,11 @@ when the call had asked to go on; a step without a tool call is a failure (``no_
 """
 
 import json
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.agents.models import Agent
+from app.engine.solver import Solver, ToolHistory
 from app.providers.base import LLMResponse
 from app.runs.states import StopReason
 
@@ -27,7 +28,6 @@ HEARTBEAT_SCHEMA = {
         "example to call another tool) before the user answers."
     ),
 }
-_CHILD_RULES = ("constrain_child_tools", "conditional", "max_count_per_step")
 
 
 def rule_names(agent: Agent, *kinds: str) -> set[str]:
@@ -57,43 +57,93 @@ def sound(agent: Agent, call: dict[str, Any]) -> bool:
     return call["name"] in agent.tool_names and _arguments(call["arguments"]) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    stop: StopReason | None  # None: go on
+    # Why the turn goes on when the model meant to stop, stored as a heartbeat message.
+    nudge: str | None = None
+
+
 def decide(
-    agent: Agent, calls: list[dict[str, Any]], response: LLMResponse, called: Iterable[str]
-) -> StopReason | None:
-    """The stop reason of a step, or None to go on. ``called`` names every tool the turn
-    has called so far, this step's included. A call that could not run never ends the turn
-    (unless another call of the step does): the model must see its error and try again, or
-    a terminal tool called with broken arguments would end the turn with nothing said."""
+    agent: Agent,
+    calls: list[dict[str, Any]],
+    response: LLMResponse,
+    solver: Solver,
+    history: ToolHistory,
+    ran: frozenset[str],
+    *,
+    last: bool = False,
+) -> Decision:
+    """Whether the turn stops after a step, and why. ``history`` already holds this step's
+    calls that ran (``ran``). A call that did not run (refused, or broken) never ends the
+    turn unless another call of the step does: the model must see its error and try again,
+    or a terminal tool called with broken arguments would end the turn with nothing said.
+    A required_before_exit tool not run yet keeps the turn going, even past a terminal
+    tool, as in Letta (on the last step the turn stops anyway: no heartbeat then)."""
+    decision = _decide(agent, calls, response, solver, history, ran, last)
+    return Decision(decision.stop) if last else decision
+
+
+def _decide(
+    agent: Agent,
+    calls: list[dict[str, Any]],
+    response: LLMResponse,
+    solver: Solver,
+    history: ToolHistory,
+    ran: frozenset[str],
+    last: bool,
+) -> Decision:
     if any(c.get("requires_approval") for c in calls):
-        return StopReason.requires_approval
-    terminal = rule_names(agent, "exit_loop")
-    runnable = [c for c in calls if sound(agent, c)]
-    if len(runnable) < len(calls) and not any(c["name"] in terminal for c in runnable):
-        return None
-    if not uses_heartbeats(agent):
-        if any(c["name"] in terminal for c in calls):
-            return StopReason.tool_rule
-        if not calls:
-            return _cut_off(response) or StopReason.end_turn
-        return None
-    return _decide_heartbeat(agent, calls, response, set(called))
+        return Decision(StopReason.requires_approval)
+    required = solver.uncalled_required(agent.tool_names, history)
+    ending = [c for c in calls if c["id"] in ran and solver.is_terminal(c["name"])]
+    if len(ran) < len(calls) and not ending:
+        return Decision(None)
+    if ending and required:
+        return Decision(None, _must_call(required))
+    if uses_heartbeats(agent):
+        return _decide_heartbeat(calls, response, solver, ending, required)
+    return _decide_v1(calls, response, ending, required, last)
+
+
+def _decide_v1(
+    calls: list[dict[str, Any]],
+    response: LLMResponse,
+    ending: list[dict[str, Any]],
+    required: list[str],
+    last: bool,
+) -> Decision:
+    if ending:
+        return Decision(StopReason.tool_rule)
+    if calls:
+        return Decision(None)
+    if required and not last:
+        return Decision(None, _must_call(required))
+    return Decision(_cut_off(response) or StopReason.end_turn)
 
 
 def _decide_heartbeat(
-    agent: Agent, calls: list[dict[str, Any]], response: LLMResponse, called: set[str]
-) -> StopReason | None:
+    calls: list[dict[str, Any]],
+    response: LLMResponse,
+    solver: Solver,
+    ending: list[dict[str, Any]],
+    required: list[str],
+) -> Decision:
     if not calls:
-        return _cut_off(response) or StopReason.no_tool_call
-    terminal = rule_names(agent, "exit_loop")
-    ending = [c for c in calls if c["name"] in terminal]
+        return Decision(_cut_off(response) or StopReason.no_tool_call)
     if ending:
         asked_on = any(requested_heartbeat(c["arguments"]) for c in ending)
-        return StopReason.tool_rule if asked_on else StopReason.end_turn
-    continuing = rule_names(agent, "continue_loop", *_CHILD_RULES)
-    if any(c["name"] in continuing or requested_heartbeat(c["arguments"]) for c in calls):
-        return None  # asked to go on
-    required = rule_names(agent, "required_before_exit") & set(agent.tool_names)
-    return None if required - called else StopReason.end_turn
+        return Decision(StopReason.tool_rule if asked_on else StopReason.end_turn)
+    if any(solver.keeps_going(c["name"]) or requested_heartbeat(c["arguments"]) for c in calls):
+        return Decision(None)  # asked to go on
+    return Decision(None, _must_call(required)) if required else Decision(StopReason.end_turn)
+
+
+NOT_FROM_USER = "[Automated system message, not shown to the user] "
+
+
+def _must_call(tools: list[str]) -> str:
+    return f"{NOT_FROM_USER}ToolRuleViolated: call {', '.join(tools)} before ending your turn."
 
 
 def _cut_off(response: LLMResponse) -> StopReason | None:
@@ -103,6 +153,7 @@ def _cut_off(response: LLMResponse) -> StopReason | None:
 _STOP_ERRORS: dict[str, str] = {
     StopReason.no_tool_call: "the model answered without calling a tool; this agent must call one",
     StopReason.max_tokens_exceeded: "the model's answer was cut off at its token limit",
+    StopReason.invalid_tool_call: "a tool rule's prefilled arguments do not fit the tool",
 }
 
 

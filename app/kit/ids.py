@@ -20,6 +20,7 @@ class Prefix(StrEnum):
     tool = "tool"
     org = "org"
     apikey = "apikey"
+    mcp_server = "mcp_server"
 
 
 def new_id(prefix: Prefix) -> str:
@@ -54,3 +55,6 @@ BlockIdPath = Annotated[str, _path_id(Prefix.block, "A block id, `block-<uuid4>`
 GroupIdPath = Annotated[str, _path_id(Prefix.group, "A group id, `group-<uuid4>`.")]
 RunIdPath = Annotated[str, _path_id(Prefix.run, "A run id, `run-<uuid4>`.")]
 ToolIdPath = Annotated[str, _path_id(Prefix.tool, "A tool id, `tool-<uuid4>`.")]
+MCPServerIdPath = Annotated[
+    str, _path_id(Prefix.mcp_server, "An MCP server id, `mcp_server-<uuid4>`.")
+]

@@ -143,9 +143,11 @@ def build_body(request: LLMRequest, *, stream: bool) -> dict[str, Any]:
     if request.tools:
         body["tools"] = [_tool(tool) for tool in request.tools]
         choice: dict[str, Any] = {"type": "any" if request.tool_choice == "required" else "auto"}
+        if request.forced_tool is not None:
+            choice = {"type": "tool", "name": request.forced_tool}
         if request.parallel_tool_calls is False:
             choice["disable_parallel_tool_use"] = True
-        if len(choice) > 1 or choice["type"] == "any":
+        if len(choice) > 1 or choice["type"] != "auto":
             body["tool_choice"] = choice
     if request.temperature is not None:
         body["temperature"] = request.temperature

@@ -156,6 +156,7 @@ class LLMRequest:
     temperature: float | None = None
     parallel_tool_calls: bool | None = None
     tool_choice: Literal["auto", "required"] | None = None  # "required": a tool call is a must
+    forced_tool: str | None = None  # with "required": the one tool the call must be to
     # Structured output (Letta's response_format: {type: text | json_object | json_schema}).
     response_format: dict[str, Any] | None = None
 

@@ -65,7 +65,9 @@ def build_body(request: LLMRequest, *, stream: bool) -> dict[str, Any]:
         # OpenAI rejects parallel_tool_calls in a request without tools.
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
-        if request.tool_choice is not None:
+        if request.forced_tool is not None:
+            body["tool_choice"] = {"type": "function", "function": {"name": request.forced_tool}}
+        elif request.tool_choice is not None:
             body["tool_choice"] = request.tool_choice
     if request.response_format and request.response_format.get("type") != "text":
         body["response_format"] = request.response_format

@@ -62,7 +62,10 @@ class RunStream:
         """The step's messages in Letta's form. With its answer streamed, the deltas showed
         the answer: what they could not show of it goes out now, then its results."""
         replies = shows_replies(step.agent_type, self.use_assistant_message)
-        letta = to_letta_many(step.messages, step.agent_type, assistant_messages=replies)
+        # A heartbeat the rules stored to keep the turn going is history, not answer (as
+        # in Letta, a turn's response holds no user-role message).
+        said = [m for m in step.messages if m.role != "user"]
+        letta = to_letta_many(said, step.agent_type, assistant_messages=replies)
         self.messages += letta
         if not step.streamed:
             return list(letta)

@@ -173,6 +173,7 @@ def turn_spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         group_id=run.group_id,
         stream_tokens=body.streaming and body.stream_tokens,
         model=body.override_model,
+        resumes=split_inputs(body)[0] is not None,
         client_tools={
             t.name: {
                 "name": t.name,

@@ -284,3 +284,23 @@ def _content(message: dict[str, Any]) -> str:
     packaged = json.loads(content)
     assert set(packaged) >= {"status", "message"}
     return str(packaged["message"])
+
+
+async def test_the_sdks_first_agent_searches_and_runs_code_in_one_step(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    """``tools=["web_search", "run_code"]``: both offered, both called in one step; an
+    unconfigured search tells the model how to configure it, and the code still runs."""
+    agent = await create_agent(client, tools=["web_search", "run_code"])
+    calls = [
+        ("web_search", {"query": "letta"}),
+        ("run_code", {"code": "sum(range(5))", "language": "python"}),
+    ]
+    fake_llm.state.add(Reply(tool_calls=calls), Reply(text="Searched and summed."))
+    response = await send(client, agent["id"], "search and sum")
+    assert response["stop_reason"]["stop_reason"] == "end_turn"
+    offered = {t["function"]["name"] for t in fake_llm.state.chat_requests[0]["tools"]}
+    assert {"web_search", "run_code"} <= offered
+    search, code = tool_messages(fake_llm.state.chat_requests[-1])
+    assert "SLEEPTIME_WEB_SEARCH_BACKEND" in _content(search)
+    assert json.loads(_content(code))["results"] == ["10"]

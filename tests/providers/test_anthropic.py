@@ -3,7 +3,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.providers.anthropic import AnthropicProvider, convert_messages
+from app.providers.anthropic import AnthropicProvider, build_body, convert_messages
 from app.providers.base import (
     ContextWindowExceededError,
     InvalidResponseError,
@@ -395,3 +395,20 @@ def test_a_called_name_no_provider_accepts_is_mended_in_the_history() -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "a.b", "arguments": "{}"}}
     _, messages = convert_messages([{"role": "assistant", "content": "", "tool_calls": [call]}])
     assert messages[0]["content"][0]["name"] == "a_b"
+
+
+def test_a_forced_tool_is_named_in_tool_choice() -> None:
+    request = LLMRequest(
+        model="m",
+        messages=[{"role": "user", "content": "hi"}],
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+        forced_tool="get_weather",
+        parallel_tool_calls=False,
+    )
+    body = build_body(request, stream=False)
+    assert body["tool_choice"] == {
+        "type": "tool",
+        "name": "get_weather",
+        "disable_parallel_tool_use": True,
+    }

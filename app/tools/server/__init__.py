@@ -1,32 +1,32 @@
-"""Letta's server-side built-ins (``letta_builtin``: run_code, web_search, fetch_webpage):
-run outside any transaction, each by a handler registered under its name.
+"""Letta's server-side built-in tools (``letta_builtin``: run_code, web_search,
+fetch_webpage), run outside any transaction: the ``ToolKind.server`` runner, which hands each
+call to the handler registered under the tool's name.
 
-A module adds one with ``@server_tool("name")`` on a factory that builds its handler from the
-process's resources; ``app.tools.runners`` imports the modules.
+A module adds handlers with ``register`` (a factory building them from the process's
+resources, once); ``app.tools.runners`` imports the modules that do.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from app.tools.result import ToolResult, failed
 from app.tools.run import ExternalRunner, RunnerResources, runner_factory
 from app.tools.toolset import ExternalContext, ExternalHandler, ToolDef, ToolKind
 
-HandlerFactory = Callable[[RunnerResources], Awaitable[ExternalHandler]]
-_SERVER_TOOLS: dict[str, HandlerFactory] = {}
+HandlersFactory = Callable[[RunnerResources], Awaitable[Mapping[str, ExternalHandler]]]
+_FACTORIES: list[HandlersFactory] = []
 
 
-def server_tool(name: str) -> Callable[[HandlerFactory], HandlerFactory]:
-    def register(factory: HandlerFactory) -> HandlerFactory:
-        _SERVER_TOOLS[name] = factory
-        return factory
-
-    return register
+def register(factory: HandlersFactory) -> HandlersFactory:
+    _FACTORIES.append(factory)
+    return factory
 
 
 @runner_factory(ToolKind.server)
 async def server_runner(resources: RunnerResources) -> ExternalRunner:
-    handlers = {name: await factory(resources) for name, factory in _SERVER_TOOLS.items()}
+    handlers: dict[str, ExternalHandler] = {}
+    for factory in _FACTORIES:
+        handlers.update(await factory(resources))
 
     async def run(ctx: ExternalContext, tool: ToolDef, args: dict[str, Any]) -> ToolResult:
         handler = handlers.get(tool.name)

@@ -8,7 +8,7 @@ from app.sandbox.backend import Job, Outcome
 from app.sandbox.runner import network_allowed
 from app.tools.result import ToolResult, failed, ok
 from app.tools.run import RunnerResources
-from app.tools.server import server_tool
+from app.tools.server import register
 from app.tools.toolset import ExternalContext, ExternalHandler
 
 ONLY_PYTHON = (
@@ -41,8 +41,8 @@ def answer(outcome: Outcome) -> dict[str, Any]:
     return body
 
 
-@server_tool("run_code")
-async def run_code_handler(resources: RunnerResources) -> ExternalHandler:
+@register
+async def run_code_handler(resources: RunnerResources) -> dict[str, ExternalHandler]:
     sandbox = resources.sandbox
 
     async def run_code(ctx: ExternalContext, args: dict[str, Any]) -> ToolResult:
@@ -55,4 +55,4 @@ async def run_code_handler(resources: RunnerResources) -> ExternalHandler:
         job = Job(code, None, {}, dict(ctx.env), None, network)
         return ok(json.dumps(answer(await sandbox.run(job)), ensure_ascii=False))
 
-    return run_code
+    return {"run_code": run_code}
