@@ -120,6 +120,11 @@ class Sandbox:
         """The sandbox ``SLEEPTIME_SANDBOX`` asks for: bubblewrap when it passes a self-check
         (``auto`` falls back to a plain subprocess with one warning; ``bwrap`` refuses)."""
         limits, identity = Limits.of(settings), Identity.current(settings.sandbox_uid)
+        if identity.drop_to is not None and shutil.which("setpriv") is None:
+            raise SandboxUnavailable(
+                "the server runs as root and needs setpriv (util-linux) to run tools as "
+                f"SLEEPTIME_SANDBOX_UID={identity.drop_to}; install it or run as another user"
+            )
         plain = cls(Backend.subprocess, limits, identity=identity)
         if settings.sandbox == SandboxChoice.subprocess:
             return plain
@@ -127,7 +132,7 @@ class Sandbox:
         problem = "bwrap is not installed" if bwrap is None else None
         if bwrap is not None:
             candidate = cls(Backend.bwrap, limits, identity=identity, bwrap=bwrap)
-            problem = await _self_check(candidate)
+            problem = await _checked(candidate)
             if problem is None:
                 return candidate
         if settings.sandbox == SandboxChoice.bwrap:
@@ -349,6 +354,18 @@ async def _reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]
     protocol = asyncio.StreamReaderProtocol(reader)
     transport, _ = await loop.connect_read_pipe(lambda: protocol, os.fdopen(fd, "rb", buffering=0))
     return reader, transport
+
+
+# What the self-check found, per bubblewrap and interpreter: the host does not change while
+# the process runs, so a process that builds its runtime again does not check again.
+_CHECKS: dict[tuple[str, str, int | None], str | None] = {}
+
+
+async def _checked(sandbox: Sandbox) -> str | None:
+    key = (sandbox.bwrap, sandbox.interpreter.executable, sandbox.identity.drop_to)
+    if key not in _CHECKS:
+        _CHECKS[key] = await _self_check(sandbox)
+    return _CHECKS[key]
 
 
 async def _self_check(sandbox: Sandbox) -> str | None:

@@ -5,6 +5,7 @@ fallback cannot give a guarantee, the test says so and runs on bubblewrap only).
 import asyncio
 import json
 import os
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -341,9 +342,9 @@ async def test_each_job_gets_a_fresh_directory_removed_afterwards(sandbox: Sandb
 async def test_start_reports_the_backend_it_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     chosen = await Sandbox.start(Settings(sandbox=SandboxChoice.subprocess))
     assert chosen.backend == Backend.subprocess
-    monkeypatch.setenv("PATH", "/nonexistent")
+    found = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "bwrap" else found(name))
     fallback = await Sandbox.start(Settings(sandbox=SandboxChoice.auto))
     assert fallback.backend == Backend.subprocess
     with pytest.raises(RuntimeError, match="bwrap is not installed"):
         await Sandbox.start(Settings(sandbox=SandboxChoice.bwrap))
-    assert os.environ["PATH"] == "/nonexistent"
