@@ -19,8 +19,8 @@ from app.kit.errors import BadRequest, NotFound
 from app.kit.pagination import PageParams, page_sorted
 from app.tools.agent_state import external_context
 from app.tools.builtin import BUILTIN_TOOLS, BUILTIN_TOOLS_BY_ID, BuiltinTool
+from app.tools.repository import load_toolset
 from app.tools.run import ToolContext, ToolResult, ToolRunners
-from app.tools.toolset import builtin_toolset
 
 # Letta's ToolType values: filters accept any of them, even those no tool here has.
 TOOL_TYPES = (
@@ -132,7 +132,8 @@ async def run_for_agent(
         agent = await AgentRepository(session, organization_id).get(agent_id)
         if agent is None:
             raise NotFound(f"Agent {agent_id} not found")
-        tool = builtin_toolset(agent.tool_names).get(tool_name)
+        toolset = await load_toolset(session, organization_id, agent.tool_names)
+        tool = toolset.get(tool_name)
         if tool is None:
             raise NotFound(f"Tool '{tool_name}' not found or not attached to agent '{agent_id}'")
         if tool.external:
