@@ -37,10 +37,14 @@ async def test_builtins_need_no_query(db: Database) -> None:
         await session.connection()
         with counting(db) as statements:
             toolset = await load_toolset(
-                session, DEFAULT_ORG_ID, ["send_message", "memory_insert", "send_message"]
+                session,
+                DEFAULT_ORG_ID,
+                ["send_message", "memory_insert", "send_message", "run_code", "web_search"],
             )
         assert statements == []
-    assert list(toolset) == ["send_message", "memory_insert"]
+    assert list(toolset) == ["send_message", "memory_insert", "run_code", "web_search"]
+    assert toolset["run_code"].kind is ToolKind.server
+    assert toolset["web_search"].kind is ToolKind.server
     assert toolset["send_message"].kind is ToolKind.session
     assert toolset["send_message"].id == BUILTIN_TOOLS["send_message"].id
 
