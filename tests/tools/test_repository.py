@@ -43,9 +43,10 @@ async def test_builtins_need_no_query(db: Database) -> None:
             )
         assert statements == []
     assert list(toolset) == ["send_message", "memory_insert", "run_code", "web_search"]
-    assert toolset["run_code"].kind is ToolKind.server
-    assert toolset["web_search"].kind is ToolKind.server
     assert toolset["send_message"].kind is ToolKind.session
+    # The server built-ins run outside the step's transaction, like registered tools.
+    assert toolset["run_code"].kind is ToolKind.server and toolset["run_code"].external
+    assert toolset["web_search"].kind is ToolKind.server
     assert toolset["send_message"].id == BUILTIN_TOOLS["send_message"].id
 
 
