@@ -27,25 +27,30 @@ from app.messages.endpoints import run_messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
 from app.runtime import runtime
+from app.sandbox.endpoints import router as tool_run_router
 from app.streaming.endpoints import router as run_stream_router
 from app.tags.endpoints import router as tags_router
 from app.tools.endpoints import router as tools_router
 from app.turns.endpoints import router as turns_router
 from app.turns.endpoints import run_router as turn_runs_router
 
+# The turn's routes come first: a turn's request is matched at its first router instead of
+# after every route of six others. No path of theirs is a path of a router before them in
+# the old order, so no request finds another route than it did.
 ROUTERS = (
+    turns_router,
+    turn_runs_router,
     health_router,
     models_router,
     blocks_router,
     block_agents_router,
     agents_router,
     groups_router,
-    turns_router,
     messages_router,
-    turn_runs_router,
     runs_router,
     run_stream_router,
     run_messages_router,
+    tool_run_router,
     mcp_legacy_router,
     tools_router,
     mcp_router,

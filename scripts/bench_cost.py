@@ -46,6 +46,14 @@ from app.config import Settings
 from app.main import create_app
 
 DEFAULT_LIMIT = bench_procs.ROOT.parent / "shared" / "bench" / "limit_proxy.py"
+# The service's background loops (claims, heartbeats, the reaper) wake on timers; under
+# callgrind a turn takes fifty times as long, so at their usual pace they would add their
+# own instructions to every turn's count. Here they wake once an hour.
+_QUIET = {
+    "SLEEPTIME_POLL_SECONDS": "3600",
+    "SLEEPTIME_REAPER_SECONDS": "3600",
+    "SLEEPTIME_LEASE_SECONDS": "3600",
+}
 WARMUP = 20
 
 
@@ -208,7 +216,7 @@ def cpu(db: str, args: argparse.Namespace, model_url: str) -> None:
                 ),
                 "service": (
                     ["-m", "app.cli", "serve", "--port", "PORT"],
-                    bench_procs.service_env(service_url, model_url),
+                    bench_procs.service_env(service_url, model_url, **_QUIET),
                     bench_procs.ROOT,
                 ),
             }

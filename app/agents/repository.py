@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, inspect, select, update
 
 from app.agents.models import Agent, AgentTag
 from app.blocks.models import AgentBlock
@@ -17,6 +17,16 @@ _GET = select(Agent).where(
     Agent.id == bindparam("b_agent"), Agent.organization_id == bindparam("b_org")
 )
 _GET_FOR_UPDATE = _GET.with_for_update()
+# (attribute, column key) of every agent column, in the order ``_TAKE_SEQ`` returns them.
+_COLUMNS = [(prop.key, prop.columns[0].key) for prop in inspect(Agent).column_attrs]
+# A turn's acceptance: the agent row locked, its next message numbers reserved and the row
+# read back, all in one statement.
+_TAKE_SEQ = (
+    update(_AGENTS)
+    .where(_AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org"))
+    .values(last_message_seq=_AGENTS.c.last_message_seq + bindparam("b_n"))
+    .returning(*(_AGENTS.c[key] for _, key in _COLUMNS))
+)
 _RECORD_RUN = (
     update(_AGENTS)
     .where(_AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org"))
@@ -39,6 +49,17 @@ class AgentRepository(Repository):
         stmt = _GET_FOR_UPDATE if for_update else _GET
         params = {"b_agent": agent_id, "b_org": self.organization_id}
         return await self.session.scalar(stmt, params)
+
+    async def take_seq(self, agent_id: str, count: int) -> tuple[Agent, int] | None:
+        """Lock the agent by reserving its next ``count`` message numbers; the agent as it
+        now is (an object outside the session) and the first number, or None if it is gone.
+        One statement where a locking read and the reservation took two."""
+        params = {"b_agent": agent_id, "b_org": self.organization_id, "b_n": count}
+        row = (await self.execute(_TAKE_SEQ, params)).first()
+        if row is None:
+            return None
+        agent = Agent(**{attr: value for (attr, _), value in zip(_COLUMNS, row, strict=True)})
+        return agent, agent.last_message_seq - count + 1
 
     async def get_many(self, agent_ids: Sequence[str]) -> Sequence[Agent]:
         if not agent_ids:

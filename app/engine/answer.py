@@ -84,6 +84,15 @@ def searchable(response: LLMResponse) -> str | None:
     return "\n".join(texts) or None
 
 
+def last_run(stop: StopReason, duration_ns: int) -> dict[str, Any]:
+    """The agent's columns that describe its last turn, as the turn ends."""
+    return {
+        "last_stop_reason": stop,
+        "last_run_completion": utcnow(),
+        "last_run_duration_ms": duration_ns // 1_000_000,
+    }
+
+
 def agent_changes(
     *,
     context_start: tuple[int, int],

@@ -42,8 +42,9 @@ from app.runs.models import Step
 from app.runs.repository import RunRepository
 from app.runs.states import StopReason
 from app.tools.agent_state import external_context
+from app.tools.repository import load_toolset
 from app.tools.run import ToolContext, ToolResult, ToolRunners, failed
-from app.tools.toolset import ExternalContext, Toolset, builtin_toolset
+from app.tools.toolset import ExternalContext, Toolset
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
 
@@ -67,6 +68,9 @@ class TurnSpec:
     model: str | None = None
     # The turn resumes a paused one: the approved calls ran before its first step.
     resumes: bool = False
+    # Set the agent's last-run columns (stop reason, completion, duration) with the turn's
+    # last step, in the statement that numbers its messages (a primary's turn).
+    record_last_run: bool = False
 
 
 @dataclass(slots=True)
@@ -84,6 +88,7 @@ class _Turn:
     history: ToolHistory = field(default_factory=ToolHistory)  # what the rules read
     offered: frozenset[str] = frozenset()  # the tools the current step offers
     prefilled: dict[str, dict[str, Any]] = field(default_factory=dict)  # rules' fixed arguments
+    recorded: bool = False  # the last step set the agent's last-run columns
 
     def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
@@ -95,6 +100,7 @@ class _Turn:
             last_seq=last_seq,
             last_message_id=last_id,
             sleeptime_enabled=self.sleeptime,
+            last_run_recorded=self.recorded,
         )
 
 
@@ -264,7 +270,7 @@ class Engine:
         recent = await MessageRepository(session, spec.organization_id).in_context(
             agent.id, agent.context_start_seq, self.max_context_messages
         )
-        toolset = builtin_toolset(agent.tool_names)
+        toolset = await load_toolset(session, spec.organization_id, agent.tool_names)
         blocks: list[MemoryView] = [b for _, b in pairs]
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)
@@ -368,6 +374,7 @@ class Engine:
         if screened.misfit:  # a rule's own arguments do not fit its tool: as Letta, stop
             decision = rules.Decision(StopReason.invalid_tool_call)
         stop = decision.stop
+        final = StopReason.max_steps if stop is None and last else stop
         runnable = [c for c in calls if c["id"] not in screened.refused]
         ran = await self._run_external(step, runnable)  # before the transaction, all at once
         async with self.db.session() as session:
@@ -376,10 +383,13 @@ class Engine:
             stored += offer.nudge(self._owner(spec), decision, row.id)
             turn.history.last_output = offer.last_output(stored, screened.ran, turn.history)
             events: list[Committed] = []
-            if await self._store(session, spec, step, stored, stop):
+            if await self._store(
+                session, spec, step, stored, stop, self._last_run(spec, turn, final)
+            ):
                 answer.fill_usage(row, response, stop)
                 await RunRepository(session, spec.organization_id).insert_step(row)
-                stop = StopReason.max_steps if stop is None and last else stop
+                stop = final
+                turn.recorded = spec.record_last_run and final is not None
                 usage, streamed = response.usage, spec.stream_tokens
                 events.append(StepCommitted(row.id, agent.agent_type, stored, usage, streamed))
                 turn.produced = (stored[-1].seq, stored[-1].id)
@@ -401,9 +411,10 @@ class Engine:
         step: _Step,
         stored: list[Message],
         stop: StopReason | None,
+        last_run: dict[str, Any],
     ) -> bool:
         """Number and add the step's messages, moving the agent's columns the step changes
-        in the same statement; False when the agent is gone."""
+        (and ``last_run``'s) in the same statement; False when the agent is gone."""
         agent, made = step.agent, stored[0]
         agent_values = answer.agent_changes(
             context_start=(agent.context_start_seq, step.window.start_seq),
@@ -413,7 +424,13 @@ class Engine:
             run_id=spec.run_id,
         )
         repository = MessageRepository(session, spec.organization_id)
-        return await repository.append(agent.id, stored, **agent_values)
+        return await repository.append(agent.id, stored, **agent_values, **last_run)
+
+    def _last_run(self, spec: TurnSpec, turn: "_Turn", final: StopReason | None) -> dict[str, Any]:
+        """The agent's last-run columns, when this step ends a turn that records them."""
+        if not spec.record_last_run or final is None:
+            return {}
+        return answer.last_run(final, time.perf_counter_ns() - turn.started_ns)
 
     async def _committed(self, turn: "_Turn", events: list[Committed], made: Message) -> None:
         """Tell the sink what the step's transaction stored, now that it has committed."""

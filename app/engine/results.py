@@ -35,6 +35,7 @@ class TurnOutcome:
     last_message_id: str | None = None
     run_ids: list[str] | None = None  # sleeptime runs the turn's end queued
     sleeptime_enabled: bool = False  # whether the turn's end should look for a trigger
+    last_run_recorded: bool = False  # the agent's last-run columns were set with the last step
 
     @property
     def status(self) -> RunStatus:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    Text,
     Update,
     bindparam,
     case,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    type_coerce,
     update,
 )
 
@@ -21,6 +23,7 @@ from app.agents.models import Agent
 from app.kit.errors import BadRequest
 from app.kit.pagination import Order
 from app.kit.repository import Repository, table_of
+from app.kit.storable import loads
 from app.messages.models import Message
 from app.messages.recent import RECENT, ChatRow, Window
 
@@ -32,6 +35,15 @@ SYSTEM_SEQ = 0
 
 _AGENTS = table_of(Agent)
 _NEW = Message.seq > bindparam("b_known")
+
+
+def _if_new(column: Any) -> Any:
+    """``column`` of a row after ``b_known`` (else NULL), with no result processor: a JSON
+    column's would be called for every row of the window, where only the new rows have a
+    value to decode (``_json``)."""
+    return type_coerce(case((_NEW, column)), Text())
+
+
 # The newest messages of an agent's context, read on every step: the content columns of the
 # rows after ``b_known`` only (the ones before are held decoded, see ``app.messages.recent``).
 _IN_CONTEXT = (
@@ -39,9 +51,9 @@ _IN_CONTEXT = (
         Message.seq,
         Message.id,
         Message.role,
-        case((_NEW, Message.content)),
-        case((_NEW, Message.tool_calls)),
-        case((_NEW, Message.tool_returns)),
+        _if_new(Message.content),
+        _if_new(Message.tool_calls),
+        _if_new(Message.tool_returns),
     )
     .where(Message.agent_id == bindparam("b_agent"), Message.organization_id == bindparam("b_org"))
     .where(Message.seq >= bindparam("b_start"), Message.seq > SYSTEM_SEQ)
@@ -75,13 +87,20 @@ def _window(held: Window, known: int, rows: Sequence[Any]) -> Window | None:
     window: Window = {}
     for seq, message_id, role, content, tool_calls, tool_returns in rows:
         if seq > known:
-            window[seq] = (message_id, ChatRow(seq, role, content, tool_calls, tool_returns))
+            row = ChatRow(seq, role, _json(content), _json(tool_calls), _json(tool_returns))
+            window[seq] = (message_id, row)
             continue
         kept = held.get(seq)
         if kept is None or kept[0] != message_id:
             return None
         window[seq] = kept
     return window
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value read without its result processor: SQLite hands back the
+    stored text, asyncpg has decoded ``jsonb`` already (the values read so are lists)."""
+    return loads(value) if isinstance(value, str) else value
 
 
 class MessageRepository(Repository):
@@ -103,10 +122,14 @@ class MessageRepository(Repository):
         first = await self.allocate_seq(agent_id, len(messages), **agent_values)
         if first is None:
             return False
+        await self.insert_from(first, messages)
+        return True
+
+    async def insert_from(self, first: int, messages: Sequence[Message]) -> None:
+        """Number ``messages`` from ``first`` on (numbers reserved already) and add them."""
         for offset, message in enumerate(messages):
             message.seq = first + offset
         await self.insert(messages)
-        return True
 
     async def insert(self, messages: Sequence[Message]) -> None:
         """Store numbered messages now, in one statement (they stay out of the session)."""

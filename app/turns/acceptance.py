@@ -61,12 +61,18 @@ class Acceptance:
         try:
             async with self.deps.db.session() as session:
                 agents = AgentRepository(session, actor.organization_id)
+                if approval is None:
+                    # The agent locked and the inputs' numbers reserved in one statement.
+                    taken = await agents.take_seq(agent_id, len(inputs))
+                    found, first = taken if taken else (None, None)
+                    agent = require_startable(found, agent_id, approving=False)
+                    return await self._store(
+                        session, actor, agent, body, intake, None, inputs, {}, first
+                    )
                 agent = require_startable(
-                    await agents.get(agent_id, for_update=True),
-                    agent_id,
-                    approving=approval is not None,
+                    await agents.get(agent_id, for_update=True), agent_id, approving=True
                 )
-                if approval is not None and not agent.pending_approval:
+                if not agent.pending_approval:
                     return await _retried_approval(session, actor, agent, approval, body)
                 return await self._store(session, actor, agent, body, intake, approval, inputs, ran)
         except IntegrityError as exc:
@@ -84,18 +90,23 @@ class Acceptance:
         approval: ApprovalCreate | None,
         inputs: list[MessageCreate],
         ran: dict[str, ToolResult],
+        first: int | None = None,
     ) -> Accepted:
-        """Write the run and its inputs; for a JSON turn, read its first step's context in
-        the same transaction."""
+        """Write the run and its inputs (numbered from ``first`` when their numbers are
+        reserved already); for a JSON turn, read its first step's context in the same
+        transaction."""
         settings = self.deps.settings
         run = _new_run(actor, agent, body, intake, self.deps.control.owner, settings.lease_seconds)
         await lifecycle.accept(session, run)
         tools = self.deps.engine.tools
         stored, resumed = await _inputs(session, agent, run, approval, inputs, tools, ran)
         repo = MessageRepository(session, actor.organization_id)
-        if not await repo.append(agent.id, stored):
+        if first is not None:
+            await repo.insert_from(first, stored)
+        elif not await repo.append(agent.id, stored):
             raise NotFound(f"Agent {agent.id} not found")
-        await session.flush()
+        else:
+            await session.flush()  # the agent's cleared approval
         spec = turn_spec(actor, run, body)
         if lifecycle.policy(intake.kind).queued:
             return Accepted(run, spec, None, [])
@@ -173,6 +184,7 @@ def turn_spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         group_id=run.group_id,
         stream_tokens=body.streaming and body.stream_tokens,
         model=body.override_model,
+        record_last_run=True,
         resumes=split_inputs(body)[0] is not None,
         client_tools={
             t.name: {

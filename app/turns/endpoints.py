@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from sse_starlette import EventSourceResponse
 
 from app.auth.deps import Actor, ActorDep
@@ -35,6 +35,14 @@ def _check_json_request(body: LettaRequest) -> None:
     ):
         if value != default:
             raise Unprocessable(f"{name}: applies only to streaming requests (streaming=true)")
+
+
+def _json(response: LettaResponse) -> Response:
+    """A JSON turn's body, encoded by pydantic in one pass: FastAPI's default for a returned
+    model walks it with ``jsonable_encoder`` and then encodes the copy with ``json.dumps``,
+    both in Python, which shows in a turn's profile. The same JSON (a float may be written
+    in another notation of the same number)."""
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
 async def _stream(
@@ -82,12 +90,12 @@ async def send_message(
     follower: FollowerDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> LettaResponse | EventSourceResponse:
+) -> Response:
     """A turn: the JSON response, or with ``streaming: true`` the same turn as SSE."""
     if body.streaming:
         return await _stream(turns, follower, settings, actor, agent_id, body, key=idempotency_key)
     _check_json_request(body)
-    return await turns.send(actor, agent_id, body, idempotency_key=idempotency_key)
+    return _json(await turns.send(actor, agent_id, body, idempotency_key=idempotency_key))
 
 
 @router.post("/agents/{agent_id}/messages/stream", response_model=None)
@@ -160,7 +168,7 @@ async def send_group_message(
     follower: FollowerDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> LettaResponse | EventSourceResponse:
+) -> Response:
     manager = await turns.group_manager(actor, group_id)
     if body.streaming:
         return await _stream(
@@ -174,8 +182,8 @@ async def send_group_message(
             key=idempotency_key,
         )
     _check_json_request(body)
-    return await turns.send(
-        actor, manager, body, group_id=group_id, idempotency_key=idempotency_key
+    return _json(
+        await turns.send(actor, manager, body, group_id=group_id, idempotency_key=idempotency_key)
     )
 
 

@@ -1,6 +1,7 @@
 """The end of a turn, committed in the same transaction as its last step: the run's terminal
-state (fenced on the lease owner), the agent's last-run fields, and the sleeptime trigger;
-and the HTTP error a JSON turn answers when that end was a failure the client must see."""
+state (fenced on the lease owner), the agent's last-run fields (unless the last step set them
+with its messages), and the sleeptime trigger; and the HTTP error a JSON turn answers when
+that end was a failure the client must see."""
 
 from typing import Any, Protocol
 
@@ -54,12 +55,13 @@ async def finish_turn(
             last_message_id=last_id,
         )
     await end_run(session, run, outcome, duration_ns, owner)
-    await AgentRepository(session, org).record_run(
-        run.agent_id,
-        stop_reason=outcome.stop_reason,
-        at=utcnow(),
-        duration_ms=duration_ns // 1_000_000,
-    )
+    if not outcome.last_run_recorded:  # a turn that ended without storing a last step
+        await AgentRepository(session, org).record_run(
+            run.agent_id,
+            stop_reason=outcome.stop_reason,
+            at=utcnow(),
+            duration_ms=duration_ns // 1_000_000,
+        )
 
 
 async def end_run(
