@@ -112,23 +112,7 @@ def legacy_config(row: MCPServer) -> LegacyConfig:
 
 
 def tool_response(row: ToolRow) -> ToolResponse:
-    return ToolResponse.model_validate(
-        {
-            "id": row.id,
-            "name": row.name,
-            "description": row.description or "",
-            "tool_type": row.tool_type,
-            "json_schema": row.json_schema,
-            "source_type": row.source_type or "python",
-            "tags": list(row.tags or []),
-            "return_char_limit": row.return_char_limit,
-            "default_requires_approval": bool(row.default_requires_approval),
-            "enable_parallel_execution": bool(row.enable_parallel_execution),
-            "args_json_schema": row.args_json_schema,
-            "source_code": row.source_code,
-            "metadata_": dict(row.metadata_ or {}),
-        }
-    )
+    return ToolResponse.of(row)
 
 
 def spec_of_config(config: Any) -> Spec:
