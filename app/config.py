@@ -19,6 +19,12 @@ class SandboxChoice(StrEnum):
     subprocess = "subprocess"  # a plain subprocess with rlimits
 
 
+class SandboxNetwork(StrEnum):
+    off = "off"  # no sandboxed tool reaches the network
+    opt_in = "opt_in"  # a tool or agent with metadata {"sandbox_network": true} does
+    on = "on"  # every sandboxed tool does
+
+
 class LogFormat(StrEnum):
     console = "console"
     json = "json"
@@ -103,7 +109,7 @@ class Settings(BaseSettings):
     # call's wall-clock limit. Registered Python runs in a sandbox with these limits.
     tool_timeout_seconds: float = Field(default=60.0, gt=0)
     sandbox: SandboxChoice = SandboxChoice.auto
-    sandbox_network: bool = False  # network for every sandboxed tool (else per tool or agent)
+    sandbox_network: SandboxNetwork = SandboxNetwork.off
     sandbox_cpu_seconds: int = Field(default=30, ge=1)
     sandbox_memory_mb: int = Field(default=512, ge=64)
     sandbox_file_size_mb: int = Field(default=16, ge=1)

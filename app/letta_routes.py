@@ -144,7 +144,6 @@ LETTA_ROUTES: dict[str, tuple[str, ...]] = {
         "DELETE /v1/tools/{tool_id}",
         "POST /v1/tools/search",
         "POST /v1/tools/add-base-tools",
-        "POST /v1/tools/run",
         "POST /v1/tools/generate-schema",
         "POST /v1/tools/generate-tool",
     ),

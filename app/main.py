@@ -27,6 +27,7 @@ from app.messages.endpoints import run_messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
 from app.runtime import runtime
+from app.sandbox.endpoints import router as tool_run_router
 from app.streaming.endpoints import router as run_stream_router
 from app.tags.endpoints import router as tags_router
 from app.tools.endpoints import router as tools_router
@@ -49,6 +50,7 @@ ROUTERS = (
     runs_router,
     run_stream_router,
     run_messages_router,
+    tool_run_router,
     mcp_legacy_router,
     tools_router,
     mcp_router,

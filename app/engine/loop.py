@@ -42,8 +42,9 @@ from app.runs.models import Step
 from app.runs.repository import RunRepository
 from app.runs.states import StopReason
 from app.tools.agent_state import external_context
+from app.tools.repository import load_toolset
 from app.tools.run import ToolContext, ToolResult, ToolRunners, failed
-from app.tools.toolset import ExternalContext, Toolset, builtin_toolset
+from app.tools.toolset import ExternalContext, Toolset
 
 ProviderFactory = Callable[[ModelInfo], LLMProvider]
 
@@ -269,7 +270,7 @@ class Engine:
         recent = await MessageRepository(session, spec.organization_id).in_context(
             agent.id, agent.context_start_seq, self.max_context_messages
         )
-        toolset = builtin_toolset(agent.tool_names)
+        toolset = await load_toolset(session, spec.organization_id, agent.tool_names)
         blocks: list[MemoryView] = [b for _, b in pairs]
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)

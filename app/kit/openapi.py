@@ -7,7 +7,8 @@ tests trust the document, so every error a route can answer is declared with its
 route authenticates (401), reads ids it may not find (404), checks state it may conflict
 with (400, 409) and needs the database (503); routes that run a turn also answer what its
 model provider failed with (429, 502, 504); the model listing answers 502 when no provider
-can list. A 500 is declared everywhere: it is a bug, but its shape is still a promise.
+can list; MCP routes answer 502 and 504 for an MCP server that failed or timed out. A 500 is
+declared everywhere: it is a bug, but its shape is still a promise.
 """
 
 from typing import Any
@@ -35,12 +36,14 @@ _DESCRIPTIONS = {
     422: "Validation error",
     429: "The model provider is rate limiting",
     500: "Internal error",
-    502: "The model provider failed",
+    502: "The model provider (or the MCP server) failed",
     503: "The database is unavailable",
-    504: "The model provider timed out",
+    504: "The model provider (or the MCP server) timed out",
 }
 # Success answers that are not JSON (FastAPI declares every 200 as JSON).
 _STREAMS = ("/messages/stream", "/runs/{run_id}/stream")
+# Letta's MCP connect streams: events of JSON objects (``{"event": ..., ...}``).
+_EVENT_STREAMS = ("/mcp/servers/connect", "/connect/{mcp_server_id}")
 _TURN_ROUTES = ("/messages", "/messages/stream", "/messages/async", "/create-stream")
 
 
@@ -52,6 +55,8 @@ def _error_codes(path: str, method: str) -> set[int]:
         codes |= {429, 502, 504}
     if path.startswith("/v1/models"):
         codes.add(502)
+    if path.startswith(("/v1/mcp-servers", "/v1/tools/mcp")):
+        codes |= {502, 504}  # routes that talk to an MCP server
     return codes
 
 
@@ -66,6 +71,8 @@ def _success_content(path: str, method: str, responses: dict[str, Any]) -> None:
         ok["content"] = {"text/plain": {"schema": {"type": "string"}}}
     elif path.endswith(_STREAMS):
         ok["content"] = sse
+    elif path.endswith(_EVENT_STREAMS):
+        ok["content"] = {"text/event-stream": {"schema": {}}}
     elif path.endswith("/messages") and method == "post":
         ok.setdefault("content", {}).update(sse)
 

@@ -182,7 +182,8 @@ class _Connection:
 
 
 class MCPPool:
-    """The process's MCP sessions, by server id."""
+    """The process's MCP sessions, by configuration (one per server, or one per distinct
+    set of filled-in headers when its headers have templates)."""
 
     def __init__(
         self, *, connect_timeout: float, call_timeout: float, allow_stdio: bool = True
@@ -190,8 +191,8 @@ class MCPPool:
         self.connect_timeout = connect_timeout
         self.call_timeout = call_timeout
         self.allow_stdio = allow_stdio
-        self._connections: dict[str, _Connection] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._connections: dict[ServerConfig, _Connection] = {}
+        self._locks: dict[ServerConfig, asyncio.Lock] = {}
 
     def check(self, config: ServerConfig) -> None:
         if config.transport is Transport.stdio and not self.allow_stdio:
@@ -222,11 +223,16 @@ class MCPPool:
         finally:
             await connection.close()
 
-    async def discard(self, server_id: str) -> None:
-        """Close the session of a server that was changed or deleted."""
-        connection = self._connections.pop(server_id, None)
-        if connection is not None:
-            await connection.close()
+    async def discard(self, server_id: str, keep_revision: str | None = None) -> None:
+        """Close the sessions of a server that was changed (all but those of the revision
+        kept) or deleted."""
+        stale = [
+            config
+            for config in self._connections
+            if config.server_id == server_id and config.revision != keep_revision
+        ]
+        for config in stale:
+            await self._connections.pop(config).close()
 
     async def close(self) -> None:
         connections = list(self._connections.values())
@@ -270,25 +276,26 @@ class MCPPool:
             ) from None
 
     async def _connection(self, config: ServerConfig) -> _Connection:
-        current = self._connections.get(config.server_id)
-        if current is not None and current.alive and current.config == config:
+        current = self._connections.get(config)
+        if current is not None and current.alive:
             return current
-        lock = self._locks.setdefault(config.server_id, asyncio.Lock())
+        lock = self._locks.setdefault(config, asyncio.Lock())
         async with lock:
-            current = self._connections.get(config.server_id)
-            if current is not None and current.alive and current.config == config:
+            current = self._connections.get(config)
+            if current is not None and current.alive:
                 return current
             if current is not None:
                 await self._drop(current)
+            await self.discard(config.server_id, keep_revision=config.revision)
             connection = _Connection(config, self.call_timeout)
             await connection.open(self.connect_timeout)
-            self._connections[config.server_id] = connection
+            self._connections[config] = connection
             log.info("mcp.connected", server=config.name, transport=config.transport.value)
             return connection
 
     async def _drop(self, connection: _Connection) -> None:
-        if self._connections.get(connection.config.server_id) is connection:
-            del self._connections[connection.config.server_id]
+        if self._connections.get(connection.config) is connection:
+            del self._connections[connection.config]
         await connection.close()
 
 

@@ -25,7 +25,7 @@ async def run_mcp_tool(ctx: ExternalContext, tool: ToolDef, args: dict[str, Any]
     service = _service
     if service is None:
         return failed(f"Error: MCP tool '{tool.name}' cannot run: MCP is not running here.")
-    return await service.run_tool(ctx.organization_id, tool.mcp_server_id, tool.name, args)
+    return await service.run_tool(ctx.organization_id, tool.mcp_server_id, tool.name, args, ctx.env)
 
 
 @runner_factory(ToolKind.mcp)

@@ -5,7 +5,7 @@ short transaction of its own, calls the server with none open, and writes the ou
 another (a slow MCP server never holds SQLite's write lock or a PostgreSQL row lock).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -223,7 +223,7 @@ class MCPService:
         raise NotFound(f"Tool {tool_id} not found on MCP server {server_id}.")
 
     async def live_tools(self, server: MCPServer) -> list[Tool]:
-        return await self.pool.list_tools(ServerConfig.of(server))
+        return await self.pool.list_tools(ServerConfig.of(server).filled({}))
 
     async def resync(self, organization_id: str, server: MCPServer) -> ResyncResult:
         """Make the server's tool rows what the server lists now."""
@@ -282,9 +282,17 @@ class MCPService:
             tool_row, _ = await rows.upsert(tool, existing)
             return tool_row
 
-    async def call(self, server: MCPServer, tool_name: str, args: dict[str, Any]) -> ToolResult:
-        """Call a tool; a tool's own failure is an error result, a server's an exception."""
-        result = await self.pool.call_tool(ServerConfig.of(server), tool_name, args)
+    async def call(
+        self,
+        server: MCPServer,
+        tool_name: str,
+        args: dict[str, Any],
+        env: Mapping[str, str] | None = None,
+    ) -> ToolResult:
+        """Call a tool; a tool's own failure is an error result, a server's an exception.
+        ``env`` (an agent's variables) fills the templates of the server's headers."""
+        config = ServerConfig.of(server).filled(env or {})
+        result = await self.pool.call_tool(config, tool_name, args)
         text = result_text(result)
         if result.is_error:
             return failed(text or f"MCP tool '{tool_name}' failed")
@@ -295,10 +303,15 @@ class MCPService:
         spec = self._allowed(spec)
         row = MCPServer(id="unsaved", organization_id="", server_name=name, metadata_={})
         spec.apply(row)
-        return await self.pool.probe(ServerConfig.of(row))
+        return await self.pool.probe(ServerConfig.of(row).filled({}))
 
     async def run_tool(
-        self, organization_id: str, server_id: str | None, tool_name: str, args: dict[str, Any]
+        self,
+        organization_id: str,
+        server_id: str | None,
+        tool_name: str,
+        args: dict[str, Any],
+        env: Mapping[str, str] | None = None,
     ) -> ToolResult:
         """A step's call of an MCP tool: every failure is a result for the model."""
         async with self.db.session(write=False) as session:
@@ -309,7 +322,7 @@ class MCPService:
                 await self.pool.discard(server_id)
             return failed(f"Error: the MCP server of tool '{tool_name}' no longer exists.")
         try:
-            return await self.call(server, tool_name, args)
+            return await self.call(server, tool_name, args, env)
         except MCPCallFailed as exc:
             return failed(f"Error: MCP server '{exc.server}' refused the call: {exc.message}")
         except MCPFailure as exc:

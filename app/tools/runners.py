@@ -8,10 +8,22 @@ from contextlib import AsyncExitStack
 
 import httpx
 
+# Each of these registers its kind's runner (or server built-ins) when imported.
+import app.mcp.runner
+import app.sandbox.runner
+import app.tools.server.run_code  # noqa: F401
 from app.config import Settings
-from app.mcp import runner as _mcp_runner  # noqa: F401 - registers the ToolKind.mcp runner
 from app.sandbox.backend import Sandbox
+from app.tools import server
 from app.tools.run import RunnerResources, ToolRunners, factories
+from app.tools.server.web_tools import web_handlers
+from app.tools.toolset import ExternalHandler
+
+
+@server.register
+async def _web_tools(resources: RunnerResources) -> dict[str, ExternalHandler]:
+    return web_handlers(resources.settings, resources.http, resources.stack)
+
 
 # A runner may take this long past the tool timeout (its own limit) before it is cut off.
 TIMEOUT_GRACE_SECONDS = 5.0

@@ -8,12 +8,12 @@ tools) run before that transaction opens, concurrently when a step asks for seve
 slow one never holds a transaction or SQLite's write lock.
 """
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from app.tools.builtin import BUILTIN_TOOLS, BuiltinTool
+from app.tools.builtin import BuiltinTool
 from app.tools.result import ToolResult
 
 
@@ -64,20 +64,8 @@ class ExternalContext:
     agent_state: Mapping[str, Any] | None = None
 
 
-def builtin_kind(tool: BuiltinTool) -> ToolKind:
-    """Letta's ``letta_builtin`` tools (run_code, web_search, fetch_webpage) run outside any
-    transaction; every other built-in works on the database, in the step's transaction."""
-    return ToolKind.server if tool.tool_type == "letta_builtin" else ToolKind.session
-
-
-def builtin_def(tool: BuiltinTool, kind: ToolKind | None = None) -> ToolDef:
-    kind = builtin_kind(tool) if kind is None else kind
+def builtin_def(tool: BuiltinTool, kind: ToolKind = ToolKind.session) -> ToolDef:
     return ToolDef(tool.id, tool.name, kind, tool.tool_type, tool.json_schema)
-
-
-def builtin_toolset(names: Iterable[str]) -> dict[str, ToolDef]:
-    """The toolset of an agent's built-in tools (names that are not built-ins are left out)."""
-    return {name: builtin_def(BUILTIN_TOOLS[name]) for name in names if name in BUILTIN_TOOLS}
 
 
 ExternalHandler = Callable[[ExternalContext, dict[str, Any]], Awaitable[ToolResult]]

@@ -14,8 +14,9 @@ from app.kit.errors import BadRequest, Conflict
 from app.messages.models import Message
 from app.messages.schemas import ApprovalCreate, ApprovalReturn, ToolReturn, ToolReturnCreate
 from app.tools.agent_state import external_context
+from app.tools.repository import load_toolset
 from app.tools.run import ToolContext, ToolResult, ToolRunners, failed
-from app.tools.toolset import ToolDef, builtin_toolset
+from app.tools.toolset import ToolDef
 
 NOTHING_PENDING = (
     "Cannot process approval response: No tool call is currently awaiting approval. "
@@ -93,7 +94,7 @@ async def run_approved(
         if agent is None or not agent.pending_approval:
             return {}
         calls = await _pending_calls(session, agent)
-        toolset = builtin_toolset(agent.tool_names)
+        toolset = await load_toolset(session, organization_id, agent.tool_names)
         todo: list[tuple[str, ToolDef, str]] = [
             (call_id, tool, str(call["arguments"]))
             for call_id, call in calls.items()
@@ -121,7 +122,7 @@ async def resolve(
     (an external one's from ``ran``, a session one's run now), or a denial the model is
     told about."""
     calls = await _pending_calls(session, agent)
-    toolset = builtin_toolset(agent.tool_names)
+    toolset = await load_toolset(session, agent.organization_id, agent.tool_names)
     memory = DirectMemory(session, agent.organization_id, agent.id, run_id)
     ctx = ToolContext(session, agent.organization_id, agent.id, run_id, memory)
     runners, ran = tools or ToolRunners(), ran or {}

@@ -95,6 +95,7 @@ def live(database_url: str, _fake_llm_server: FakeLLMServer) -> Iterator[LiveApp
         openai_models=["gpt-4o-mini"],
         log_level="WARNING",
         turn_wait_seconds=0.5,
+        mcp_stdio=False,  # generated MCP configurations must not start commands
     )
     with LiveApp(settings) as live_app:
         yield live_app

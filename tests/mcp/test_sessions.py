@@ -19,7 +19,7 @@ from app.mcp.service import MCPService
 from app.tools.toolset import ExternalContext, ToolDef, ToolKind
 from tests.conftest import AppFactory
 from tests.helpers import ok
-from tests.mcp.conftest import stdio_config
+from tests.mcp.conftest import HTTPServer, stdio_config
 from tests.mcp.test_mcp_servers import create, tools_of
 
 
@@ -207,3 +207,32 @@ async def test_the_runner_on_a_server_that_cannot_be_reached(make_app: Any) -> N
     result = await run_mcp_tool(context(app), tool, {})
     assert result.status == "error"
     assert "MCP server 'down'" in result.text
+
+
+async def test_header_templates_are_filled_from_the_agents_variables(
+    make_app: Any, mcp_http: HTTPServer
+) -> None:
+    app, client = await make_app()
+    config = {
+        "mcp_server_type": "streamable_http",
+        "server_url": mcp_http.url,
+        "auth_token": "Bearer {{ MCP_TOKEN | anonymous }}",
+        "custom_headers": {"X-Team": "{{ TEAM }}"},
+    }
+    server = await create(client, "remote", config)
+    assert server["auth_token"] == "Bearer {{ MCP_TOKEN | anonymous }}"
+    tools = {name: tool_def(t) for name, t in (await tools_of(client, server["id"])).items()}
+
+    mcp_http.headers.clear()
+    ctx = ExternalContext(DEFAULT_ORG_ID, None, None, env={"MCP_TOKEN": "s3cret", "TEAM": "a"})
+    result = await run_mcp_tool(ctx, tools["echo"], {"text": "hi"})
+    assert (result.status, result.text) == ("success", "hi")
+    assert {h.get("authorization") for h in mcp_http.headers} == {"Bearer s3cret"}
+    assert {h.get("x-team") for h in mcp_http.headers} == {"a"}
+
+    # Without the variables: the default, and a template with none is sent as written.
+    mcp_http.headers.clear()
+    result = await run_mcp_tool(context(app), tools["echo"], {"text": "again"})
+    assert result.text == "again"
+    assert {h.get("authorization") for h in mcp_http.headers} == {"Bearer anonymous"}
+    assert {h.get("x-team") for h in mcp_http.headers} == {"{{ TEAM }}"}
