@@ -94,17 +94,19 @@ class _Related:
 
 
 def environment(agent: Agent) -> list[AgentEnvironmentVariable]:
-    """The agent's tool environment as Letta lists it (ids stable per agent and key)."""
+    """The agent's tool environment as Letta lists it (ids stable per agent and key). Values
+    are stored as ``{key: value}``; ``{key: {"value", "description"}}`` is read too."""
     return [
         AgentEnvironmentVariable(
             id=f"agent-env-{uuid.uuid5(uuid.NAMESPACE_URL, f'{agent.id}/{key}')}",
             agent_id=agent.id,
             key=key,
-            value=str(value),
+            value=str(item.get("value", "") if isinstance(item, dict) else item),
+            description=item.get("description") if isinstance(item, dict) else None,
             created_at=agent.created_at,
             updated_at=agent.updated_at,
         )
-        for key, value in (agent.secrets or {}).items()
+        for key, item in (agent.secrets or {}).items()
     ]
 
 

@@ -304,11 +304,15 @@ async def upsert(session: AsyncSession, actor: Actor, data: ToolCreate) -> Tool:
         return await create(session, actor, data)
     if tool.tool_type != "custom":
         raise Conflict(f"Tool '{tool.name}' is a {tool.tool_type} tool; it cannot be replaced.")
-    given = data.model_fields_set | {"source_code", "json_schema", "description", "source_type"}
+    # The code and its schema are replaced; other fields only when sent. A description that
+    # came from the old schema follows the new one.
+    derived = tool.description == (tool.json_schema or {}).get("description")
+    replaced = {"source_code", "source_type", "json_schema", "args_json_schema"}
     for key, value in fields.items():
-        if key in given or key == "json_schema":
-            if key == "description" and value is None:
-                continue
+        if key == "description":
+            if data.description is not None or derived:
+                tool.description = value
+        elif key in replaced or key in data.model_fields_set:
             setattr(tool, key, value)
     tool.updated_at = utcnow()
     await session.flush()

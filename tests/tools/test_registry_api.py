@@ -154,6 +154,11 @@ async def test_a_taken_name_is_409_and_upsert_updates_by_name(client: httpx.Asyn
     assert upserted["tags"] == ["a"]  # not sent: kept
     created = await ok(client.put("/v1/tools/", json={"source_code": GREET}))
     assert created["name"] == "greet" and created["id"] != first["id"]
+    await ok(client.patch(f"/v1/tools/{created['id']}", json={"description": "Mine."}))
+    greeter = GREET.replace("Greet someone.", "Greet anyone.")
+    kept = await ok(client.put("/v1/tools/", json={"source_code": greeter}))
+    assert kept["description"] == "Mine."
+    assert kept["json_schema"]["description"] == "Greet anyone."
 
 
 async def test_list_pages_builtins_then_registered_tools(client: httpx.AsyncClient) -> None:

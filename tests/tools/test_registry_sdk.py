@@ -1,9 +1,12 @@
 """The official ``letta-client`` SDK registering tools from source and giving them to agents."""
 
+import json
+
 import pytest
 from letta_client import AsyncLetta, BadRequestError, ConflictError, NotFoundError
 
 from tests.conftest import MODEL, AppFactory
+from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.tools.test_registry_api import GREET, ROLL
 
 
@@ -57,3 +60,43 @@ async def test_tools_from_source_through_the_sdk(sdk: AsyncLetta) -> None:
     with_secrets = await sdk.agents.create(model=MODEL, secrets={"TOKEN": "t"})
     assert with_secrets.secrets is not None
     assert [(s.key, s.value) for s in with_secrets.secrets] == [("TOKEN", "t")]
+
+
+WEATHER = '''
+import os
+
+def weather(city: str, unit: str = "C") -> str:
+    """Tell the weather of a city.
+
+    Args:
+        city: The city.
+        unit: C or F.
+    """
+    return f"{city.upper()} 21{unit} {os.environ['WEATHER_TOKEN']}"
+'''
+
+
+async def test_a_tool_registered_with_the_sdk_is_called_and_its_result_reaches_the_model(
+    sdk: AsyncLetta, fake_llm: FakeLLMServer
+) -> None:
+    tool = await sdk.tools.create(source_code=WEATHER)
+    agent = await sdk.agents.create(
+        model=MODEL, tools=[tool.name or ""], secrets={"WEATHER_TOKEN": "tok-1"}
+    )
+    fake_llm.state.add(
+        Reply(tool_calls=[("weather", {"city": "paris"})]), Reply(text="Sunny in Paris.")
+    )
+    response = await sdk.agents.messages.create(
+        agent.id, messages=[{"role": "user", "content": "weather in paris?"}]
+    )
+    assert response.stop_reason is not None
+    assert response.stop_reason.stop_reason == "end_turn"
+    offered = next(
+        t["function"]
+        for t in fake_llm.state.chat_requests[0]["tools"]
+        if t["function"]["name"] == "weather"
+    )
+    assert offered["parameters"]["required"] == ["city"]
+    assert offered["parameters"]["properties"]["unit"]["description"] == "C or F."
+    returned = [m for m in fake_llm.state.chat_requests[-1]["messages"] if m["role"] == "tool"]
+    assert "PARIS 21C tok-1" in json.dumps(returned)
