@@ -18,7 +18,7 @@ from app.kit.errors import BadRequest
 from app.kit.ids import Prefix, new_id
 from app.kit.repository import Repository
 from app.mcp.models import MCPServer
-from app.tools.builtin import BUILTIN_TOOLS
+from app.tools.builtin import BUILTIN_TOOLS, SERVER_BUILTINS
 from app.tools.models import Tool
 from app.tools.toolset import DEFAULT_RETURN_CHAR_LIMIT, ToolDef, ToolKind, builtin_def
 
@@ -71,7 +71,7 @@ def builtin_tool_def(name: str) -> ToolDef | None:
     tool = BUILTIN_TOOLS.get(name)
     if tool is None:
         return None
-    return builtin_def(tool)
+    return builtin_def(tool, ToolKind.server if name in SERVER_BUILTINS else ToolKind.session)
 
 
 async def load_toolset(
