@@ -9,7 +9,6 @@ up waiting leaves it running for the next call, and closing the object stops it.
 """
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -78,13 +77,18 @@ class Environments:
         return await asyncio.shield(build)
 
     async def aclose(self) -> None:
+        """Stop builds still running; their outcome no longer matters to anyone."""
         for build in self._builds.values():
             build.cancel()
-        for build in self._builds.values():
-            with contextlib.suppress(asyncio.CancelledError, InstallFailed):
-                await build
+        await asyncio.gather(*self._builds.values(), return_exceptions=True)
 
     async def _build(self, target: Path, specs: list[str]) -> str:
+        try:
+            return await self._build_in(target, specs)
+        except OSError as exc:
+            raise InstallFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _build_in(self, target: Path, specs: list[str]) -> str:
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
         staging = await asyncio.to_thread(tempfile.mkdtemp, prefix=".build-", dir=self.root)
         built = str(Path(staging) / "env")
