@@ -41,7 +41,7 @@ class Agent(TimestampMixin, Base):
     # Structured output the model must follow (Letta's response_format), sent with each call.
     response_format: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # Environment variables the agent's tools run with (Letta's ``secrets``, formerly
-    # ``tool_exec_environment_variables``): {key: {"value": ..., "description": ...}}.
+    # ``tool_exec_environment_variables``): {key: value}.
     secrets: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 

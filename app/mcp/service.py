@@ -33,6 +33,7 @@ from app.mcp.tools import ServerTools, result_text, usable
 from app.tools.builtin import BUILTIN_TOOLS
 from app.tools.models import Tool as ToolRow
 from app.tools.run import ToolResult, failed, ok
+from app.tools.service import detach_from_agents
 
 if TYPE_CHECKING:
     from mcp_types import Tool
@@ -208,6 +209,11 @@ class MCPService:
 
     async def delete(self, organization_id: str, server_id: str) -> None:
         async with self.db.session() as session:
+            # Its tools go with it (by cascade): agents stop naming them in the same write.
+            server = await MCPServerRepository(session, organization_id).get(server_id)
+            if server is not None:
+                names = [row.name for row in await ServerTools(session, server).rows()]
+                await detach_from_agents(session, organization_id, names)
             deleted = await MCPServerRepository(session, organization_id).delete(server_id)
         if not deleted:
             raise NotFound(f"MCP server with id {server_id} not found.")

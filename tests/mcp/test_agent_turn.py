@@ -102,3 +102,18 @@ async def test_an_agents_mcp_tool_run_by_hand(client: httpx.AsyncClient) -> None
         client.post(f"/v1/agents/{agent['id']}/tools/echo/run", json={"args": {"text": "hi"}})
     )
     assert (ran["status"], ran["func_return"]) == ("success", "hi")
+
+
+async def test_deleting_a_server_detaches_its_tools_from_agents(
+    client: httpx.AsyncClient,
+) -> None:
+    server = await create(client, "local", stdio_config())
+    rules = [{"type": "requires_approval", "tool_name": "pid"}]
+    agent = await create_agent(client, tools=["add", "pid"], tool_rules=rules)
+    assert {"add", "pid"} <= {t["name"] for t in agent["tools"]}
+
+    assert (await client.delete(f"/v1/mcp-servers/{server['id']}")).status_code == 204
+    after = await ok(client.get(f"/v1/agents/{agent['id']}"))
+    names = {t["name"] for t in after["tools"]}
+    assert not {"add", "pid"} & names and "memory_replace" in names
+    assert all(r["tool_name"] != "pid" for r in after["tool_rules"])
