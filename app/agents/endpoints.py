@@ -21,7 +21,7 @@ from app.blocks.schemas import BlockResponse, BlockUpdate
 from app.groups import service as groups_service
 from app.groups.schemas import GroupResponse
 from app.kit.deps import DatabaseDep, SessionDep
-from app.kit.ids import AgentIdPath, BlockIdPath
+from app.kit.ids import AgentIdPath, BlockIdPath, ToolIdPath
 from app.kit.pagination import Order, PageParams, page_params
 from app.kit.schemas import DeleteResult
 from app.tools import service as tools_service
@@ -169,11 +169,40 @@ async def modify_tool_approval(
     return await _state(session, actor, agent, deps)
 
 
+@router.patch("/{agent_id}/tools/attach/{tool_id}", response_model=AgentState)
+async def attach_tool(
+    agent_id: AgentIdPath,
+    tool_id: ToolIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    deps: AgentDeps,
+) -> AgentState:
+    """Give the agent a tool, built-in or registered."""
+    agent = await service.attach_tool(session, actor, agent_id, tool_id)
+    return await _state(session, actor, agent, deps)
+
+
+@router.patch("/{agent_id}/tools/detach/{tool_id}", response_model=AgentState)
+async def detach_tool(
+    agent_id: AgentIdPath,
+    tool_id: ToolIdPath,
+    session: SessionDep,
+    actor: ActorDep,
+    deps: AgentDeps,
+) -> AgentState:
+    """Take a tool from the agent, with its tool rules."""
+    agent = await service.detach_tool(session, actor, agent_id, tool_id)
+    return await _state(session, actor, agent, deps)
+
+
 @router.get("/{agent_id}/tools", response_model=list[ToolResponse])
 async def list_agent_tools(
-    agent: AgentDep, page: AgentToolPage, order_by: Literal["created_at"] = "created_at"
+    agent: AgentDep,
+    session: SessionDep,
+    page: AgentToolPage,
+    order_by: Literal["created_at"] = "created_at",
 ) -> list[ToolResponse]:
-    tools = tools_service.page(tools_service.of_agent(agent), page)
+    tools = await tools_service.list_for_agent(session, agent, page)
     return [ToolResponse.of(tool) for tool in tools]
 
 

@@ -155,6 +155,8 @@ class CreateAgent(RequestModel):
     timezone: str | None = None
     hidden: bool | None = None
     response_format: ResponseFormat | None = None
+    secrets: dict[str, str] | None = None
+    tool_exec_environment_variables: dict[str, str] | None = None
 
 
 class UpdateAgent(RequestModel):
@@ -178,6 +180,23 @@ class UpdateAgent(RequestModel):
     timezone: str | None = None
     hidden: bool | None = None
     response_format: ResponseFormat | None = None
+    secrets: dict[str, str] | None = None
+    tool_exec_environment_variables: dict[str, str] | None = None
+
+
+class AgentEnvironmentVariable(ResponseModel):
+    """One of the agent's tool environment variables, in Letta's shape."""
+
+    id: str
+    agent_id: str
+    key: str
+    value: str
+    description: str | None = None
+    value_enc: str | None = None
+    created_by_id: str | None = None
+    last_updated_by_id: str | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
 
 
 class Memory(ResponseModel):
@@ -221,8 +240,8 @@ class AgentState(ResponseModel):
     last_stop_reason: str | None
     identities: list[Any] = []
     identity_ids: list[str] = []
-    secrets: list[Any] = []
-    tool_exec_environment_variables: list[Any] = []
+    secrets: list[AgentEnvironmentVariable] = []
+    tool_exec_environment_variables: list[AgentEnvironmentVariable] = []
     project_id: str | None = None
     template_id: str | None = None
     base_template_id: str | None = None

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +27,8 @@ from app.kit.pagination import PageParams
 from app.messages import history
 from app.messages.repository import MessageRepository
 from app.providers.registry import ProviderRegistry
-from app.tools.builtin import BUILTIN_TOOLS, BUILTIN_TOOLS_BY_ID
+from app.tools import service as tools_service
+from app.tools.models import Tool
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +58,24 @@ def _check_agent_type(agent_type: str) -> None:
         )
 
 
-def _tool_names(names: Sequence[str] | None, ids: Sequence[str] | None) -> list[str]:
-    unknown = [n for n in names or () if n not in BUILTIN_TOOLS]
-    if unknown:
-        raise BadRequest(
-            f"tools: unknown tool(s) {', '.join(unknown)}; available: " + ", ".join(BUILTIN_TOOLS)
-        )
-    unknown_ids = [i for i in ids or () if i not in BUILTIN_TOOLS_BY_ID]
-    if unknown_ids:
-        raise NotFound(f"tool_ids: tool(s) not found: {', '.join(unknown_ids)}")
-    return [*(names or ()), *(BUILTIN_TOOLS_BY_ID[i].name for i in ids or ())]
+async def _tools(
+    session: AsyncSession, actor: Actor, names: Sequence[str] | None, ids: Sequence[str] | None
+) -> list[tools_service.AnyTool]:
+    """The tools asked for by name or id, built-in or registered in the organization."""
+    return await tools_service.resolve(session, actor.organization_id, names, ids)
+
+
+def _approval_rules(
+    tools: Sequence[tools_service.AnyTool], rules: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A ``requires_approval`` rule for each tool registered with
+    ``default_requires_approval`` that has none yet (Letta adds them on attach)."""
+    covered = {r.get("tool_name") for r in rules if r.get("type") == "requires_approval"}
+    return [
+        {"tool_name": t.name, "type": "requires_approval"}
+        for t in tools
+        if isinstance(t, Tool) and t.default_requires_approval and t.name not in covered
+    ]
 
 
 async def _existing_blocks(repo: BlockRepository, block_ids: Sequence[str]) -> list[Block]:
@@ -97,17 +107,19 @@ def _new_agent(actor: Actor, **fields: object) -> Agent:
     )
 
 
-def _tools_and_rules(
-    data: CreateAgent, sleeptime: bool
-) -> tuple[list[str], list[dict[str, object]]]:
+async def _tools_and_rules(
+    session: AsyncSession, actor: Actor, data: CreateAgent, sleeptime: bool
+) -> tuple[list[str], list[dict[str, Any]]]:
     base = defaults.base_tools(data.agent_type, enable_sleeptime=sleeptime)
-    requested = _tool_names(data.tools, data.tool_ids)
-    tool_names = list(dict.fromkeys([*(base if data.include_base_tools else ()), *requested]))
+    requested = await _tools(session, actor, data.tools, data.tool_ids)
+    names = [*(base if data.include_base_tools else ()), *(t.name for t in requested)]
+    tool_names = list(dict.fromkeys(names))
     with_base = defaults.wants_base_rules(
         data.agent_type, enable_sleeptime=sleeptime, requested=data.include_base_tool_rules
     )
     user_rules = [r.model_dump() for r in data.tool_rules or ()]
-    return tool_names, defaults.merge_rules(tool_names, user_rules, with_base=with_base)
+    rules = defaults.merge_rules(tool_names, user_rules, with_base=with_base)
+    return tool_names, rules + _approval_rules(requested, rules)
 
 
 async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: Deps) -> Agent:
@@ -119,7 +131,7 @@ async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: D
     info = deps.registry.resolve(handle, context_window=data.context_window_limit)
     sleeptime = bool(data.enable_sleeptime)
     is_helper = data.agent_type == "sleeptime_agent"
-    tool_names, tool_rules = _tools_and_rules(data, sleeptime)
+    tool_names, tool_rules = await _tools_and_rules(session, actor, data, sleeptime)
     blocks = BlockRepository(session, actor.organization_id)
     attached = await _existing_blocks(blocks, data.block_ids or [])
     new_blocks = data.memory_blocks or []
@@ -152,6 +164,7 @@ async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: D
         message_buffer_autoclear=data.message_buffer_autoclear,
         timezone=data.timezone,
         hidden=data.hidden,
+        secrets=secrets_of(data.secrets, data.tool_exec_environment_variables) or {},
     )
     agents = AgentRepository(session, actor.organization_id)
     agents.add(agent)
@@ -284,6 +297,7 @@ async def count_agents(
 
 
 def _apply_fields(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
+    """The fields that need no other table (tools are set apart)."""
     fields = data.model_fields_set
     for name in _PLAIN_FIELDS:
         if name in fields and getattr(data, name) is not None:
@@ -294,12 +308,24 @@ def _apply_fields(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
     if "metadata" in fields:
         agent.metadata_ = data.metadata
     _apply_model(agent, data, deps)
-    if data.tools is not None or data.tool_ids is not None:
-        agent.tool_names = list(dict.fromkeys(_tool_names(data.tools, data.tool_ids)))
     if data.tool_rules is not None:
         agent.tool_rules = [r.model_dump() for r in data.tool_rules]
     if "response_format" in fields:
         agent.response_format = dump_response_format(data.response_format)
+    secrets = secrets_of(data.secrets, data.tool_exec_environment_variables)
+    if secrets is not None:
+        agent.secrets = secrets
+
+
+def secrets_of(
+    secrets: dict[str, str] | None, legacy: dict[str, str] | None
+) -> dict[str, str] | None:
+    """The agent's tool environment as given: Letta's ``secrets``, or the older
+    ``tool_exec_environment_variables`` (``secrets`` wins when both are sent). None: left
+    unchanged."""
+    if secrets is None and legacy is None:
+        return None
+    return {**(legacy or {}), **(secrets or {})} if secrets is None else dict(secrets)
 
 
 def _apply_model(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
@@ -331,6 +357,11 @@ async def update(
     session: AsyncSession, actor: Actor, agent_id: str, data: UpdateAgent, deps: Deps
 ) -> Agent:
     agent = await get(session, actor, agent_id, for_update=True)
+    if data.tools is not None or data.tool_ids is not None:
+        tools = await _tools(session, actor, data.tools, data.tool_ids)
+        agent.tool_names = [t.name for t in tools]
+        rules = list(agent.tool_rules)
+        agent.tool_rules = rules + _approval_rules(tools, rules)
     _apply_fields(agent, data, deps)
     if data.tags is not None:
         await AgentRepository(session, actor.organization_id).set_tags(agent.id, data.tags)
@@ -392,4 +423,31 @@ async def set_tool_approval(
     agent.tool_rules = rules
     agent.updated_at = utcnow()
     await session.flush()
+    return agent
+
+
+async def attach_tool(session: AsyncSession, actor: Actor, agent_id: str, tool_id: str) -> Agent:
+    """Give the agent a tool (built-in or registered) by id; attaching it again changes
+    nothing."""
+    agent = await get(session, actor, agent_id, for_update=True)
+    tool = await tools_service.get(session, actor.organization_id, tool_id)
+    if tool.name not in agent.tool_names:
+        agent.tool_names = [*agent.tool_names, tool.name]
+        rules = list(agent.tool_rules)
+        agent.tool_rules = rules + _approval_rules([tool], rules)
+        agent.updated_at = utcnow()
+        await session.flush()
+    return agent
+
+
+async def detach_tool(session: AsyncSession, actor: Actor, agent_id: str, tool_id: str) -> Agent:
+    """Take a tool from the agent, with the tool rules about it."""
+    agent = await get(session, actor, agent_id, for_update=True)
+    tool = await tools_service.get(session, actor.organization_id, tool_id)
+    if tool.name in agent.tool_names:
+        agent.tool_names = [n for n in agent.tool_names if n != tool.name]
+        rules = (tools_service.rule_without(r, tool.name) for r in agent.tool_rules)
+        agent.tool_rules = [r for r in rules if r is not None]
+        agent.updated_at = utcnow()
+        await session.flush()
     return agent

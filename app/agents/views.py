@@ -1,5 +1,6 @@
 """Assemble AgentState responses with a fixed number of queries, whatever the page size."""
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.agents import settings as model_settings
 from app.agents.models import Agent
 from app.agents.repository import AgentRepository
-from app.agents.schemas import AgentState, Memory
+from app.agents.schemas import AgentEnvironmentVariable, AgentState, Memory
 from app.auth.deps import Actor
 from app.blocks.repository import BlockRepository
 from app.blocks.schemas import BlockResponse
@@ -20,7 +21,7 @@ from app.groups.schemas import GroupResponse
 from app.messages.repository import MessageRepository
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.providers.schemas import LLMConfig
-from app.tools.builtin import BUILTIN_TOOLS
+from app.tools import service as tools_service
 from app.tools.schemas import ToolResponse
 
 ALL = None
@@ -56,7 +57,12 @@ async def agent_states(
         for view in await groups_service.views(repo, await repo.managed_by(ids)):
             if view.group.manager_agent_id is not None:
                 groups[view.group.manager_agent_id] = view.response()
-    with_tools = wanted("agent.tools")
+    tools: dict[str, ToolResponse] = {}
+    if wanted("agent.tools"):
+        names = [n for a in agents for n in a.tool_names]
+        found = await tools_service.of_agents(session, actor.organization_id, names)
+        tools = {name: ToolResponse.of(tool) for name, tool in found.items()}
+    with_secrets = wanted("agent.secrets")
     in_context = await MessageRepository(session, actor.organization_id).in_context_ids(ids)
     return [
         _state(
@@ -67,8 +73,9 @@ async def agent_states(
                 tags.get(agent.id, []),
                 groups.get(agent.id),
                 in_context.get(agent.id, []),
+                [tools[n] for n in agent.tool_names if n in tools],
+                environment(agent) if with_secrets else [],
             ),
-            with_tools,
         )
         for agent in agents
     ]
@@ -82,6 +89,23 @@ class _Related:
     tags: list[str]
     group: GroupResponse | None
     message_ids: list[str]
+    tools: list[ToolResponse]
+    secrets: list[AgentEnvironmentVariable]
+
+
+def environment(agent: Agent) -> list[AgentEnvironmentVariable]:
+    """The agent's tool environment as Letta lists it (ids stable per agent and key)."""
+    return [
+        AgentEnvironmentVariable(
+            id=f"agent-env-{uuid.uuid5(uuid.NAMESPACE_URL, f'{agent.id}/{key}')}",
+            agent_id=agent.id,
+            key=key,
+            value=str(value),
+            created_at=agent.created_at,
+            updated_at=agent.updated_at,
+        )
+        for key, value in (agent.secrets or {}).items()
+    ]
 
 
 def _model(agent: Agent, info: ModelInfo) -> tuple[LLMConfig, dict[str, Any]]:
@@ -99,13 +123,10 @@ def _model(agent: Agent, info: ModelInfo) -> tuple[LLMConfig, dict[str, Any]]:
     return llm, settings
 
 
-def _state(
-    agent: Agent, registry: ProviderRegistry, related: _Related, with_tools: bool
-) -> AgentState:
+def _state(agent: Agent, registry: ProviderRegistry, related: _Related) -> AgentState:
     info = registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
     llm_config, settings = _model(agent, info)
     blocks, group = related.blocks, related.group
-    tools = [ToolResponse.of(BUILTIN_TOOLS[n]) for n in agent.tool_names if n in BUILTIN_TOOLS]
     return AgentState(
         id=agent.id,
         name=agent.name,
@@ -120,7 +141,9 @@ def _state(
         context_window_limit=agent.context_window_limit,
         memory=Memory(agent_type=agent.agent_type, blocks=blocks),
         blocks=blocks,
-        tools=tools if with_tools else [],
+        tools=related.tools,
+        secrets=related.secrets,
+        tool_exec_environment_variables=related.secrets,
         tags=related.tags,
         tool_rules=agent.tool_rules,
         response_format=agent.response_format,

@@ -7,15 +7,15 @@ database, so a turn whose agent uses only built-ins issues no tool query at all.
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.db import utcnow
 from app.kit.errors import BadRequest
 from app.kit.ids import Prefix, new_id
-from app.kit.pagination import Order, PageParams, paginate
 from app.kit.repository import Repository
 from app.mcp.models import MCPServer
 from app.tools.builtin import BUILTIN_TOOLS, SERVER_BUILTINS
@@ -23,6 +23,7 @@ from app.tools.models import Tool
 from app.tools.toolset import DEFAULT_RETURN_CHAR_LIMIT, ToolDef, ToolKind, builtin_def
 
 MCP_TOOL_TYPE = "external_mcp"
+RowKey = tuple[datetime, str]
 
 # Read when a step is prepared for an agent with registered tools: built once.
 _BY_NAMES = (
@@ -148,20 +149,33 @@ class ToolRepository(Repository):
             stmt = stmt.where(Tool.tool_type.not_in(list(query.exclude_tool_types)))
         return stmt
 
-    async def list_page(self, params: PageParams, query: ToolQuery) -> Sequence[Tool]:
-        return await paginate(
-            self.session,
-            self._filtered(query),
-            entity=Tool,
-            organization_id=self.organization_id,
-            params=params,
+    async def key_of(self, tool_id: str) -> RowKey | None:
+        """The listing key (creation time, id) of one of the organization's tools."""
+        stmt = select(Tool.created_at, Tool.id).where(
+            Tool.organization_id == self.organization_id, Tool.id == tool_id
         )
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else (row[0], row[1])
 
-    async def list_all(self, query: ToolQuery, order: Order = Order.asc) -> Sequence[Tool]:
+    async def list_between(
+        self,
+        query: ToolQuery,
+        *,
+        above: RowKey | None,
+        below: RowKey | None,
+        descending: bool,
+        limit: int,
+    ) -> Sequence[Tool]:
+        """Up to ``limit`` tools strictly between two listing keys, nearest to ``above``
+        first (or nearest to ``below`` first when ``descending``)."""
+        stmt = self._filtered(query)
+        if above is not None:
+            stmt = stmt.where(tuple_(Tool.created_at, Tool.id) > tuple_(*above))
+        if below is not None:
+            stmt = stmt.where(tuple_(Tool.created_at, Tool.id) < tuple_(*below))
         columns = (Tool.created_at, Tool.id)
-        descending = order is Order.desc
-        stmt = self._filtered(query).order_by(*(c.desc() if descending else c for c in columns))
-        return (await self.session.scalars(stmt)).all()
+        stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in columns))
+        return (await self.session.scalars(stmt.limit(limit))).all()
 
     async def count(self, query: ToolQuery) -> int:
         stmt = self._filtered(query).with_only_columns(func.count()).order_by(None)

@@ -39,6 +39,12 @@ from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, create_block, ok
 
 A_SECRET = "only organization A may read this"
+SECRET_TOOL = f'''
+def secret_tool() -> str:
+    """{A_SECRET}"""
+    return "x"
+'''
+B_TOOL = SECRET_TOOL.replace(A_SECRET, "B's tool")
 SLEEPTIME = {"manager_type": "sleeptime"}
 HEALTH_ROUTES = ["/v1/health/", "/livez", "/readyz", "/metrics"]
 
@@ -121,7 +127,11 @@ async def build_a(a: httpx.AsyncClient) -> dict[str, str]:
     assert A_SECRET in json.dumps(await ok(a.get(f"/v1/groups/{group['id']}/messages")))
     sleeptime = await ok(a.get(f"/v1/agents/{group['agent_ids'][0]}/tools"))
     assert "memory_insert" in {t["name"] for t in sleeptime}
+    tool = await ok(a.post("/v1/tools/", json={"source_code": SECRET_TOOL}))
+    attached = await ok(a.patch(f"/v1/agents/{agent['id']}/tools/attach/{tool['id']}"))
+    assert "secret_tool" in {t["name"] for t in attached["tools"]}
     return {
+        "a_tool": tool["id"],
         "a_block": block["id"],
         "a_agent": agent["id"],
         "a_sleeptime": group["agent_ids"][0],
@@ -141,7 +151,9 @@ async def build_b(b: httpx.AsyncClient) -> dict[str, str]:
     sleepy = await create_agent(b, name="gamma", enable_sleeptime=True)
     group = sleepy["managed_group"]
     run_id, message_id = await one_turn(b, agent["id"], "B's own question")
+    tool = await ok(b.post("/v1/tools/", json={"source_code": B_TOOL}))
     return {
+        "b_tool": tool["id"],
         "b_agent": agent["id"],
         "b_block": block["id"],
         "b_sleepy": sleepy["id"],
@@ -171,6 +183,7 @@ async def snapshot(client: httpx.AsyncClient) -> dict[str, Any]:
     groups = await ok(client.get("/v1/groups/", params=every))
     runs = await ok(client.get("/v1/runs/", params=every))
     return {
+        "tools": await ok(client.get("/v1/tools/", params=every)),
         "tags": await ok(client.get("/v1/tags/", params=every)),
         "blocks": blocks,
         "agents": agents,
@@ -412,6 +425,16 @@ CASES = [
     Case("DELETE", "/v1/agents/{a_agent}"),
     Case("DELETE", "/v1/agents/{a_sleeptime}"),
     Case("GET", "/v1/agents/{a_agent}/tools"),
+    Case("GET", "/v1/tools/{a_tool}"),
+    Case("PATCH", "/v1/tools/{a_tool}", {"description": "hijacked"}),
+    Case("PATCH", "/v1/tools/{a_tool}", {"source_code": "def renamed() -> None:\n    'B.'"}),
+    Case("DELETE", "/v1/tools/{a_tool}"),
+    Case("PATCH", "/v1/agents/{b_agent}/tools/attach/{a_tool}"),
+    Case("PATCH", "/v1/agents/{b_agent}/tools/detach/{a_tool}"),
+    Case("PATCH", "/v1/agents/{a_agent}/tools/attach/{b_tool}"),
+    Case("PATCH", "/v1/agents/{a_agent}/tools/detach/{a_tool}"),
+    Case("PATCH", "/v1/agents/{b_agent}", {"tool_ids": ["a_tool"]}),
+    Case("POST", "/v1/agents/", {"model": MODEL, "tool_ids": ["b_tool", "a_tool"]}),
     Case("GET", "/v1/agents/{a_agent}/groups"),
     Case("GET", "/v1/agents/{a_sleeptime}/groups"),
     Case("POST", "/v1/agents/{a_agent}/tools/send_message/run", {"args": {"message": "hi"}}),
@@ -567,6 +590,8 @@ LISTS = [
     ("/v1/runs/", {"stop_reason": "end_turn"}),
     ("/v1/tags/", {}),
     ("/v1/tags", {"name": "a-t"}),
+    ("/v1/tools/", {"tool_types": "custom"}),
+    ("/v1/tools/", {"name": "secret_tool"}),
 ]
 
 
@@ -584,7 +609,9 @@ async def test_each_organization_lists_exactly_its_own_rows(world: World) -> Non
     for me, owner in ((world.a, "a_"), (world.b, "b_")):
         seen = await snapshot(me.client)
         listed = {
-            row["id"] for kind in ("blocks", "agents", "groups", "runs") for row in seen[kind]
+            row["id"]
+            for kind in ("blocks", "agents", "groups", "runs", "tools")
+            for row in seen[kind]
         }
         listed |= {m["id"] for messages in seen["messages"].values() for m in messages}
         assert listed >= {v for k, v in world.ids.items() if k.startswith(owner)}
@@ -606,6 +633,8 @@ PAGES = [
     ("/v1/runs/{b_run}/steps", "a_run"),
     ("/v1/agents/{b_agent}/messages", "a_message"),
     ("/v1/runs/{b_run}/messages", "a_message"),
+    ("/v1/tools/", "a_tool"),
+    ("/v1/agents/{b_agent}/tools", "a_tool"),
 ]
 
 

@@ -37,11 +37,16 @@ async def test_builtins_need_no_query(db: Database) -> None:
         await session.connection()
         with counting(db) as statements:
             toolset = await load_toolset(
-                session, DEFAULT_ORG_ID, ["send_message", "memory_insert", "send_message"]
+                session,
+                DEFAULT_ORG_ID,
+                ["send_message", "memory_insert", "send_message", "run_code", "web_search"],
             )
         assert statements == []
-    assert list(toolset) == ["send_message", "memory_insert"]
+    assert list(toolset) == ["send_message", "memory_insert", "run_code", "web_search"]
     assert toolset["send_message"].kind is ToolKind.session
+    # The server built-ins run outside the step's transaction, like registered tools.
+    assert toolset["run_code"].kind is ToolKind.server and toolset["run_code"].external
+    assert toolset["web_search"].kind is ToolKind.server
     assert toolset["send_message"].id == BUILTIN_TOOLS["send_message"].id
 
 
