@@ -10,11 +10,10 @@ every route here, it needs the organization's key.
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
-from mcp_types import Tool
 
 from app.auth.deps import ActorDep
 from app.kit.errors import AppError
@@ -46,6 +45,9 @@ from app.mcp.service import MCPService, Spec, http_error, replaced, url_spec
 from app.mcp.tools import listed
 from app.tools.models import Tool as ToolRow
 from app.tools.schemas import ToolExecutionResult, ToolResponse
+
+if TYPE_CHECKING:
+    from mcp_types import Tool
 
 router = APIRouter(prefix="/v1/mcp-servers", tags=["mcp-servers"])
 legacy_router = APIRouter(prefix="/v1/tools/mcp", tags=["tools"])
@@ -110,23 +112,7 @@ def legacy_config(row: MCPServer) -> LegacyConfig:
 
 
 def tool_response(row: ToolRow) -> ToolResponse:
-    return ToolResponse.model_validate(
-        {
-            "id": row.id,
-            "name": row.name,
-            "description": row.description or "",
-            "tool_type": row.tool_type,
-            "json_schema": row.json_schema,
-            "source_type": row.source_type or "python",
-            "tags": list(row.tags or []),
-            "return_char_limit": row.return_char_limit,
-            "default_requires_approval": bool(row.default_requires_approval),
-            "enable_parallel_execution": bool(row.enable_parallel_execution),
-            "args_json_schema": row.args_json_schema,
-            "source_code": row.source_code,
-            "metadata_": dict(row.metadata_ or {}),
-        }
-    )
+    return ToolResponse.of(row)
 
 
 def spec_of_config(config: Any) -> Spec:
@@ -148,7 +134,7 @@ def updated_spec(current: Spec, config: UpdateStdioMCPServer | UpdateURLMCPServe
         return replace(
             base,
             command=given.get("command") or base.command,
-            args=given.get("args") or base.args,
+            args=base.args if given.get("args") is None else given["args"],
             env=given.get("env", base.env),
         )
     transport = Transport(config.mcp_server_type)
@@ -373,7 +359,7 @@ def _event(event: str, **data: Any) -> str:
 
 
 def _connect_stream(
-    server_name: str, list_tools: Callable[[], Awaitable[list[Tool]]]
+    server_name: str, list_tools: Callable[[], Awaitable["list[Tool]"]]
 ) -> StreamingResponse:
     """Letta's connect stream without OAuth: an attempt, then success with the tools or an
     error saying why (a server that asks for OAuth gets an error naming its answer)."""

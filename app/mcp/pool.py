@@ -13,23 +13,25 @@ session (stdio servers are stopped) when the process shuts down.
     └── MCPCallFailed          the server answered the call with a protocol error
 """
 
+from __future__ import annotations
+
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import httpx2
 import structlog
-from mcp import Client, StdioServerParameters
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, Tool
-from mcp_types.jsonrpc import CONNECTION_CLOSED
 from pydantic import ValidationError
 
 from app.mcp.config import ServerConfig, Transport
+
+if TYPE_CHECKING:
+    from mcp import Client
+    from mcp_types import CallToolResult, Tool
+
+# The SDK (a fifth of the server's imports) is imported when the first session is opened,
+# not when the process starts: most servers never talk to an MCP server.
 
 log = structlog.get_logger("app.mcp")
 
@@ -37,13 +39,13 @@ T = TypeVar("T")
 _PAGE_LIMIT = 100  # pages of a tools listing read before giving up on a paginator
 _CLOSE_SECONDS = 10.0  # a stdio server gets its stdin closed, then SIGTERM, then SIGKILL
 
-# What a session that stopped working raises (a dead stdio process, a dropped connection).
+# What a session that stopped working raises (a dead stdio process, a dropped connection);
+# and the HTTP client's transport errors.
 _BROKEN: tuple[type[BaseException], ...] = (
     anyio.ClosedResourceError,
     anyio.BrokenResourceError,
     anyio.EndOfStream,
     OSError,
-    httpx2.TransportError,
 )
 
 
@@ -73,6 +75,8 @@ class StdioDisabled(MCPFailure):
 def describe(exc: BaseException) -> str:
     """A one-line account of a failure; the leaves of an exception group, which is how
     anyio task groups report what went wrong inside them."""
+    import httpx2  # noqa: PLC0415 - see the SDK's import above
+
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(dict.fromkeys(describe(e) for e in exc.exceptions))
     if isinstance(exc, httpx2.HTTPStatusError):
@@ -82,11 +86,15 @@ def describe(exc: BaseException) -> str:
 
 
 def _broken(exc: BaseException) -> bool:
+    import httpx2  # noqa: PLC0415
+    from mcp.shared.exceptions import MCPError  # noqa: PLC0415
+    from mcp_types.jsonrpc import CONNECTION_CLOSED  # noqa: PLC0415
+
     if isinstance(exc, BaseExceptionGroup):
         return all(_broken(e) for e in exc.exceptions)
     if isinstance(exc, MCPError):
         return exc.code == CONNECTION_CLOSED
-    return isinstance(exc, _BROKEN)
+    return isinstance(exc, _BROKEN | httpx2.TransportError)
 
 
 class _Connection:
@@ -141,6 +149,11 @@ class _Connection:
             self.alive = False
 
     def _client(self, stack: AsyncExitStack) -> Client:
+        import httpx2  # noqa: PLC0415
+        from mcp import Client, StdioServerParameters  # noqa: PLC0415
+        from mcp.client.sse import sse_client  # noqa: PLC0415
+        from mcp.client.streamable_http import streamable_http_client  # noqa: PLC0415
+
         config = self.config
         if config.transport is Transport.stdio:
             params = StdioServerParameters(
@@ -193,6 +206,7 @@ class MCPPool:
         self.allow_stdio = allow_stdio
         self._connections: dict[ServerConfig, _Connection] = {}
         self._locks: dict[ServerConfig, asyncio.Lock] = {}
+        self._closed = False
 
     def check(self, config: ServerConfig) -> None:
         if config.transport is Transport.stdio and not self.allow_stdio:
@@ -235,6 +249,7 @@ class MCPPool:
             await self._connections.pop(config).close()
 
     async def close(self) -> None:
+        self._closed = True  # a call still running when the process stops opens no session
         connections = list(self._connections.values())
         self._connections.clear()
         await asyncio.gather(*(c.close() for c in connections))
@@ -248,6 +263,8 @@ class MCPPool:
             except MCPFailure:
                 raise
             except Exception as exc:
+                from mcp.shared.exceptions import MCPError  # noqa: PLC0415
+
                 if not _broken(exc) and connection.alive:
                     if isinstance(exc, MCPError):
                         raise MCPCallFailed(config.name, exc.message) from exc
@@ -284,6 +301,8 @@ class MCPPool:
             current = self._connections.get(config)
             if current is not None and current.alive:
                 return current
+            if self._closed:
+                raise MCPUnavailable(config.name, "this server is shutting down")
             if current is not None:
                 await self._drop(current)
             await self.discard(config.server_id, keep_revision=config.revision)

@@ -5,13 +5,14 @@ short transaction of its own, calls the server with none open, and writes the ou
 another (a slow MCP server never holds SQLite's write lock or a PostgreSQL row lock).
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import structlog
-from mcp_types import Tool
 
 from app.kit.db import Database
 from app.kit.errors import AppError, BadGateway, BadRequest, Conflict, NotFound
@@ -32,6 +33,9 @@ from app.mcp.tools import ServerTools, result_text, usable
 from app.tools.builtin import BUILTIN_TOOLS
 from app.tools.models import Tool as ToolRow
 from app.tools.run import ToolResult, failed, ok
+
+if TYPE_CHECKING:
+    from mcp_types import Tool
 
 log = structlog.get_logger("app.mcp")
 
@@ -58,7 +62,7 @@ class Spec:
     custom_headers: dict[str, str] | None = None
 
     @classmethod
-    def of(cls, row: MCPServer) -> "Spec":
+    def of(cls, row: MCPServer) -> Spec:
         stdio: dict[str, Any] = row.stdio_config or {}
         return cls(
             Transport(row.server_type),
@@ -71,7 +75,7 @@ class Spec:
             custom_headers=row.custom_headers,
         )
 
-    def checked(self) -> "Spec":
+    def checked(self) -> Spec:
         if self.transport is Transport.stdio:
             if not self.command:
                 raise BadRequest("config.command: a stdio MCP server needs a command")

@@ -8,17 +8,21 @@ parameters. Names are unique in an organization: a tool of the same name that is
 server's (registered Python, or another server's) is never overwritten.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp_types import CallToolResult, ContentBlock, TextContent, Tool
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.mcp.models import MCPServer
 from app.tools.models import Tool as ToolRow
 from app.tools.repository import upsert
+
+if TYPE_CHECKING:
+    from mcp_types import CallToolResult, ContentBlock, Tool
 
 MCP_TOOL_TYPE = "external_mcp"
 MCP_KEY = "mcp"
@@ -106,6 +110,8 @@ class ServerTools:
 
 
 def _block_text(block: ContentBlock) -> str:
+    from mcp_types import TextContent  # noqa: PLC0415 - loaded with the SDK, when used
+
     if isinstance(block, TextContent):
         return block.text
     data = block.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -43,7 +43,9 @@ async def test_a_stdio_server_is_stored_and_its_tools_registered(
     assert add["json_schema"]["parameters"]["properties"]["a"]["type"] == "integer"
 
     one = await ok(client.get(f"/v1/mcp-servers/{server['id']}/tools/{add['id']}"))
-    assert one["id"] == add["id"]
+    assert one == add
+    # The registered tools are the organization's tools.
+    assert await ok(client.get(f"/v1/tools/{add['id']}")) == add
 
 
 async def test_list_retrieve_rename_and_delete(client: httpx.AsyncClient) -> None:
@@ -77,8 +79,10 @@ async def test_list_retrieve_rename_and_delete(client: httpx.AsyncClient) -> Non
     taken = await client.patch(f"/v1/mcp-servers/{first['id']}", json={"server_name": "second"})
     assert taken.status_code == 409, taken.text
 
+    echo_id = tools["echo"]["id"]
     assert (await client.delete(f"/v1/mcp-servers/{first['id']}")).status_code == 204
     assert (await client.get(f"/v1/mcp-servers/{first['id']}")).status_code == 404
+    assert (await client.get(f"/v1/tools/{echo_id}")).status_code == 404
     assert (await client.get(f"/v1/mcp-servers/{first['id']}/tools")).status_code == 404
     assert (await client.delete(f"/v1/mcp-servers/{first['id']}")).status_code == 404
     assert [s["id"] for s in await ok(client.get("/v1/mcp-servers/"))] == [second["id"]]
