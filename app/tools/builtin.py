@@ -138,7 +138,8 @@ _CORE_TOOLS = (
     ),
 )
 
-_SEARCH_CATEGORIES = [
+# The categories web_search takes (Exa's, as Letta offers them).
+SEARCH_CATEGORIES = [
     "company",
     "research paper",
     "news",
@@ -192,7 +193,7 @@ _SERVER_TOOLS = (
             },
             "category": {
                 "type": "string",
-                "enum": _SEARCH_CATEGORIES,
+                "enum": SEARCH_CATEGORIES,
                 "description": "Restrict the search to one kind of content.",
             },
             "include_text": {

@@ -19,16 +19,8 @@ from app.tools.server import web as web_module
 from app.tools.server.addresses import AddressRefused, Resolved, resolve, why_refused
 from app.tools.server.pages import html_to_markdown
 from app.tools.server.web_tools import web_handlers
-from app.tools.toolset import ExternalContext
 from tests.fakes.web_server import FakeWeb, serve_fake_web
-
-CTX = ExternalContext(organization_id="org-test", agent_id=None, run_id=None)
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[FakeWeb]:
-    async with serve_fake_web() as web:
-        yield web
+from tests.tools.conftest import CTX
 
 
 @pytest.fixture

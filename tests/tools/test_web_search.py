@@ -14,15 +14,8 @@ from app.config import SearchBackend, Settings
 from app.tools.result import ToolResult
 from app.tools.server.web_tools import web_handlers
 from app.tools.toolset import ExternalContext
-from tests.fakes.web_server import FakeWeb, serve_fake_web
-
-CTX = ExternalContext(organization_id="org-test", agent_id=None, run_id=None)
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[FakeWeb]:
-    async with serve_fake_web() as web:
-        yield web
+from tests.fakes.web_server import FakeWeb
+from tests.tools.conftest import CTX
 
 
 @pytest.fixture

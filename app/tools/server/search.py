@@ -17,22 +17,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.config import SearchBackend, Settings
+from app.tools.builtin import SEARCH_CATEGORIES
 from app.tools.result import ToolResult, failed, ok
 from app.tools.toolset import ExternalContext
 
-CATEGORIES = frozenset(
-    {
-        "company",
-        "research paper",
-        "news",
-        "pdf",
-        "github",
-        "tweet",
-        "personal site",
-        "linkedin profile",
-        "financial report",
-    }
-)
+CATEGORIES = frozenset(SEARCH_CATEGORIES)
 NOT_CONFIGURED = (
     "web_search is not configured on this server. The operator can set "
     "SLEEPTIME_WEB_SEARCH_BACKEND=exa with SLEEPTIME_EXA_API_KEY (or EXA_API_KEY; an agent "
