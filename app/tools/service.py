@@ -473,6 +473,8 @@ async def detach_from_agents(
     session: AsyncSession, organization_id: str, names: Sequence[str]
 ) -> None:
     gone = set(names)
+    if not gone:
+        return
     for agent in await _agents_naming(session, organization_id, names):
         if gone & set(agent.tool_names):
             agent.tool_names = [n for n in agent.tool_names if n not in gone]
