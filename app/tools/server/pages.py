@@ -1,11 +1,14 @@
 """A fetched page as text a model can read: HTML becomes markdown without its scripts,
 styles and page furniture; text is passed through; anything else is refused by type."""
 
+from __future__ import annotations
+
 import re
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup, Tag
-from markdownify import MarkdownConverter
+if TYPE_CHECKING:  # imported on the first page converted: a third of a second at startup
+    from bs4 import BeautifulSoup, Tag
 
 # Elements that never hold the page's readable content.
 _DROPPED = (
@@ -66,6 +69,8 @@ def decode(body: bytes, charset: str | None) -> str:
 
 def _main_content(soup: BeautifulSoup) -> Tag:
     """The page's main content when it marks it (``<main>``, ``<article>``), else its body."""
+    from bs4 import Tag  # noqa: PLC0415 (loaded with the first page)
+
     for name in ("main", "article"):
         found = soup.find(name)
         if isinstance(found, Tag):
@@ -77,6 +82,9 @@ def _main_content(soup: BeautifulSoup) -> Tag:
 def html_to_markdown(body: bytes, charset: str | None) -> str:
     """Markdown of the page's readable content, its title as a heading. CPU-bound on a large
     page: callers run it in a thread."""
+    from bs4 import BeautifulSoup  # noqa: PLC0415 (loaded with the first page)
+    from markdownify import MarkdownConverter  # noqa: PLC0415 (loaded with the first page)
+
     soup = BeautifulSoup(body, "html.parser", from_encoding=charset)
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for element in soup.find_all(_DROPPED):
