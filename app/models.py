@@ -3,6 +3,7 @@
 from app.agents.models import Agent, AgentTag
 from app.auth.models import ApiKey, Organization
 from app.blocks.models import AgentBlock, Block, BlockHistory
+from app.conversations.models import Conversation
 from app.groups.models import Group, GroupAgent
 from app.kit.db import Base
 from app.mcp.models import MCPServer
@@ -18,6 +19,7 @@ __all__ = [
     "Base",
     "Block",
     "BlockHistory",
+    "Conversation",
     "Group",
     "GroupAgent",
     "MCPServer",

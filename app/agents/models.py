@@ -33,6 +33,10 @@ class Agent(TimestampMixin, Base):
     last_message_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     # Messages with a lower seq have been evicted from the context window (kept in history).
     context_start_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The message that summarises what compaction took out of the window, shown first in it.
+    summary_message_id: Mapped[str | None] = mapped_column(String(64))
+    # Letta's ``compaction_settings`` (how and with which model the window is summarised).
+    compaction_settings: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     last_run_completion: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_run_duration_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_stop_reason: Mapped[str | None] = mapped_column(String(64))

@@ -1,11 +1,13 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.kit.db import Base, JSONType, UTCDateTime, utcnow
 from app.kit.storable import SafeString, SafeText
+
+_IN_CONVERSATION = text("conversation_id IS NOT NULL")
 
 
 class Message(Base):
@@ -16,6 +18,13 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("agent_id", "seq"),
         Index("ix_messages_run_id", "run_id"),
+        Index(
+            "ix_messages_conversation",
+            "conversation_id",
+            "seq",
+            sqlite_where=_IN_CONVERSATION,
+            postgresql_where=_IN_CONVERSATION,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -34,6 +43,8 @@ class Message(Base):
     step_id: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(64))
     group_id: Mapped[str | None] = mapped_column(String(64))
+    # None for the agent's main thread.
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
     is_err: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -15,7 +15,10 @@ _SLEEPTIME_CREATED = text(SLEEPTIME_CREATED)
 _QUEUED = text("status = 'created' AND kind IN ('async', 'sleeptime')")
 _LEASED = text("status = 'running'")
 _IDEMPOTENT = text("idempotency_key IS NOT NULL")
-_ACTIVE_TURN = text("kind IN ('foreground', 'async') AND status IN ('created', 'running')")
+_ACTIVE = "kind IN ('foreground', 'async') AND status IN ('created', 'running')"
+_MAIN_THREAD_TURN = text(f"{_ACTIVE} AND conversation_id IS NULL")
+_CONVERSATION_TURN = text(f"{_ACTIVE} AND conversation_id IS NOT NULL")
+_IN_CONVERSATION = text("conversation_id IS NOT NULL")
 
 
 def _partial(name: str, *columns: str, where: Any, unique: bool = False) -> Index:
@@ -26,7 +29,8 @@ class Run(TimestampMixin, Base):
     """A foreground turn, a queued (async) turn, or a sleeptime job.
 
     At most one ``running`` and one ``created`` sleeptime run per sleeptime agent, and one active
-    turn (foreground or async) per agent: partial unique indexes hold these rules.
+    turn (foreground or async) per thread (an agent's main one, or a conversation): partial
+    unique indexes hold these rules.
     """
 
     __tablename__ = "runs"
@@ -38,7 +42,14 @@ class Run(TimestampMixin, Base):
         _partial("ux_runs_sleeptime_created", "agent_id", where=_SLEEPTIME_CREATED, unique=True),
         _partial("ix_runs_queue", "available_at", "created_at", where=_QUEUED),
         _partial("ix_runs_lease", "lease_expires_at", where=_LEASED),
-        _partial("ux_runs_agent_active_turn", "agent_id", where=_ACTIVE_TURN, unique=True),
+        _partial("ux_runs_agent_active_turn", "agent_id", where=_MAIN_THREAD_TURN, unique=True),
+        _partial(
+            "ux_runs_conversation_active_turn",
+            "conversation_id",
+            where=_CONVERSATION_TURN,
+            unique=True,
+        ),
+        _partial("ix_runs_conversation", "conversation_id", "created_at", where=_IN_CONVERSATION),
         _partial(
             "ux_runs_idempotency",
             "organization_id",
@@ -52,6 +63,8 @@ class Run(TimestampMixin, Base):
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
     group_id: Mapped[str | None] = mapped_column(String(64))
+    # None for a turn on the agent's main thread.
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
     parent_run_id: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.created)

@@ -1,0 +1,1 @@
+"""Conversations: the threads of one agent, sharing its memory and sleeptime group."""
