@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from app.kit import sqlite_driver
 from app.kit.storable import dumps, loads
 
 _IMMEDIATE = "sleeptime_sqlite_immediate"
@@ -48,7 +49,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         _install_postgresql_hooks(engine)
         return engine
     engine = create_async_engine(
-        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **json_codec
+        url,
+        echo=echo,
+        connect_args={"timeout": SQLITE_BUSY_SECONDS},
+        module=sqlite_driver.dbapi(),  # one trip to aiosqlite's thread per statement
+        **json_codec,
     )
     _install_sqlite_hooks(engine)
     return engine
