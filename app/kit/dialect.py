@@ -66,6 +66,18 @@ def write_engine(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{_IMMEDIATE: True})
 
 
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """An engine sharing ``engine``'s pool for units of work that only read.
+
+    On PostgreSQL their statements run outside a transaction block: under READ COMMITTED
+    (the isolation in use) every statement of a transaction reads a snapshot of its own
+    anyway, so the block bought a read nothing but its BEGIN and COMMIT, two round trips.
+    SQLite keeps its transaction, which is what gives a read one snapshot there."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
