@@ -96,7 +96,8 @@ def _check_refs(file: AgentFileSchema) -> None:
                 f"{where}.in_context_message_ids: {missing[0]} is not among its messages"
             )
     for index, group in enumerate(file.groups):
-        refs = [*group.agent_ids, group.manager_config.manager_agent_id or ""]
+        manager = group.manager_config.manager_agent_id
+        refs = [*group.agent_ids, *([manager] if manager is not None else [])]
         missing = [r for r in refs if r not in agents]
         if missing:
             raise Unprocessable(f"groups[{index}]: agent {missing[0]!r} is not in the file")
@@ -113,7 +114,9 @@ def _check_groups(file: AgentFileSchema) -> None:
                 f"{where}: manager_type {config.manager_type!r} is not supported; only "
                 "sleeptime groups are"
             )
-        manager = config.manager_agent_id or ""
+        manager = config.manager_agent_id
+        if manager is None:
+            raise Unprocessable(f"{where}.manager_config: a sleeptime group needs manager_agent_id")
         if types[manager] == "sleeptime_agent" or manager in managers:
             raise BadRequest(f"{where}: {manager} cannot manage this group")
         managers.add(manager)
