@@ -1,4 +1,4 @@
-"""The ``sleeptime`` command: serve, migrate, and manage API keys."""
+"""The ``sleeptime`` command: serve, migrate, manage API keys, export and import agents."""
 
 import argparse
 import asyncio
