@@ -1,6 +1,7 @@
 """The official SDK's ``agents.export_file`` / ``agents.import_file``, and the options."""
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -106,3 +107,50 @@ async def test_letta_built_ins_not_served_here_are_left_out(client: httpx.AsyncC
     agent = await ok(client.get(f"/v1/agents/{imported['agent_ids'][0]}"))
     assert "archival_memory_search" not in [t["name"] for t in agent["tools"]]
     assert agent["tool_rules"] == []
+
+
+def _with_mcp_tool(server_name: str) -> dict[str, Any]:
+    data = letta_file("memgpt_agent.af")
+    data["mcp_servers"] = [
+        {
+            "id": "mcp_server-0",
+            "server_type": "streamable_http",
+            "server_name": server_name,
+            "server_url": "http://127.0.0.1:9/mcp",
+            "stdio_config": None,
+            "metadata_": {},
+        }
+    ]
+    schema = {
+        "name": "lookup",
+        "description": "Look it up.",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": []},
+    }
+    data["tools"].append(
+        {
+            "id": "tool-9",
+            "tool_type": "external_mcp",
+            "name": "lookup",
+            "description": "Look it up.",
+            "json_schema": schema,
+            "metadata_": {"mcp": {"server_name": server_name, "server_id": "mcp_server-0"}},
+        }
+    )
+    data["agents"][0]["tool_ids"].append("tool-9")
+    return data
+
+
+async def test_mcp_servers_and_their_tools(client: httpx.AsyncClient) -> None:
+    imported = await ok(upload(client, _with_mcp_tool("docs"), append_copy_suffix=False))
+    [server] = await ok(client.get("/v1/mcp-servers/"))
+    assert (server["server_name"], server["server_url"]) == ("docs", "http://127.0.0.1:9/mcp")
+    agent = await ok(client.get(f"/v1/agents/{imported['agent_ids'][0]}"))
+    [tool] = [t for t in agent["tools"] if t["name"] == "lookup"]
+    assert tool["tool_type"] == "external_mcp"
+    assert tool["metadata_"]["mcp"] == {"server_name": "docs", "server_id": server["id"]}
+    exported = await ok(client.get(f"/v1/agents/{agent['id']}/export"))
+    assert [s["server_name"] for s in exported["mcp_servers"]] == ["docs"]
+    [mcp_tool] = [t for t in exported["tools"] if t["name"] == "lookup"]
+    assert mcp_tool["metadata_"]["mcp"]["server_id"] == exported["mcp_servers"][0]["id"]
+    await ok(upload(client, exported))  # the same server is reused, not duplicated
+    assert len(await ok(client.get("/v1/mcp-servers/"))) == 1
