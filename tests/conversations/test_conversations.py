@@ -382,3 +382,54 @@ async def test_another_organization_gets_404(
         assert response.status_code == 404, response.text
     assert await ok(b.get(f"{CONV}/")) == []
     assert await ok(b.get("/v1/runs/", params={"conversation_id": conversation})) == []
+
+
+async def test_sleeptime_reads_every_thread_exactly_once(
+    make_app: Any, fake_llm: FakeLLMServer
+) -> None:
+    app, client = await make_app()
+    primary = await create_agent(
+        client, enable_sleeptime=True, memory_blocks=[{"label": "human", "value": "Ana"}]
+    )
+    group, helper = primary["managed_group"], primary["managed_group"]["agent_ids"][0]
+    config = {"manager_type": "sleeptime", "sleeptime_agent_frequency": 1}
+    await ok(client.patch(f"/v1/groups/{group['id']}", json={"manager_config": config}))
+    one = await new_conversation(client, primary["id"])
+    two = await new_conversation(client, primary["id"])
+
+    async def settle() -> None:
+        await asyncio.wait_for(app.state.runtime.dispatcher.settled(), 30)
+
+    # The first conversation's turn is still running while the second one's ends and has
+    # its sleeptime run read (and cover) the numbers the first one's input already took.
+    release = threading.Event()
+    fake_llm.state.add(Reply(text="slow reply", hold=release))
+    slow = asyncio.create_task(say(client, one, "alpha"))
+    await asyncio.to_thread(fake_llm.state.wait_for_chat_requests, 1)
+    try:
+        beta = await ok(say(client, two, "beta"))
+        assert beta["usage"]["run_ids"], "the second conversation's turn triggers sleeptime"
+        await settle()
+    finally:
+        release.set()
+    assert (await slow).status_code == 200
+    await ok(say(client, "default", "gamma", agent_id=primary["id"]))
+    forked = await ok(client.post(f"{CONV}/{one}/fork"))
+    await ok(say(client, forked["id"], "delta"))
+    await settle()
+
+    history = await ok(client.get(f"/v1/agents/{helper}/messages", params={"limit": 1000}))
+    transcripts = [m["content"] for m in history if m["message_type"] == "user_message"]
+    assert len(transcripts) >= 3
+    for line in (
+        "user: alpha",
+        "assistant: slow reply",
+        "user: beta",
+        "assistant: echo: beta",
+        "user: gamma",
+        "assistant: echo: gamma",
+        "user: delta",
+        "assistant: echo: delta",
+    ):
+        assert sum(t.count(line) for t in transcripts) == 1, (line, transcripts)
+    assert any(f"[Conversation {one}]" in t for t in transcripts), transcripts
