@@ -13,6 +13,7 @@ from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
 from app.config import Settings, get_settings
+from app.conversations.endpoints import router as conversations_router
 from app.groups.endpoints import router as groups_router
 from app.health.endpoints import router as health_router
 from app.kit import migrate
@@ -57,6 +58,7 @@ ROUTERS = (
     tools_router,
     mcp_router,
     tags_router,
+    conversations_router,
 )
 
 
