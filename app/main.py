@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import __version__, letta_routes
+from app.agentfile.endpoints import router as agent_files_router
 from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
@@ -45,6 +46,7 @@ ROUTERS = (
     models_router,
     blocks_router,
     block_agents_router,
+    agent_files_router,
     agents_router,
     groups_router,
     messages_router,

@@ -245,6 +245,12 @@ class MessageRepository(Repository):
             ids[agent_id].append(message_id)
         return ids
 
+    async def main_thread(self, agent_id: str) -> list[Message]:
+        """Every message of the agent's main thread (none of its conversations'), oldest
+        first: what an agent file carries."""
+        stmt = self._agent(agent_id).where(Message.conversation_id.is_(None))
+        return list((await self.session.scalars(stmt.order_by(Message.seq))).all())
+
     async def system_message(self, agent_id: str) -> Message | None:
         return await self.session.scalar(self._agent(agent_id).where(Message.seq == SYSTEM_SEQ))
 
