@@ -287,7 +287,7 @@ class Engine:
         blocks: list[MemoryView] = [b for _, b in pairs]
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)
-        return self._build(spec, agent, thread, blocks, recent, toolset)
+        return self._build(spec, thread.runs(agent), thread, blocks, recent, toolset)
 
     def _build(
         self,
