@@ -8,6 +8,7 @@ from sqlalchemy import (
     Select,
     Text,
     Update,
+    and_,
     bindparam,
     case,
     delete,
@@ -24,8 +25,9 @@ from app.kit.errors import BadRequest
 from app.kit.pagination import Order
 from app.kit.repository import Repository, table_of
 from app.kit.storable import loads
+from app.messages.chat import SUMMARY_ROLE, text_of
 from app.messages.models import Message
-from app.messages.recent import RECENT, ChatRow, Window
+from app.messages.recent import RECENT, SUMMARIES, ChatRow, Window
 
 # An agent's system message (Letta's ``message_ids[0]``) is stored at this seq; the history
 # proper starts at 1. The model never gets it from the history: every step compiles the live
@@ -57,6 +59,7 @@ _IN_CONTEXT = (
     )
     .where(Message.agent_id == bindparam("b_agent"), Message.organization_id == bindparam("b_org"))
     .where(Message.seq >= bindparam("b_start"), Message.seq > SYSTEM_SEQ)
+    .where(Message.role != SUMMARY_ROLE)
     .order_by(Message.seq.desc())
     .limit(bindparam("b_limit"))
 )
@@ -203,21 +206,41 @@ class MessageRepository(Repository):
         return [row for _, row in reversed(window.values())]
 
     async def in_context_ids(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Each agent's in-context message ids, oldest first: its system message, then every
-        message from its ``context_start_seq`` on (what the next step will read from)."""
+        """Each agent's in-context message ids: its system message, its summary message (if
+        compaction wrote one), then every message from its ``context_start_seq`` on (what the
+        next step will read from; older summaries are history only)."""
         ids: dict[str, list[str]] = defaultdict(list)
         if not agent_ids:
             return ids
+        summary = Message.id == Agent.summary_message_id
+        window = and_(Message.seq >= Agent.context_start_seq, Message.role != SUMMARY_ROLE)
         stmt = (
             select(Message.agent_id, Message.id)
             .join(Agent, Agent.id == Message.agent_id)
             .where(Message.agent_id.in_(agent_ids), Message.organization_id == self.organization_id)
-            .where(or_(Message.seq == SYSTEM_SEQ, Message.seq >= Agent.context_start_seq))
-            .order_by(Message.agent_id, Message.seq)
+            .where(or_(Message.seq == SYSTEM_SEQ, summary, window))
+            .order_by(Message.agent_id, case((Message.seq == SYSTEM_SEQ, 0), (summary, 1), else_=2))
+            .order_by(Message.seq)
         )
         for agent_id, message_id in await self.session.execute(stmt):
             ids[agent_id].append(message_id)
         return ids
+
+    async def summary_text(self, message_id: str) -> str | None:
+        """The text of a summary message, read once per process (a stored message never
+        changes); None if it is gone."""
+        text = SUMMARIES.get(message_id)
+        if text is None:
+            stmt = select(Message.content).where(
+                Message.id == message_id,
+                Message.organization_id == self.organization_id,
+                Message.role == SUMMARY_ROLE,
+            )
+            content = await self.session.scalar(stmt)
+            if content is None:
+                return None
+            text = SUMMARIES.keep(message_id, text_of(content))
+        return text
 
     async def system_message(self, agent_id: str) -> Message | None:
         return await self.session.scalar(self._agent(agent_id).where(Message.seq == SYSTEM_SEQ))
