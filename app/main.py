@@ -11,6 +11,7 @@ from app import __version__, letta_routes
 from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
+from app.compaction.endpoints import router as context_router
 from app.config import Settings, get_settings
 from app.groups.endpoints import router as groups_router
 from app.health.endpoints import router as health_router
@@ -45,6 +46,7 @@ ROUTERS = (
     blocks_router,
     block_agents_router,
     agents_router,
+    context_router,
     groups_router,
     messages_router,
     runs_router,

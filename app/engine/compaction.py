@@ -126,19 +126,19 @@ def _line(chat: dict[str, Any]) -> list[str]:
 
 
 def transcript(previous: str | None, rows: list[ChatRow], max_chars: int) -> str:
-    """The text the summariser reads: the previous summary, then one line per message part,
-    the oldest lines left out when it would not fit ``max_chars``."""
+    """The text the summariser reads: the previous summary, then each message's lines. The
+    oldest messages are left out when it would not fit ``max_chars``, a tool call never
+    without its results."""
     head = f"Summary of the conversation before these messages:\n{previous}\n\n" if previous else ""
-    lines = [line for row in rows for chat in converted(row) for line in _line(chat)]
-    budget = max_chars - len(head)
-    kept: list[str] = []
-    for line in reversed(lines):
-        budget -= len(line) + 1
-        if budget < 0:
-            kept.append(f"[... {len(lines) - len(kept)} earlier lines left out ...]")
-            break
-        kept.append(line)
-    return head + "Messages:\n" + "\n".join(reversed(kept))
+    blocks = [[line for chat in converted(row) for line in _line(chat)] for row in rows]
+    sizes = [sum(len(line) + 1 for line in block) for block in blocks]
+    start, total = 0, sum(sizes) + len(head)
+    while start < len(rows) and (total > max_chars or rows[start].role == "tool"):
+        total -= sizes[start]
+        start += 1
+    left_out = f"[... {start} earlier messages left out ...]\n" if start else ""
+    lines = [line for block in blocks[start:] for line in block]
+    return head + "Messages:\n" + left_out + "\n".join(lines)
 
 
 def request(

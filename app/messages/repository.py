@@ -242,6 +242,30 @@ class MessageRepository(Repository):
             text = SUMMARIES.keep(message_id, text_of(content))
         return text
 
+    async def in_context_messages(self, agent: Agent, limit: int) -> list[Message]:
+        """The agent's window as stored messages: its system message, its summary message,
+        then its newest ``limit`` messages from ``context_start_seq`` on, oldest first."""
+        summary = Message.id == agent.summary_message_id
+        head = self._agent(agent.id).where(or_(Message.seq == SYSTEM_SEQ, summary))
+        head = head.order_by(case((Message.seq == SYSTEM_SEQ, 0), else_=1))
+        rows = (
+            self._agent(agent.id)
+            .where(Message.seq >= agent.context_start_seq, Message.seq > SYSTEM_SEQ)
+            .where(Message.role != SUMMARY_ROLE)
+            .order_by(Message.seq.desc())
+            .limit(limit)
+        )
+        newest = list((await self.session.scalars(rows)).all())
+        return [*(await self.session.scalars(head)).all(), *reversed(newest)]
+
+    async def count(self, agent_id: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Message)
+            .where(Message.agent_id == agent_id, Message.organization_id == self.organization_id)
+        )
+        return int(await self.session.scalar(stmt) or 0)
+
     async def system_message(self, agent_id: str) -> Message | None:
         return await self.session.scalar(self._agent(agent_id).where(Message.seq == SYSTEM_SEQ))
 
