@@ -1,4 +1,4 @@
-"""The ``sleeptime`` command: serve, migrate, and manage API keys."""
+"""The ``sleeptime`` command: serve, migrate, manage API keys, export and import agents."""
 
 import argparse
 import asyncio
@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import structlog
 import uvicorn
 
+from app.agentfile import cli as agentfile_cli
 from app.auth import service as auth_service
 from app.config import AuthMode, Settings, get_settings
 from app.kit import dialect, migrate
 from app.kit.db import Database
-from app.kit.errors import NotFound
+from app.kit.errors import AppError
 from app.kit.logging import configure_logging
 from app.runtime import runtime
 
@@ -141,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     key_commands.add_parser("list", help="list keys")
     revoke = key_commands.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key_id")
+    agentfile_cli.add_commands(commands)
     return parser
 
 
@@ -158,9 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_work(settings))
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "agents":
+            for line in asyncio.run(agentfile_cli.run(args, settings)):
+                _out(line)
         else:
             asyncio.run(_keys(args, settings))
-    except (NotFound, migrate.SchemaNotReadyError) as exc:
+    except (AppError, migrate.SchemaNotReadyError, OSError, ValueError) as exc:
         log.error("cli.failed", reason=str(exc))
         return 1
     return 0

@@ -25,8 +25,9 @@ from app.messages.convert import letta_date
 from app.messages.factory import Owner
 from app.messages.models import Message
 from app.messages.repository import SYSTEM_SEQ, MessageRepository
+from app.messages.thread import Thread, ThreadWindows
 from app.providers.base import ProviderError
-from app.runs.admission import AgentBusy
+from app.runs.admission import busy
 from app.runs.lifecycle import RunKind
 from app.runs.repository import RunRepository
 from app.tools.repository import load_toolset
@@ -35,17 +36,29 @@ TURNS = (RunKind.foreground, RunKind.async_)
 
 
 async def _overflow(
-    session: AsyncSession, compactor: Compactor, agent: Agent, max_messages: int
+    session: AsyncSession, compactor: Compactor, agent: Agent, thread: Thread, max_messages: int
 ) -> Overflow:
-    """The agent's window as compaction reads it."""
+    """The thread's window as compaction reads it."""
     messages = MessageRepository(session, agent.organization_id)
-    rows = await messages.in_context(agent.id, agent.context_start_seq, max_messages)
+    start, conversation = thread.context_start_seq, thread.conversation_id
+    rows = await messages.in_context(agent.id, start, max_messages, conversation)
     previous = None
-    if agent.summary_message_id is not None:
-        previous = await messages.summary_text(agent.summary_message_id)
+    if thread.summary_message_id is not None:
+        previous = await messages.summary_text(thread.summary_message_id)
     info = compactor.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
     room = info.context_window - (agent.max_tokens or ctxmod.DEFAULT_ANSWER_RESERVE)
-    return Overflow(agent, rows, info, room, previous, 0)
+    return Overflow(agent, thread, rows, info, room, previous, 0)
+
+
+async def _thread(
+    session: AsyncSession, actor: Actor, agent: Agent, conversation_id: str | None
+) -> Thread:
+    if conversation_id is None:
+        return Thread.main(agent)
+    thread = await ThreadWindows(session, actor.organization_id).conversation(conversation_id)
+    if thread is None:
+        raise NotFound(f"Conversation {conversation_id} not found")
+    return thread
 
 
 def _provider_failure(exc: ProviderError) -> AppError:
@@ -62,14 +75,17 @@ async def summarize(
     agent_id: str,
     override: CompactionSettings | None,
     max_messages: int,
+    conversation_id: str | None = None,
 ) -> CompactionResponse:
-    """Compact the agent's main thread now (Letta's ``POST /agents/{id}/summarize``)."""
+    """Compact a thread of the agent now: its main thread (Letta's ``POST
+    /agents/{id}/summarize``) or the conversation ``conversation_id`` (``/compact``)."""
     org = actor.organization_id
     async with db.session(write=False) as session:
         agent = await agents.get(session, actor, agent_id)
-        if await RunRepository(session, org).active(agent.id, TURNS):
-            raise AgentBusy(f"Agent {agent.id} is busy with a turn", agent_id=agent.id)
-        overflow = await _overflow(session, compactor, agent, max_messages)
+        thread = await _thread(session, actor, agent, conversation_id)
+        if await RunRepository(session, org).active(agent.id, TURNS, conversation_id):
+            raise busy(agent.id, conversation_id, f"Agent {agent.id} is busy with a turn")
+        overflow = await _overflow(session, compactor, agent, thread, max_messages)
     settings = merged(agent.compaction_settings, override)
     if settings.model is not None and override is not None and "model" in override.model_fields_set:
         compactor.registry.resolve(settings.model, field="compaction_settings.model")
@@ -83,7 +99,8 @@ async def summarize(
         ) from exc
     except ProviderError as exc:
         raise _provider_failure(exc) from exc
-    stored = await compactor.store(Owner(org, agent.id, None, None), summary, None, None)
+    owner = Owner(org, agent.id, None, None, conversation_id)
+    stored = await compactor.store(owner, thread, summary)
     if stored is None:
         raise NotFound(f"Agent {agent.id} not found")
     return CompactionResponse(

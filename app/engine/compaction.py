@@ -2,8 +2,9 @@
 window (Letta's sliding window), what the summarising model is asked, and the record a run
 keeps of each compaction.
 
-The window of a thread is its system message, its summary message (if any) and its messages
-from ``context_start_seq`` on. Compaction summarises the oldest of those messages (with the
+The window of a thread (the agent's main thread or a conversation, ``app.messages.thread``) is
+its system message, its summary message (if any) and its messages from ``context_start_seq``
+on. Compaction summarises the oldest of those messages (with the
 previous summary folded in) into a new summary message, appended to the history like any
 other message, and moves ``context_start_seq`` past what it summarised: the history keeps
 every message, the window shows the summary in their place.
@@ -28,16 +29,6 @@ LINE_CHARS = 4_000
 SUMMARY_RESERVE_TOKENS = 4_096
 TRUNCATED = "\n[... the summary was cut to its length limit ...]"
 ACKNOWLEDGEMENT = "Understood. I will reply with the summary only, nothing else."
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadWindow:
-    """One thread's in-context window: where it starts and the summary shown first. The
-    agent's main thread keeps it on the agent's row, a conversation on its own row."""
-
-    context_start_seq: int
-    summary_message_id: str | None
-    conversation_id: str | None = None  # None: the agent's main thread
 
 
 @dataclass(frozen=True, slots=True)

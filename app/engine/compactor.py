@@ -28,6 +28,7 @@ from app.messages.factory import Owner, new_message
 from app.messages.models import Message
 from app.messages.recent import SUMMARIES, ChatRow
 from app.messages.repository import MessageRepository
+from app.messages.thread import Thread, ThreadWindows
 from app.providers.base import InvalidResponseError, LLMProvider, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 
@@ -48,15 +49,12 @@ class Overflow:
     """A step whose window does not fit: what compaction needs to make room."""
 
     agent: Agent
+    thread: Thread  # whose window it is: the agent's main thread or a conversation
     rows: list[ChatRow]  # the window's messages, oldest first
     info: ModelInfo  # the model the step runs on
     room_tokens: int  # the room for messages (the summary's included) in that model's window
     previous: str | None  # the thread's current summary, folded into the new one
     context_tokens: int  # the window's estimated size before compaction
-
-    @property
-    def thread(self) -> compaction.ThreadWindow:
-        return compaction.ThreadWindow(self.agent.context_start_seq, self.agent.summary_message_id)
 
 
 class NothingToSummarizeError(Exception):
@@ -114,22 +112,32 @@ class Compactor:
         return Summary(cut, compaction.clipped(response.text, settings.clip_chars), info)
 
     async def store(
-        self, owner: Owner, summary: Summary, sink: EventSink | None, event: Any
+        self,
+        owner: Owner,
+        thread: Thread,
+        summary: Summary,
+        sink: EventSink | None = None,
+        event: Callable[[Message], Compacted] | None = None,
     ) -> Message | None:
-        """The summary message, appended to the history in the transaction that moves the
-        window past what it summarised (with the compaction's event for ``sink``); None if
-        the agent is gone."""
-        message = new_message(owner, SUMMARY_ROLE, content=[{"type": "text", "text": summary.text}])
+        """The summary message, appended to the thread's history in the transaction that
+        moves the thread's window past what it summarised (with the compaction's event for
+        ``sink``); None if the agent is gone. The main thread's window is on the agent's row,
+        set by the statement that numbers the message; a conversation's on its own row."""
+        content = [{"type": "text", "text": summary.text}]
+        message = new_message(owner, SUMMARY_ROLE, content=content)
+        window = {"context_start_seq": summary.cut.start_seq, "summary_message_id": message.id}
+        org = owner.organization_id
         async with self.db.session() as session:
-            stored = await MessageRepository(session, owner.organization_id).append(
-                owner.agent_id,
-                [message],
-                context_start_seq=summary.cut.start_seq,
-                summary_message_id=message.id,
-            )
+            messages = MessageRepository(session, org)
+            if thread.conversation_id is None:
+                stored = await messages.append(owner.agent_id, [message], **window)
+            else:
+                stored = await messages.append(owner.agent_id, [message])
+                if stored:
+                    await ThreadWindows(session, org).save(thread.conversation_id, window)
             if not stored:
                 return None
-            if sink is not None:
+            if sink is not None and event is not None:
                 await sink.committing(session, event(message))
         SUMMARIES.keep(message.id, summary.text)
         return message
@@ -165,7 +173,9 @@ class Compactor:
         def event(message: Message) -> Compacted:
             return Compacted(_event_id(), event_data, message, stats)
 
-        message = await self.store(owner, summary, sink if announce else None, event)
+        message = await self.store(
+            owner, overflow.thread, summary, sink if announce else None, event
+        )
         if message is None:
             error = ProviderError("the agent was deleted while its window was summarized")
             return await self._fell_back(record, error, owner, None, event_data)

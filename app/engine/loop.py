@@ -38,6 +38,7 @@ from app.messages.factory import Owner, new_message, tool_result
 from app.messages.models import Message
 from app.messages.recent import ChatRow
 from app.messages.repository import MessageRepository
+from app.messages.thread import LAST_RUN_COLUMNS, Thread, ThreadWindows
 from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
@@ -75,6 +76,8 @@ class TurnSpec:
     record_last_run: bool = False
     # Show Letta's event_message and summary_message when the window is compacted.
     include_compaction_messages: bool = False
+    # The conversation the turn runs in; None: the agent's main thread.
+    conversation_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -124,6 +127,7 @@ class ContextOverflowError(Exception):
 @dataclass(frozen=True, slots=True)
 class _Step:
     agent: Agent
+    thread: Thread  # the thread's window state as the step was prepared
     window: ctxmod.Window
     request: LLMRequest
     info: ModelInfo
@@ -275,34 +279,40 @@ class Engine:
         session: AsyncSession,
         spec: TurnSpec,
         agent: Agent | None = None,
+        thread: Thread | None = None,
         *,
         evict: bool = False,
     ) -> Prepared:
-        """The next step's context, read with the caller's session (and agent, if loaded).
-        A window that overflows is an ``Overflow`` to compact, unless compaction is off or
-        ``evict`` (then its oldest messages leave it)."""
+        """The next step's context, read with the caller's session (and agent and thread,
+        if loaded). A window that overflows is an ``Overflow`` to compact, unless compaction
+        is off or ``evict`` (then its oldest messages leave it)."""
         agent = agent or await AgentRepository(session, spec.organization_id).get(spec.agent_id)
         if agent is None:
             return ContextOverflowError(StopReason.error, f"agent {spec.agent_id} no longer exists")
+        thread = thread or await _thread(session, spec, agent)
+        if thread is None:
+            gone = f"conversation {spec.conversation_id} no longer exists"
+            return ContextOverflowError(StopReason.error, gone)
         pairs = await BlockRepository(session, spec.organization_id).for_agents([agent.id])
         messages = MessageRepository(session, spec.organization_id)
         recent = await messages.in_context(
-            agent.id, agent.context_start_seq, self.max_context_messages
+            agent.id, thread.context_start_seq, self.max_context_messages, thread.conversation_id
         )
         summary = None
-        if agent.summary_message_id is not None:
-            summary = await messages.summary_text(agent.summary_message_id)
+        if thread.summary_message_id is not None:
+            summary = await messages.summary_text(thread.summary_message_id)
         toolset = await load_toolset(session, spec.organization_id, agent.tool_names)
         blocks: list[MemoryView] = [b for _, b in pairs]
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)
         evict = evict or not self.compactor.config.enabled
-        return self._build(spec, agent, blocks, recent, toolset, summary, evict)
+        return self._build(spec, agent, thread, blocks, recent, toolset, summary, evict)
 
     def _build(
         self,
         spec: TurnSpec,
         agent: Agent,
+        thread: Thread,
         blocks: list[MemoryView],
         recent: list[ChatRow],
         toolset: Toolset,
@@ -315,7 +325,7 @@ class Engine:
             info = self.registry.resolve_stored(
                 agent.model, context_window=agent.context_window_limit
             )
-        system = compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
+        system = compile_system(agent, blocks, max(thread.context_start_seq - 1, 0))
         response_format = ctxmod.response_format(agent)
         tools = ctxmod.tool_schemas(agent, toolset, spec.client_tools, response_format)
         budget = ctxmod.budget(agent, info.context_window, system, tools)
@@ -332,7 +342,7 @@ class Engine:
         window = ctxmod.fit_window(recent, room)
         if window is not None and window.overflowed and not evict:
             used = budget - room + compaction.tokens_of(recent)
-            return Overflow(agent, recent, info, budget, summary, used)
+            return Overflow(agent, thread, recent, info, budget, summary, used)
         if window is None:
             return ContextOverflowError(
                 StopReason.error, "the newest message alone exceeds the window"
@@ -342,7 +352,7 @@ class Engine:
         pausing = frozenset(rules.rule_names(agent, "requires_approval") | set(spec.client_tools))
         external = external_context(agent, blocks, spec.run_id)
         step_id = new_id(Prefix.step)
-        return _Step(agent, window, request, info, step_id, pausing, toolset, external)
+        return _Step(agent, thread, window, request, info, step_id, pausing, toolset, external)
 
     async def _context(
         self, spec: TurnSpec, turn: "_Turn", first: Prepared | None
@@ -381,7 +391,9 @@ class Engine:
         async with self.db.session(write=False) as session:
             messages = MessageRepository(session, spec.organization_id)
             inputs = await messages.for_run(spec.run_id)
-            paused = await messages.latest(agent.id, role="assistant")
+            paused = await messages.latest(
+                agent.id, role="assistant", conversation_id=spec.conversation_id
+            )
         return offer.resumed(agent, paused, inputs)
 
     def _offer(self, spec: TurnSpec, step: _Step, turn: "_Turn") -> _Step:
@@ -475,18 +487,26 @@ class Engine:
         stop: StopReason | None,
         last_run: dict[str, Any],
     ) -> bool:
-        """Number and add the step's messages, moving the agent's columns the step changes
-        (and ``last_run``'s) in the same statement; False when the agent is gone."""
-        agent, made = step.agent, stored[0]
-        agent_values = answer.agent_changes(
-            context_start=(agent.context_start_seq, step.window.start_seq),
+        """Number and add the step's messages, moving the thread's columns the step changes
+        (and the agent's ``last_run``) in the same statement; False when the agent is gone.
+        A conversation's columns are on its own row: one more statement when they change."""
+        agent, thread, made = step.agent, step.thread, stored[0]
+        thread_values = answer.agent_changes(
+            context_start=(thread.context_start_seq, step.window.start_seq),
             stop=stop,
             message_id=made.id,
             calls=made.tool_calls or [],
             run_id=spec.run_id,
         )
         repository = MessageRepository(session, spec.organization_id)
-        return await repository.append(agent.id, stored, **agent_values, **last_run)
+        if thread.conversation_id is None:
+            return await repository.append(agent.id, stored, **thread_values, **last_run)
+        if not await repository.append(agent.id, stored, **last_run):
+            return False
+        ended = {k: v for k, v in last_run.items() if k in LAST_RUN_COLUMNS}
+        windows = ThreadWindows(session, spec.organization_id)
+        await windows.save(thread.conversation_id, thread_values | ended)
+        return True
 
     def _last_run(self, spec: TurnSpec, turn: "_Turn", final: StopReason | None) -> dict[str, Any]:
         """The agent's last-run columns, when this step ends a turn that records them."""
@@ -563,4 +583,14 @@ class Engine:
         return await self.tools.session(ctx, tool, call["arguments"])
 
     def _owner(self, spec: TurnSpec) -> Owner:
-        return Owner(spec.organization_id, spec.agent_id, spec.run_id, spec.group_id)
+        return Owner(
+            spec.organization_id, spec.agent_id, spec.run_id, spec.group_id, spec.conversation_id
+        )
+
+
+async def _thread(session: AsyncSession, spec: TurnSpec, agent: Agent) -> Thread | None:
+    """The thread a step runs in: the agent's main one (its own columns, no read), or the
+    turn's conversation (one read; None if it was deleted)."""
+    if spec.conversation_id is None:
+        return Thread.main(agent)
+    return await ThreadWindows(session, spec.organization_id).conversation(spec.conversation_id)

@@ -160,9 +160,14 @@ async def accept_or_join(
     return waiting
 
 
-async def active_turns(session: AsyncSession, organization_id: str, agent_id: str) -> Sequence[Run]:
-    """The agent's turns not ended yet (at most one, by the database's rule)."""
-    return await RunRepository(session, organization_id).active(agent_id, TURN_KINDS)
+async def active_turns(
+    session: AsyncSession, organization_id: str, agent_id: str, conversation_id: str | None = None
+) -> Sequence[Run]:
+    """The turns not ended yet of one thread of the agent, its main one or a conversation
+    (at most one, by the database's rule)."""
+    return await RunRepository(session, organization_id).active(
+        agent_id, TURN_KINDS, conversation_id
+    )
 
 
 # Claim, heartbeat
