@@ -1,4 +1,4 @@
-"""The ``sleeptime`` command: serve, worker, migrate, and manage API keys.
+"""The ``sleeptime`` command: serve, worker, migrate, manage API keys, export and import agents.
 
 Start-up makes a few hundred thousand objects that live as long as the process: modules,
 classes, schemas, routes. The cyclic garbage collector would walk them over and over while

@@ -1,5 +1,5 @@
-"""The ``sleeptime`` commands: serve, worker, migrate, and manage API keys (``app.cli`` is
-the entry point)."""
+"""The ``sleeptime`` commands: serve, worker, migrate, manage API keys, export and import
+agents (``app.cli`` is the entry point)."""
 
 import argparse
 import asyncio
@@ -10,11 +10,12 @@ from collections.abc import Sequence
 import structlog
 import uvicorn
 
+from app.agentfile import cli as agentfile_cli
 from app.auth import service as auth_service
 from app.config import AuthMode, Settings, get_settings
 from app.kit import dialect, migrate
 from app.kit.db import Database
-from app.kit.errors import NotFound
+from app.kit.errors import AppError
 from app.kit.logging import configure_logging
 from app.runtime import runtime
 
@@ -142,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     key_commands.add_parser("list", help="list keys")
     revoke = key_commands.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key_id")
+    agentfile_cli.add_commands(commands)
     return parser
 
 
@@ -162,9 +164,12 @@ def run(args: argparse.Namespace) -> int:
             return asyncio.run(_work(settings))
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "agents":
+            for line in asyncio.run(agentfile_cli.run(args, settings)):
+                _out(line)
         else:
             asyncio.run(_keys(args, settings))
-    except (NotFound, migrate.SchemaNotReadyError) as exc:
+    except (AppError, migrate.SchemaNotReadyError, OSError, ValueError) as exc:
         log.error("cli.failed", reason=str(exc))
         return 1
     return 0

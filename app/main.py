@@ -8,10 +8,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import __version__, letta_routes
+from app.agentfile.endpoints import router as agent_files_router
 from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
+from app.compaction.endpoints import router as context_router
 from app.config import Settings, get_settings
+from app.conversations.endpoints import router as conversations_router
 from app.groups.endpoints import router as groups_router
 from app.health.endpoints import router as health_router
 from app.kit import migrate
@@ -44,7 +47,9 @@ ROUTERS = (
     models_router,
     blocks_router,
     block_agents_router,
+    agent_files_router,
     agents_router,
+    context_router,
     groups_router,
     messages_router,
     runs_router,
@@ -55,6 +60,7 @@ ROUTERS = (
     tools_router,
     mcp_router,
     tags_router,
+    conversations_router,
 )
 
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.kit.db import Base, JSONType, TimestampMixin, UTCDateTime
@@ -30,5 +30,11 @@ class Conversation(TimestampMixin, Base):
     last_run_completion: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_stop_reason: Mapped[str | None] = mapped_column(String(64))
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Left out of listings (Letta's ``hidden``), still addressable by id.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The conversation's own model, overriding the agent's (None: the agent's).
+    model: Mapped[str | None] = mapped_column(String(255))
+    model_settings: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    context_window_limit: Mapped[int | None] = mapped_column(Integer)
     created_by_id: Mapped[str | None] = mapped_column(String(64))
     last_updated_by_id: Mapped[str | None] = mapped_column(String(64))

@@ -1,7 +1,7 @@
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups.models import Group, GroupAgent
@@ -102,6 +102,17 @@ class GroupRepository:
                 position=position,
             )
             for position, agent_id in enumerate(agent_ids)
+        )
+
+    async def set_processed_through(self, group_id: str, seq: int) -> None:
+        """Move every member's watermark of the group to ``seq``."""
+        await self.session.execute(
+            update(GroupAgent)
+            .where(
+                GroupAgent.group_id == group_id,
+                GroupAgent.organization_id == self.organization_id,
+            )
+            .values(processed_through_seq=seq)
         )
 
     async def delete(self, group: Group) -> None:

@@ -23,6 +23,12 @@ class MCPServerRepository(Repository):
         )
         return found
 
+    async def get_many(self, server_ids: Sequence[str]) -> Sequence[MCPServer]:
+        if not server_ids:
+            return []
+        stmt = self._scoped().where(MCPServer.id.in_(server_ids))
+        return (await self.session.scalars(stmt.order_by(MCPServer.server_name))).all()
+
     async def get_by_name(self, name: str, *, for_update: bool = False) -> MCPServer | None:
         stmt = self._scoped().where(MCPServer.server_name == name)
         found: MCPServer | None = await self.session.scalar(

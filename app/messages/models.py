@@ -45,6 +45,8 @@ class Message(Base):
     group_id: Mapped[str | None] = mapped_column(String(64))
     # None for the agent's main thread.
     conversation_id: Mapped[str | None] = mapped_column(String(64))
+    # Set on a copy made by forking a conversation: the message it copies.
+    forked_from_id: Mapped[str | None] = mapped_column(String(64))
     is_err: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
