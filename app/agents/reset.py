@@ -1,6 +1,8 @@
 """Letta's ``reset-messages``: an agent's history goes, its system message stays.
 
-Everything but the system message is deleted (history included, as Letta does), the system
+The reset is of the agent's main thread: its conversations keep their messages and windows
+(each is reset by starting a new one, as Letta clients do). Everything of the main thread but
+the system message is deleted (history included, as Letta does), the system
 message is recompiled in place, the context starts afresh and a pending approval is dropped
 with the request it answered. With ``add_default_initial_messages`` the boot sequence
 follows. Message seqs keep counting up, so sleeptime watermarks stay valid. A turn in

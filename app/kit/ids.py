@@ -21,6 +21,7 @@ class Prefix(StrEnum):
     org = "org"
     apikey = "apikey"
     mcp_server = "mcp_server"
+    conversation = "conv"
 
 
 def new_id(prefix: Prefix) -> str:

@@ -29,7 +29,7 @@ UseAssistantMessage = Annotated[
 ]
 
 
-async def _list(
+async def list_letta_messages(
     session: SessionDep,
     actor: Actor,
     agent_id: str,
@@ -65,7 +65,7 @@ async def list_messages(
     use_assistant_message: UseAssistantMessage = True,
 ) -> list[dict[str, Any]]:
     page = MessagePage(limit, order, after=after, before=before, group_id=group_id)
-    return await _list(
+    return await list_letta_messages(
         session, actor, agent_id, page, include_return_message_types, use_assistant_message
     )
 
@@ -87,7 +87,7 @@ async def list_group_messages(
         return []
     # The group's conversation is its primary's: all of the manager's messages.
     page = MessagePage(limit, order, after=after, before=before)
-    return await _list(
+    return await list_letta_messages(
         session,
         actor,
         view.group.manager_agent_id,

@@ -12,17 +12,19 @@ from app.runs.models import Run
 
 
 class Owner(NamedTuple):
-    """Whose message it is: the agent, and the run (and group) it belongs to. Messages an
-    agent starts with (its system message, its initial sequence) belong to no run."""
+    """Whose message it is: the agent, the thread (a conversation, or None for the agent's
+    main thread), and the run (and group) it belongs to. Messages an agent starts with (its
+    system message, its initial sequence) belong to no run."""
 
     organization_id: str
     agent_id: str
     run_id: str | None
     group_id: str | None
+    conversation_id: str | None = None
 
     @classmethod
     def of(cls, run: Run) -> "Owner":
-        return cls(run.organization_id, run.agent_id, run.id, run.group_id)
+        return cls(run.organization_id, run.agent_id, run.id, run.group_id, run.conversation_id)
 
 
 def new_message(owner: Owner, role: str, *, step_id: str | None = None, **fields: Any) -> Message:
@@ -32,6 +34,7 @@ def new_message(owner: Owner, role: str, *, step_id: str | None = None, **fields
         agent_id=owner.agent_id,
         run_id=owner.run_id,
         group_id=owner.group_id,
+        conversation_id=owner.conversation_id,
         step_id=step_id,
         role=role,
         is_err=False,

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.kit.pagination import Order
 from app.messages.models import Message
-from app.messages.repository import MessageRepository
+from app.messages.repository import ALL_THREADS, MessageRepository
 
 Render = Callable[[list[Message]], Awaitable[list[dict[str, Any]]]]
 
@@ -31,6 +31,7 @@ class MessagePage:
     before: str | None = None
     group_id: str | None = None
     run_id: str | None = None
+    conversation_id: str | None = ALL_THREADS  # one thread (None: the main one), or all
 
 
 async def letta_page(
@@ -48,6 +49,7 @@ async def letta_page(
             before=before,
             group_id=page.group_id,
             run_id=page.run_id,
+            conversation_id=page.conversation_id,
         )
         rendered = await render(stored)
         if rendered or len(stored) < page.limit:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Select,
     Text,
     Update,
+    and_,
     bindparam,
     case,
     delete,
@@ -24,8 +25,12 @@ from app.kit.errors import BadRequest
 from app.kit.pagination import Order
 from app.kit.repository import Repository, table_of
 from app.kit.storable import loads
+from app.messages.chat import SUMMARY_ROLE, text_of
 from app.messages.models import Message
-from app.messages.recent import RECENT, ChatRow, Window
+from app.messages.recent import RECENT, SUMMARIES, ChatRow, Window
+
+# ``list_page``'s default: the messages of every thread of the agent (never a conversation id).
+ALL_THREADS = "*"
 
 # An agent's system message (Letta's ``message_ids[0]``) is stored at this seq; the history
 # proper starts at 1. The model never gets it from the history: every step compiles the live
@@ -44,9 +49,9 @@ def _if_new(column: Any) -> Any:
     return type_coerce(case((_NEW, column)), Text())
 
 
-# The newest messages of an agent's context, read on every step: the content columns of the
+# The newest messages of a thread's context, read on every step: the content columns of the
 # rows after ``b_known`` only (the ones before are held decoded, see ``app.messages.recent``).
-_IN_CONTEXT = (
+_IN_AGENT_CONTEXT = (
     select(
         Message.seq,
         Message.id,
@@ -57,8 +62,14 @@ _IN_CONTEXT = (
     )
     .where(Message.agent_id == bindparam("b_agent"), Message.organization_id == bindparam("b_org"))
     .where(Message.seq >= bindparam("b_start"), Message.seq > SYSTEM_SEQ)
+    .where(Message.role != SUMMARY_ROLE)
     .order_by(Message.seq.desc())
     .limit(bindparam("b_limit"))
+)
+# The agent's main thread, and one conversation (see ``app.messages.thread``).
+_IN_MAIN_CONTEXT = _IN_AGENT_CONTEXT.where(Message.conversation_id.is_(None))
+_IN_CONVERSATION_CONTEXT = _IN_AGENT_CONTEXT.where(
+    Message.conversation_id == bindparam("b_conversation")
 )
 
 
@@ -95,6 +106,12 @@ def _window(held: Window, known: int, rows: Sequence[Any]) -> Window | None:
             return None
         window[seq] = kept
     return window
+
+
+def _in_thread(stmt: Select[Message], conversation_id: str | None) -> Select[Message]:
+    if conversation_id is None:
+        return stmt.where(Message.conversation_id.is_(None))
+    return stmt.where(Message.conversation_id == conversation_id)
 
 
 def _json(value: Any) -> Any:
@@ -165,10 +182,14 @@ class MessageRepository(Repository):
         before: str | None = None,
         group_id: str | None = None,
         run_id: str | None = None,
+        conversation_id: str | None = ALL_THREADS,
     ) -> list[Message]:
         """Cursors are chronological whatever the order; ``order=desc`` picks the newest page.
-        The result is always oldest first, as Letta returns it."""
+        The result is always oldest first, as Letta returns it. ``conversation_id`` keeps one
+        thread (None: the main one); by default every thread's messages are listed."""
         stmt = self._agent(agent_id)
+        if conversation_id != ALL_THREADS:
+            stmt = _in_thread(stmt, conversation_id)
         if after is not None:
             stmt = stmt.where(Message.seq > await self._seq_of(agent_id, after, "after"))
         if before is not None:
@@ -182,42 +203,94 @@ class MessageRepository(Repository):
         rows = list((await self.session.scalars(stmt.limit(limit))).all())
         return rows[::-1] if newest_first else rows
 
-    async def in_context(self, agent_id: str, start_seq: int, limit: int) -> list[ChatRow]:
-        """The newest ``limit`` messages from ``start_seq`` on, oldest first: plain rows with
+    async def in_context(
+        self, agent_id: str, start_seq: int, limit: int, conversation_id: str | None = None
+    ) -> list[ChatRow]:
+        """The newest ``limit`` messages of a thread (the agent's main one, or the
+        conversation ``conversation_id``) from ``start_seq`` on, oldest first: plain rows with
         just what the model sees (this runs on every step, so no ORM objects)."""
         key = f"{self.organization_id}/{agent_id}"
-        held = RECENT.get(key)
-        known = max(held, default=-1)
         params = {
             "b_agent": agent_id,
             "b_org": self.organization_id,
             "b_start": start_seq,
             "b_limit": limit,
-            "b_known": known,
         }
-        window = _window(held, known, (await self.execute(_IN_CONTEXT, params)).all())
+        statement = _IN_MAIN_CONTEXT
+        if conversation_id is not None:
+            key, statement = f"{key}/{conversation_id}", _IN_CONVERSATION_CONTEXT
+            params["b_conversation"] = conversation_id
+        held = RECENT.get(key)
+        known = params["b_known"] = max(held, default=-1)
+        window = _window(held, known, (await self.execute(statement, params)).all())
         if window is None:  # a held row is not the stored one any more: read them all
             params["b_known"] = -1
-            window = _window({}, -1, (await self.execute(_IN_CONTEXT, params)).all()) or {}
+            window = _window({}, -1, (await self.execute(statement, params)).all()) or {}
         RECENT.keep(key, window)
         return [row for _, row in reversed(window.values())]
 
     async def in_context_ids(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Each agent's in-context message ids, oldest first: its system message, then every
-        message from its ``context_start_seq`` on (what the next step will read from)."""
+        """Each agent's in-context message ids: its system message, its summary message (if
+        compaction wrote one), then every message of its main thread from its
+        ``context_start_seq`` on (what the next step will read from; older summaries are
+        history only)."""
         ids: dict[str, list[str]] = defaultdict(list)
         if not agent_ids:
             return ids
+        summary = Message.id == Agent.summary_message_id
+        window = and_(Message.seq >= Agent.context_start_seq, Message.role != SUMMARY_ROLE)
         stmt = (
             select(Message.agent_id, Message.id)
             .join(Agent, Agent.id == Message.agent_id)
             .where(Message.agent_id.in_(agent_ids), Message.organization_id == self.organization_id)
-            .where(or_(Message.seq == SYSTEM_SEQ, Message.seq >= Agent.context_start_seq))
-            .order_by(Message.agent_id, Message.seq)
+            .where(or_(Message.seq == SYSTEM_SEQ, summary, window))
+            .where(Message.conversation_id.is_(None))
+            .order_by(Message.agent_id, case((Message.seq == SYSTEM_SEQ, 0), (summary, 1), else_=2))
+            .order_by(Message.seq)
         )
         for agent_id, message_id in await self.session.execute(stmt):
             ids[agent_id].append(message_id)
         return ids
+
+    async def summary_text(self, message_id: str) -> str | None:
+        """The text of a summary message, read once per process (a stored message never
+        changes); None if it is gone."""
+        text = SUMMARIES.get(message_id)
+        if text is None:
+            stmt = select(Message.content).where(
+                Message.id == message_id,
+                Message.organization_id == self.organization_id,
+                Message.role == SUMMARY_ROLE,
+            )
+            content = await self.session.scalar(stmt)
+            if content is None:
+                return None
+            text = SUMMARIES.keep(message_id, text_of(content))
+        return text
+
+    async def in_context_messages(self, agent: Agent, limit: int) -> list[Message]:
+        """The agent's window as stored messages: its system message, its summary message,
+        then its newest ``limit`` messages from ``context_start_seq`` on, oldest first."""
+        summary = Message.id == agent.summary_message_id
+        head = self._agent(agent.id).where(or_(Message.seq == SYSTEM_SEQ, summary))
+        head = head.order_by(case((Message.seq == SYSTEM_SEQ, 0), else_=1))
+        rows = (
+            self._agent(agent.id)
+            .where(Message.seq >= agent.context_start_seq, Message.seq > SYSTEM_SEQ)
+            .where(Message.role != SUMMARY_ROLE, Message.conversation_id.is_(None))
+            .order_by(Message.seq.desc())
+            .limit(limit)
+        )
+        newest = list((await self.session.scalars(rows)).all())
+        return [*(await self.session.scalars(head)).all(), *reversed(newest)]
+
+    async def count(self, agent_id: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Message)
+            .where(Message.agent_id == agent_id, Message.organization_id == self.organization_id)
+        )
+        return int(await self.session.scalar(stmt) or 0)
 
     async def main_thread(self, agent_id: str) -> list[Message]:
         """Every message of the agent's main thread (none of its conversations'), oldest
@@ -229,17 +302,29 @@ class MessageRepository(Repository):
         return await self.session.scalar(self._agent(agent_id).where(Message.seq == SYSTEM_SEQ))
 
     async def delete_history(self, agent_id: str) -> None:
-        """Delete every message of the agent but its system message."""
+        """Delete every message of the agent's main thread but its system message (its
+        conversations keep theirs)."""
         await self.session.execute(
             delete(Message).where(
                 Message.agent_id == agent_id,
                 Message.organization_id == self.organization_id,
                 Message.seq > SYSTEM_SEQ,
+                Message.conversation_id.is_(None),
             )
         )
 
-    async def latest(self, agent_id: str, *, role: str) -> Message | None:
-        stmt = self._agent(agent_id).where(Message.role == role)
+    async def latest(
+        self, agent_id: str, *, role: str, conversation_id: str | None = None
+    ) -> Message | None:
+        """The newest message of ``role`` in one thread (the main one by default)."""
+        stmt = _in_thread(self._agent(agent_id), conversation_id).where(Message.role == role)
+        return await self.session.scalar(stmt.order_by(Message.seq.desc()).limit(1))
+
+    async def by_otid(
+        self, agent_id: str, otid: str, conversation_id: str | None
+    ) -> Message | None:
+        """The newest message of the thread that a client sent with ``otid``."""
+        stmt = _in_thread(self._agent(agent_id), conversation_id).where(Message.otid == otid)
         return await self.session.scalar(stmt.order_by(Message.seq.desc()).limit(1))
 
     async def for_run(self, run_id: str) -> list[Message]:

@@ -29,6 +29,9 @@ async def list_runs(
     active: bool = False,
     background: bool | None = None,
     stop_reason: str | None = None,
+    conversation_id: Annotated[
+        str | None, Query(description="Only the runs of this conversation.")
+    ] = None,
 ) -> list[RunResponse]:
     ids = [*([agent_id] if agent_id else []), *(agent_ids or [])]
     runs = await service.list_runs(
@@ -40,6 +43,7 @@ async def list_runs(
         active=active,
         background=background,
         stop_reason=stop_reason,
+        conversation_id=conversation_id,
     )
     return [RunResponse.model_validate(r) for r in runs]
 

@@ -88,10 +88,13 @@ class RunRepository(Repository):
         statuses: Sequence[str] = (),
         background: bool | None = None,
         stop_reason: str | None = None,
+        conversation_id: str | None = None,
     ) -> Sequence[Run]:
         stmt = self._scoped()
         if agent_ids:
             stmt = stmt.where(Run.agent_id.in_(agent_ids))
+        if conversation_id is not None:
+            stmt = stmt.where(Run.conversation_id == conversation_id)
         if statuses:
             stmt = stmt.where(Run.status.in_(statuses))
         if background is not None:
@@ -102,11 +105,18 @@ class RunRepository(Repository):
             self.session, stmt, entity=Run, organization_id=self.organization_id, params=params
         )
 
-    async def active(self, agent_id: str, kinds: Collection[str]) -> Sequence[Run]:
-        """The agent's runs of ``kinds`` not ended yet."""
+    async def active(
+        self, agent_id: str, kinds: Collection[str], conversation_id: str | None = None
+    ) -> Sequence[Run]:
+        """The runs of ``kinds`` not ended yet of one thread of the agent: its main thread,
+        or the conversation ``conversation_id``."""
         stmt = self._scoped().where(
             Run.agent_id == agent_id, Run.status.in_(ACTIVE), Run.kind.in_(kinds)
         )
+        if conversation_id is None:
+            stmt = stmt.where(Run.conversation_id.is_(None))
+        else:
+            stmt = stmt.where(Run.conversation_id == conversation_id)
         return (await self.session.scalars(stmt)).all()
 
     async def steps(self, run_id: str, params: PageParams) -> Sequence[Step]:

@@ -53,6 +53,7 @@ async def list_runs(
     active: bool,
     background: bool | None,
     stop_reason: str | None,
+    conversation_id: str | None = None,
 ) -> Sequence[Run]:
     if active:
         statuses = [s for s in statuses if s in ACTIVE] if statuses else list(ACTIVE)
@@ -62,6 +63,7 @@ async def list_runs(
         statuses=statuses,
         background=background,
         stop_reason=stop_reason,
+        conversation_id=conversation_id,
     )
 
 

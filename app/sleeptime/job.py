@@ -107,6 +107,7 @@ class SleeptimeJob:
             await session.scalars(
                 select(Message)
                 .where(Message.agent_id == primary, Message.seq > start, Message.seq <= through)
+                .where(Message.forked_from_id.is_(None))  # a fork's copies were read before
                 .order_by(Message.seq)
             )
         ).all()

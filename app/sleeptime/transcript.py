@@ -78,5 +78,23 @@ def render(message: Message) -> str | None:
 
 
 def transcript(messages: list[Message]) -> str:
-    lines = [line for m in messages if (line := render(m)) is not None]
-    return REMINDER + "\n".join(lines)
+    """The messages (in seq order) as the reader sees them. The primary's conversations run
+    side by side, so when the messages come from more than one thread each thread is shown
+    on its own, under a heading, in the order its first message came. Copies a fork made of
+    messages shown before are not passed in (see ``app.sleeptime.job``)."""
+    threads: dict[str | None, list[str]] = {}
+    for message in messages:
+        if (line := render(message)) is not None:
+            threads.setdefault(message.conversation_id, []).append(line)
+    if len(threads) <= 1:
+        return REMINDER + "\n".join(line for lines in threads.values() for line in lines)
+    sections = [
+        "\n".join([_heading(conversation_id), *lines]) for conversation_id, lines in threads.items()
+    ]
+    return REMINDER + "\n\n".join(sections)
+
+
+def _heading(conversation_id: str | None) -> str:
+    if conversation_id is None:
+        return "[Main conversation]"
+    return f"[Conversation {conversation_id}]"

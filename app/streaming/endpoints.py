@@ -23,13 +23,14 @@ class RetrieveStreamRequest(RequestModel):
     include_pings: bool = True
 
 
-async def _resume(
+async def resume_stream(
     run_id: str,
     actor: Actor,
     follower: Follower,
     settings: Settings,
     request: RetrieveStreamRequest,
 ) -> EventSourceResponse:
+    """The run's kept events after ``request.starting_after``, then the live ones."""
     run = await follower.check(actor.organization_id, run_id)
     return stream_response(
         follower.events(run_id, request.starting_after),
@@ -52,7 +53,7 @@ async def stream_run(
 ) -> EventSourceResponse:
     """Replay the run's kept events after ``starting_after``, then follow it live."""
     request = RetrieveStreamRequest(starting_after=starting_after, include_pings=include_pings)
-    return await _resume(run_id, actor, follower, settings, request)
+    return await resume_stream(run_id, actor, follower, settings, request)
 
 
 @router.post("/{run_id}/stream", response_model=None)
@@ -63,4 +64,4 @@ async def stream_run_post(
     settings: SettingsDep,
     body: RetrieveStreamRequest | None = None,
 ) -> EventSourceResponse:
-    return await _resume(run_id, actor, follower, settings, body or RetrieveStreamRequest())
+    return await resume_stream(run_id, actor, follower, settings, body or RetrieveStreamRequest())

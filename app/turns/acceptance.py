@@ -2,6 +2,8 @@
 any model call, under the agent's row lock. A second active turn of the agent (from another
 process) fails the partial unique index and is reported as ``AgentBusy``."""
 
+from dataclasses import replace
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,15 +19,16 @@ from app.messages.factory import Owner, new_message, sent_message, tool_result
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, LettaRequest, LettaResponse, MessageCreate
+from app.messages.thread import Thread, ThreadWindows
 from app.runs import lifecycle
-from app.runs.admission import AgentBusy
+from app.runs.admission import busy
 from app.runs.models import Run
 from app.runs.repository import RunRepository
 from app.runs.states import ACTIVE
 from app.tools.result import ToolResult
 from app.tools.run import ToolRunners
 from app.turns import approvals
-from app.turns.admission import require_startable
+from app.turns.admission import conversation_thread, require_startable
 from app.turns.response import response_of
 from app.turns.types import Accepted, Intake, TurnDeps
 
@@ -54,37 +57,42 @@ class Acceptance:
         approval, inputs = split_inputs(body)
         self.deps.engine.check_model(body.override_model)
         ran: dict[str, ToolResult] = {}
+        org, conversation_id = actor.organization_id, intake.conversation_id
         if approval is not None:  # approved external tools run before the transaction
             tools = self.deps.engine.tools
-            org = actor.organization_id
-            ran = await approvals.run_approved(self.deps.db, tools, org, agent_id, approval)
+            ran = await approvals.run_approved(
+                self.deps.db, tools, org, agent_id, approval, conversation_id
+            )
         try:
             async with self.deps.db.session() as session:
-                agents = AgentRepository(session, actor.organization_id)
+                agents = AgentRepository(session, org)
                 if approval is None:
                     # The agent locked and the inputs' numbers reserved in one statement.
                     taken = await agents.take_seq(agent_id, len(inputs))
                     found, first = taken if taken else (None, None)
-                    agent = require_startable(found, agent_id, approving=False)
+                    thread = await _thread(session, org, found, agent_id, conversation_id)
+                    agent = require_startable(found, agent_id, approving=False, thread=thread)
                     return await self._store(
-                        session, actor, agent, body, intake, None, inputs, {}, first
+                        session, actor, agent, thread, body, intake, None, inputs, {}, first
                     )
-                agent = require_startable(
-                    await agents.get(agent_id, for_update=True), agent_id, approving=True
+                found = await agents.get(agent_id, for_update=True)
+                thread = await _thread(session, org, found, agent_id, conversation_id)
+                agent = require_startable(found, agent_id, approving=True, thread=thread)
+                thread = thread or Thread.main(agent)
+                if not thread.pending_approval:
+                    return await _retried_approval(session, actor, agent, thread, approval, body)
+                return await self._store(
+                    session, actor, agent, thread, body, intake, approval, inputs, ran
                 )
-                if not agent.pending_approval:
-                    return await _retried_approval(session, actor, agent, approval, body)
-                return await self._store(session, actor, agent, body, intake, approval, inputs, ran)
         except IntegrityError as exc:
-            raise AgentBusy(
-                f"Agent {agent_id} is busy with another turn", agent_id=agent_id
-            ) from exc
+            raise busy(agent_id, conversation_id) from exc
 
     async def _store(
         self,
         session: AsyncSession,
         actor: Actor,
         agent: Agent,
+        thread: Thread | None,
         body: LettaRequest,
         intake: Intake,
         approval: ApprovalCreate | None,
@@ -99,14 +107,19 @@ class Acceptance:
         run = _new_run(actor, agent, body, intake, self.deps.control.owner, settings.lease_seconds)
         await lifecycle.accept(session, run)
         tools = self.deps.engine.tools
-        stored, resumed = await _inputs(session, agent, run, approval, inputs, tools, ran)
+        thread = thread or Thread.main(agent)
+        stored, resumed = await _inputs(session, agent, thread, run, approval, inputs, tools, ran)
         repo = MessageRepository(session, actor.organization_id)
         if first is not None:
             await repo.insert_from(first, stored)
         elif not await repo.append(agent.id, stored):
             raise NotFound(f"Agent {agent.id} not found")
-        else:
+        elif thread.conversation_id is None:
             await session.flush()  # the agent's cleared approval
+        else:
+            windows = ThreadWindows(session, actor.organization_id)
+            await windows.save(thread.conversation_id, {"pending_approval": None})
+            thread = replace(thread, pending_approval=None)
         spec = turn_spec(actor, run, body)
         if lifecycle.policy(intake.kind).queued:
             return Accepted(run, spec, None, [])
@@ -114,19 +127,40 @@ class Acceptance:
         # context is read by the turn itself.
         first_step = None
         if not body.streaming:
-            first_step = await self.deps.engine.prepare(session, spec, agent)
+            main = thread.conversation_id is None
+            # The main thread's window is the agent's, which the approval may have changed.
+            first_step = await self.deps.engine.prepare(
+                session, spec, agent, None if main else thread
+            )
         return Accepted(run, spec, first_step, to_letta_many(resumed, agent.agent_type))
+
+
+async def _thread(
+    session: AsyncSession,
+    organization_id: str,
+    agent: Agent | None,
+    agent_id: str,
+    conversation_id: str | None,
+) -> Thread | None:
+    """The conversation a turn runs in (one read), or None for the agent's main thread (read
+    with the agent) or when the agent is gone."""
+    if agent is None or conversation_id is None:
+        return None
+    return await conversation_thread(session, organization_id, agent_id, conversation_id)
 
 
 async def _retried_approval(
     session: AsyncSession,
     actor: Actor,
     agent: Agent,
+    thread: Thread,
     approval: ApprovalCreate,
     body: LettaRequest,
 ) -> LettaResponse:
     """An approval that was already applied (a client retry) gets the first answer again."""
-    last = await MessageRepository(session, actor.organization_id).latest(agent.id, role="approval")
+    last = await MessageRepository(session, actor.organization_id).latest(
+        agent.id, role="approval", conversation_id=thread.conversation_id
+    )
     if (
         last is None
         or not approvals.same_decisions(last.approvals, approval)
@@ -142,6 +176,7 @@ async def _retried_approval(
 async def _inputs(
     session: AsyncSession,
     agent: Agent,
+    thread: Thread,
     run: Run,
     approval: ApprovalCreate | None,
     inputs: list[MessageCreate],
@@ -153,11 +188,13 @@ async def _inputs(
     stored: list[Message] = []
     resumed: list[Message] = []
     if approval is not None:
-        approvals.check_ids(list((agent.pending_approval or {}).get("tool_call_ids", [])), approval)
+        approvals.check_ids(
+            list((thread.pending_approval or {}).get("tool_call_ids", [])), approval
+        )
         owner = Owner.of(run)
         payload = approvals.approvals_payload(approval)
         stored.append(new_message(owner, "approval", approvals=payload, otid=approval.otid))
-        for res in await approvals.resolve(session, agent, run.id, approval, tools, ran):
+        for res in await approvals.resolve(session, agent, thread, run.id, approval, tools, ran):
             result = res.result
             resumed.append(
                 tool_result(
@@ -170,7 +207,8 @@ async def _inputs(
                 )
             )
         stored += resumed
-        agent.pending_approval = None
+        if thread.conversation_id is None:
+            agent.pending_approval = None  # written with the turn's acceptance
     stored += [sent_message(Owner.of(run), item) for item in inputs]
     return stored, resumed
 
@@ -185,6 +223,8 @@ def turn_spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         stream_tokens=body.streaming and body.stream_tokens,
         model=body.override_model,
         record_last_run=True,
+        include_compaction_messages=body.include_compaction_messages,
+        conversation_id=run.conversation_id,
         resumes=split_inputs(body)[0] is not None,
         client_tools={
             t.name: {
@@ -197,6 +237,12 @@ def turn_spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
     )
 
 
+def _run_type(queued: bool, conversation_id: str | None) -> str:
+    if queued:
+        return "send_message_async"
+    return "send_message" if conversation_id is None else "send_conversation_message"
+
+
 def _new_run(
     actor: Actor, agent: Agent, body: LettaRequest, intake: Intake, owner: str, lease_seconds: float
 ) -> Run:
@@ -207,8 +253,9 @@ def _new_run(
         organization_id=actor.organization_id,
         agent_id=agent.id,
         group_id=intake.group_id,
+        conversation_id=intake.conversation_id,
         **lifecycle.opening(intake.kind, owner=owner, lease_seconds=lease_seconds, now=now),
-        metadata_={"run_type": "send_message_async" if queued else "send_message"},
+        metadata_={"run_type": _run_type(queued, intake.conversation_id)},
         request_config={
             "include_return_message_types": body.include_return_message_types,
             "use_assistant_message": body.use_assistant_message,

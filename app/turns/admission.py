@@ -16,26 +16,42 @@ import asyncio
 import time
 from contextlib import AsyncExitStack, suppress
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.agents.models import Agent
 from app.agents.repository import AgentRepository
 from app.auth.deps import Actor
 from app.kit.errors import NotFound
+from app.messages.thread import Thread, ThreadWindows
 from app.runs import lifecycle
-from app.runs.admission import AgentBusy
+from app.runs.admission import busy
 from app.runs.repository import RunRepository
 from app.runs.states import ACTIVE
 from app.turns import approvals
 from app.turns.types import TurnDeps
 
 
-def require_startable(agent: Agent | None, agent_id: str, *, approving: bool) -> Agent:
-    """The agent, if a turn of it may start: it exists and, unless the turn answers one,
-    no approval is pending."""
+def require_startable(
+    agent: Agent | None, agent_id: str, *, approving: bool, thread: Thread | None = None
+) -> Agent:
+    """The agent, if a turn of it may start in ``thread`` (by default its main thread): it
+    exists and, unless the turn answers one, no approval is pending in that thread."""
     if agent is None:
         raise NotFound(f"Agent {agent_id} not found")
-    if not approving and agent.pending_approval:
-        raise approvals.pending_error(agent)
+    thread = thread or Thread.main(agent)
+    if not approving and thread.pending_approval:
+        raise approvals.pending_error(thread)
     return agent
+
+
+async def conversation_thread(
+    session: AsyncSession, organization_id: str, agent_id: str, conversation_id: str
+) -> Thread:
+    """The conversation's thread, which must be one of the agent's (404 otherwise)."""
+    thread = await ThreadWindows(session, organization_id).conversation(conversation_id)
+    if thread is None or thread.agent_id != agent_id:
+        raise NotFound(f"Conversation {conversation_id} not found")
+    return thread
 
 
 class Admission:
@@ -43,42 +59,61 @@ class Admission:
         self.deps = deps
 
     async def hold(
-        self, stack: AsyncExitStack, actor: Actor, agent_id: str, *, wait: bool
+        self,
+        stack: AsyncExitStack,
+        actor: Actor,
+        agent_id: str,
+        *,
+        wait: bool,
+        conversation_id: str | None = None,
     ) -> float:
-        """Enter the agent's turn gate on ``stack``; the time left of the wait bound after.
+        """Enter the thread's turn gate on ``stack``; the time left of the wait bound after.
         Keyed by organization too: another organization naming this id must not queue
         behind (or learn anything about) a turn that is not its own."""
         wait_seconds = self.deps.settings.turn_wait_seconds
         started = time.monotonic()
+        key = Thread(agent_id, conversation_id).key(actor.organization_id)
         await stack.enter_async_context(
-            self.deps.gate.turn(
-                f"{actor.organization_id}/{agent_id}", wait=wait, wait_seconds=wait_seconds
-            )
+            self.deps.gate.turn(key, wait=wait, wait_seconds=wait_seconds)
         )
         return wait_seconds - (time.monotonic() - started)
 
     async def check_startable(
-        self, actor: Actor, agent_id: str, *, approving: bool, wait_seconds: float | None
+        self,
+        actor: Actor,
+        agent_id: str,
+        *,
+        approving: bool,
+        wait_seconds: float | None,
+        conversation_id: str | None = None,
     ) -> None:
         """Raise the 404/409 the turn's acceptance would raise, reading only. ``wait_seconds``
         is how long to wait for another process's turn to end (``None``: refuse at once)."""
+        org = actor.organization_id
         deadline = time.monotonic() + (wait_seconds or 0.0)
         while True:
             async with self.deps.db.session(write=False) as session:
-                agent = await AgentRepository(session, actor.organization_id).get(agent_id)
-                require_startable(agent, agent_id, approving=approving)
-                active = await lifecycle.active_turns(session, actor.organization_id, agent_id)
+                agent = await AgentRepository(session, org).get(agent_id)
+                thread = None
+                if agent is not None and conversation_id is not None:
+                    thread = await conversation_thread(session, org, agent_id, conversation_id)
+                require_startable(agent, agent_id, approving=approving, thread=thread)
+                active = await lifecycle.active_turns(session, org, agent_id, conversation_id)
             if not active:
                 return
             remaining = deadline - time.monotonic()
             if wait_seconds is None or remaining <= 0:
-                raise AgentBusy(f"Agent {agent_id} is busy with another turn", agent_id=agent_id)
-            await self.until_turn_ends(actor, agent_id, remaining)
+                raise busy(agent_id, conversation_id)
+            await self.until_turn_ends(actor, agent_id, remaining, conversation_id)
 
-    async def until_turn_ends(self, actor: Actor, agent_id: str, seconds: float) -> None:
-        """Wait up to ``seconds`` for the agent's active turn (in any process) to end."""
+    async def until_turn_ends(
+        self, actor: Actor, agent_id: str, seconds: float, conversation_id: str | None = None
+    ) -> None:
+        """Wait up to ``seconds`` for the thread's active turn (in any process) to end."""
         async with self.deps.db.session(write=False) as session:
-            active = await lifecycle.active_turns(session, actor.organization_id, agent_id)
+            active = await lifecycle.active_turns(
+                session, actor.organization_id, agent_id, conversation_id
+            )
         if not active:
             return
         run_id = active[0].id

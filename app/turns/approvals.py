@@ -13,6 +13,7 @@ from app.kit.db import Database
 from app.kit.errors import BadRequest, Conflict
 from app.messages.models import Message
 from app.messages.schemas import ApprovalCreate, ApprovalReturn, ToolReturn, ToolReturnCreate
+from app.messages.thread import Thread, ThreadWindows
 from app.tools.agent_state import external_context
 from app.tools.repository import load_toolset
 from app.tools.run import ToolContext, ToolResult, ToolRunners, failed
@@ -28,8 +29,8 @@ class PendingApproval(Conflict):
     code = "PENDING_APPROVAL"
 
 
-def pending_error(agent: Agent) -> PendingApproval:
-    pending = agent.pending_approval or {}
+def pending_error(thread: Thread) -> PendingApproval:
+    pending = thread.pending_approval or {}
     return PendingApproval(
         "CONFLICT: Cannot send a new message: The agent is waiting for approval on a tool "
         "call. Please approve or deny the pending request before continuing.",
@@ -71,8 +72,8 @@ def _approved(approval: ApprovalCreate) -> set[str]:
     }
 
 
-async def _pending_calls(session: AsyncSession, agent: Agent) -> dict[str, dict[str, Any]]:
-    request = await session.get(Message, (agent.pending_approval or {}).get("message_id"))
+async def _pending_calls(session: AsyncSession, thread: Thread) -> dict[str, dict[str, Any]]:
+    request = await session.get(Message, (thread.pending_approval or {}).get("message_id"))
     return {c["id"]: c for c in (request.tool_calls if request else None) or []}
 
 
@@ -82,6 +83,7 @@ async def run_approved(
     organization_id: str,
     agent_id: str,
     approval: ApprovalCreate,
+    conversation_id: str | None = None,
 ) -> dict[str, ToolResult]:
     """Run the approved calls of external tools (sandboxed, web, MCP) before the approval's
     transaction opens, concurrently: their results by call id. Session tools run later, in
@@ -91,9 +93,12 @@ async def run_approved(
         return {}
     async with db.session(write=False) as session:
         agent = await AgentRepository(session, organization_id).get(agent_id)
-        if agent is None or not agent.pending_approval:
+        thread = None if agent is None else Thread.main(agent)
+        if agent is not None and conversation_id is not None:
+            thread = await ThreadWindows(session, organization_id).conversation(conversation_id)
+        if agent is None or thread is None or not thread.pending_approval:
             return {}
-        calls = await _pending_calls(session, agent)
+        calls = await _pending_calls(session, thread)
         toolset = await load_toolset(session, organization_id, agent.tool_names)
         todo: list[tuple[str, ToolDef, str]] = [
             (call_id, tool, str(call["arguments"]))
@@ -113,15 +118,16 @@ async def run_approved(
 async def resolve(
     session: AsyncSession,
     agent: Agent,
+    thread: Thread,
     run_id: str,
     approval: ApprovalCreate,
     tools: ToolRunners | None = None,
     ran: dict[str, ToolResult] | None = None,
 ) -> list[Resolution]:
-    """The result of every pending call: the client's return, the approved tool's own run
-    (an external one's from ``ran``, a session one's run now), or a denial the model is
-    told about."""
-    calls = await _pending_calls(session, agent)
+    """The result of every call ``thread`` waits on: the client's return, the approved
+    tool's own run (an external one's from ``ran``, a session one's run now), or a denial the
+    model is told about."""
+    calls = await _pending_calls(session, thread)
     toolset = await load_toolset(session, agent.organization_id, agent.tool_names)
     memory = DirectMemory(session, agent.organization_id, agent.id, run_id)
     ctx = ToolContext(session, agent.organization_id, agent.id, run_id, memory)

@@ -19,6 +19,7 @@ from app.kit.errors import Conflict, NotFound
 from app.messages.factory import Owner, new_message, tool_result
 from app.messages.repository import MessageRepository
 from app.messages.schemas import ApprovalCreate, ApprovalReturn
+from app.messages.thread import Thread, ThreadWindows
 from app.runs import lifecycle
 from app.runs.models import Run
 from app.runs.repository import RunRepository
@@ -33,10 +34,13 @@ class RunNotActive(Conflict):
 
 
 async def _deny_pending(session: AsyncSession, actor: Actor, run: Run) -> None:
-    agents = AgentRepository(session, actor.organization_id)
-    agent = await agents.get(run.agent_id, for_update=True)
-    pending = agent.pending_approval if agent else None
-    if agent is None or not pending or pending.get("run_id") != run.id:
+    org = actor.organization_id
+    agent = await AgentRepository(session, org).get(run.agent_id, for_update=True)
+    thread = None if agent is None else Thread.main(agent)
+    if agent is not None and run.conversation_id is not None:
+        thread = await ThreadWindows(session, org).conversation(run.conversation_id)
+    pending = thread.pending_approval if thread else None
+    if agent is None or thread is None or not pending or pending.get("run_id") != run.id:
         return
     denial = ApprovalCreate(
         approvals=[
@@ -46,11 +50,14 @@ async def _deny_pending(session: AsyncSession, actor: Actor, run: Run) -> None:
     )
     owner = Owner.of(run)
     stored = [new_message(owner, "approval", approvals=approvals.approvals_payload(denial))]
-    for res in await approvals.resolve(session, agent, run.id, denial):
+    for res in await approvals.resolve(session, agent, thread, run.id, denial):
         stored.append(tool_result(owner, res.tool_call_id, res.result.status, res.result.text))
-    await MessageRepository(session, actor.organization_id).append(
-        agent.id, stored, pending_approval=None
-    )
+    messages = MessageRepository(session, org)
+    if thread.conversation_id is None:
+        await messages.append(agent.id, stored, pending_approval=None)
+        return
+    await messages.append(agent.id, stored)
+    await ThreadWindows(session, org).save(thread.conversation_id, {"pending_approval": None})
 
 
 async def cancel(session: AsyncSession, actor: Actor, run: Run) -> RunStatus:
@@ -77,7 +84,8 @@ async def cancel_runs(
 async def cancel_agent_runs(
     session: AsyncSession, actor: Actor, agent_id: str, run_ids: Sequence[str] | None
 ) -> dict[str, str]:
-    """Cancel the given runs of an agent, or all its active ones (and a paused turn)."""
+    """Cancel the given runs of an agent, or all the active ones of its main thread (and a
+    paused turn)."""
     if run_ids:
         runs = [await RunRepository(session, actor.organization_id).get(i) for i in run_ids]
         if any(r is None or r.agent_id != agent_id for r in runs):
@@ -86,9 +94,27 @@ async def cancel_agent_runs(
     agent = await AgentRepository(session, actor.organization_id).get(agent_id)
     if agent is None:
         raise NotFound(f"Agent {agent_id} not found")
-    active = [r.id for r in await lifecycle.active_turns(session, actor.organization_id, agent_id)]
-    paused = (agent.pending_approval or {}).get("run_id")
-    targets = [*active, *([paused] if paused and paused not in active else [])]
+    targets = await _thread_targets(session, actor, Thread.main(agent))
     if not targets:
         raise RunNotActive(f"Agent {agent_id} has no active run to cancel")
     return await cancel_runs(session, actor, targets)
+
+
+async def cancel_conversation_runs(
+    session: AsyncSession, actor: Actor, thread: Thread
+) -> dict[str, str]:
+    """Cancel the active runs of one conversation (and its paused turn)."""
+    targets = await _thread_targets(session, actor, thread)
+    if not targets:
+        raise RunNotActive(f"No active runs to cancel for conversation {thread.conversation_id}")
+    return await cancel_runs(session, actor, targets)
+
+
+async def _thread_targets(session: AsyncSession, actor: Actor, thread: Thread) -> list[str]:
+    """The runs a thread's cancel ends: its active turns and the turn paused on approval."""
+    active = await lifecycle.active_turns(
+        session, actor.organization_id, thread.agent_id, thread.conversation_id
+    )
+    ids = [r.id for r in active]
+    paused = (thread.pending_approval or {}).get("run_id")
+    return [*ids, *([paused] if paused and paused not in ids else [])]

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1", tags=["messages"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
-def _check_json_request(body: LettaRequest) -> None:
+def check_json_request(body: LettaRequest) -> None:
     for name, value, default in (
         ("stream_tokens", body.stream_tokens, False),
         ("include_pings", body.include_pings, True),
@@ -37,7 +37,7 @@ def _check_json_request(body: LettaRequest) -> None:
             raise Unprocessable(f"{name}: applies only to streaming requests (streaming=true)")
 
 
-def _json(response: LettaResponse) -> Response:
+def json_response(response: LettaResponse) -> Response:
     """A JSON turn's body, encoded by pydantic in one pass: FastAPI's default for a returned
     model walks it with ``jsonable_encoder`` and then encodes the copy with ``json.dumps``,
     both in Python, which shows in a turn's profile. The same JSON (a float may be written
@@ -45,7 +45,7 @@ def _json(response: LettaResponse) -> Response:
     return Response(response.model_dump_json(), media_type="application/json")
 
 
-async def _stream(
+async def stream_turn(
     turns: TurnService,
     follower: Follower,
     settings: Settings,
@@ -55,8 +55,16 @@ async def _stream(
     *,
     group_id: str | None = None,
     key: str | None = None,
+    conversation_id: str | None = None,
 ) -> EventSourceResponse:
-    plan = await turns.open_stream(actor, agent_id, body, group_id=group_id, idempotency_key=key)
+    plan = await turns.open_stream(
+        actor,
+        agent_id,
+        body,
+        group_id=group_id,
+        idempotency_key=key,
+        conversation_id=conversation_id,
+    )
     # The turn begins on its own (tracked) task: a client leaving early must not stop it.
     beginning = turns.begin(plan)
 
@@ -93,9 +101,11 @@ async def send_message(
 ) -> Response:
     """A turn: the JSON response, or with ``streaming: true`` the same turn as SSE."""
     if body.streaming:
-        return await _stream(turns, follower, settings, actor, agent_id, body, key=idempotency_key)
-    _check_json_request(body)
-    return _json(await turns.send(actor, agent_id, body, idempotency_key=idempotency_key))
+        return await stream_turn(
+            turns, follower, settings, actor, agent_id, body, key=idempotency_key
+        )
+    check_json_request(body)
+    return json_response(await turns.send(actor, agent_id, body, idempotency_key=idempotency_key))
 
 
 @router.post("/agents/{agent_id}/messages/stream", response_model=None)
@@ -108,7 +118,7 @@ async def stream_message(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> EventSourceResponse:
-    return await _stream(turns, follower, settings, actor, agent_id, body, key=idempotency_key)
+    return await stream_turn(turns, follower, settings, actor, agent_id, body, key=idempotency_key)
 
 
 @router.post("/agents/{agent_id}/messages/async", response_model=RunResponse)
@@ -154,7 +164,7 @@ async def stream_group_message(
     idempotency_key: IdempotencyKey = None,
 ) -> EventSourceResponse:
     manager = await turns.group_manager(actor, group_id)
-    return await _stream(
+    return await stream_turn(
         turns, follower, settings, actor, manager, body, group_id=group_id, key=idempotency_key
     )
 
@@ -171,7 +181,7 @@ async def send_group_message(
 ) -> Response:
     manager = await turns.group_manager(actor, group_id)
     if body.streaming:
-        return await _stream(
+        return await stream_turn(
             turns,
             follower,
             settings,
@@ -181,8 +191,8 @@ async def send_group_message(
             group_id=group_id,
             key=idempotency_key,
         )
-    _check_json_request(body)
-    return _json(
+    check_json_request(body)
+    return json_response(
         await turns.send(actor, manager, body, group_id=group_id, idempotency_key=idempotency_key)
     )
 

@@ -73,7 +73,9 @@ class TurnIntake:
                 remaining = deadline - time.monotonic()
                 if not wait or remaining <= 0:
                     raise
-                await self.admission.until_turn_ends(actor, agent_id, remaining)
+                await self.admission.until_turn_ends(
+                    actor, agent_id, remaining, intake.conversation_id
+                )
             replay = await self.replay(actor, body, intake)
             if replay is not None:
                 return replay

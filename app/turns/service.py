@@ -45,15 +45,22 @@ class TurnService:
         *,
         group_id: str | None = None,
         idempotency_key: str | None = None,
+        conversation_id: str | None = None,
     ) -> StreamPlan:
         """What a streamed turn needs before its response starts: the run to follow and, for
         a new turn, how to begin it. Errors a client can fix in its request (an unknown
         agent, a key reused for another body) are raised here, as HTTP errors; the turn itself
         begins once the stream is open, so the first byte does not wait for it."""
         body = body.model_copy(update={"streaming": True})
-        digest = request_hash(agent_id, body) if idempotency_key else None
+        digest = request_hash(conversation_id or agent_id, body) if idempotency_key else None
         if body.background:
-            run = await self.send_async(actor, agent_id, body, idempotency_key=idempotency_key)
+            run = await self.send_async(
+                actor,
+                agent_id,
+                body,
+                idempotency_key=idempotency_key,
+                conversation_id=conversation_id,
+            )
             return StreamPlan(run.id, None)
         if idempotency_key and digest:
             existing = await self.intake.existing(actor, idempotency_key, digest)
@@ -61,9 +68,17 @@ class TurnService:
                 return StreamPlan(existing.id, None)  # re-attach to the same run
         self.deps.engine.check_model(body.override_model)
         approval, _ = split_inputs(body)
-        stack = await self._admit_stream(actor, agent_id, body, approving=approval is not None)
+        approving = approval is not None
+        stack = await self._admit_stream(actor, agent_id, body, approving, conversation_id)
         run_id = new_id(Prefix.run)
-        intake = Intake(RunKind.foreground, group_id, idempotency_key, digest, run_id)
+        intake = Intake(
+            RunKind.foreground,
+            group_id,
+            idempotency_key,
+            digest,
+            run_id,
+            conversation_id=conversation_id,
+        )
 
         async def begin() -> None:
             await self._begin(stack, actor, agent_id, body, intake)
@@ -71,16 +86,26 @@ class TurnService:
         return StreamPlan(run_id, begin)
 
     async def _admit_stream(
-        self, actor: Actor, agent_id: str, body: LettaRequest, *, approving: bool
+        self,
+        actor: Actor,
+        agent_id: str,
+        body: LettaRequest,
+        approving: bool,
+        conversation_id: str | None,
     ) -> AsyncExitStack:
-        """The agent's turn held, once nothing known stops the turn from starting (see
+        """The thread's turn held, once nothing known stops the turn from starting (see
         ``app.turns.admission``); the caller's ``begin`` releases it."""
         wait = body.multitask_strategy == "enqueue"
         stack = AsyncExitStack()
         try:
-            left = await self.admission.hold(stack, actor, agent_id, wait=wait)
+            hold = self.admission.hold
+            left = await hold(stack, actor, agent_id, wait=wait, conversation_id=conversation_id)
             await self.admission.check_startable(
-                actor, agent_id, approving=approving, wait_seconds=left if wait else None
+                actor,
+                agent_id,
+                approving=approving,
+                wait_seconds=left if wait else None,
+                conversation_id=conversation_id,
             )
         except BaseException:
             await stack.aclose()
@@ -125,14 +150,18 @@ class TurnService:
         *,
         group_id: str | None = None,
         idempotency_key: str | None = None,
+        conversation_id: str | None = None,
     ) -> LettaResponse:
-        digest = request_hash(agent_id, body) if idempotency_key else None
-        intake = Intake(RunKind.foreground, group_id, idempotency_key, digest)
+        digest = request_hash(conversation_id or agent_id, body) if idempotency_key else None
+        intake = Intake(
+            RunKind.foreground, group_id, idempotency_key, digest, conversation_id=conversation_id
+        )
         if (replay := await self.intake.replay(actor, body, intake)) is not None:
             return replay
         wait = body.multitask_strategy == "enqueue"
         async with AsyncExitStack() as stack:
-            await self.admission.hold(stack, actor, agent_id, wait=wait)
+            hold = self.admission.hold
+            await hold(stack, actor, agent_id, wait=wait, conversation_id=conversation_id)
             if (replay := await self.intake.replay(actor, body, intake)) is not None:
                 return replay
             started = time.perf_counter_ns()
@@ -149,14 +178,22 @@ class TurnService:
         *,
         idempotency_key: str | None,
         callback_url: str | None = None,
+        conversation_id: str | None = None,
     ) -> Run:
         """Accept a turn to run in the background; its run is returned at once."""
-        digest = request_hash(agent_id, body) if idempotency_key else None
+        digest = request_hash(conversation_id or agent_id, body) if idempotency_key else None
         if idempotency_key and digest:
             existing = await self.intake.existing(actor, idempotency_key, digest)
             if existing is not None:
                 return existing
-        intake = Intake(RunKind.async_, None, idempotency_key, digest, callback_url=callback_url)
+        intake = Intake(
+            RunKind.async_,
+            None,
+            idempotency_key,
+            digest,
+            callback_url=callback_url,
+            conversation_id=conversation_id,
+        )
         accepted = await self.intake.admit(
             actor, agent_id, body, intake, wait=body.multitask_strategy == "enqueue"
         )

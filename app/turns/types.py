@@ -39,6 +39,7 @@ class Intake:
     digest: str | None = None
     run_id: str | None = None  # chosen before acceptance when a stream announces it early
     callback_url: str | None = None  # POSTed the outcome when the run ends (async runs)
+    conversation_id: str | None = None  # the thread: a conversation, or the main one (None)
 
 
 @dataclass(frozen=True, slots=True)
