@@ -23,7 +23,7 @@ class FileModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-MessageRole = Literal["user", "system", "assistant", "tool", "approval"]
+MessageRole = Literal["user", "system", "assistant", "tool", "approval", "summary"]
 
 
 class MessageSchema(FileModel):
