@@ -209,6 +209,7 @@ class ExportAgentRequest(BaseModel):
         default=[], description="Skills to carry in the file, as given (name and files)."
     )
     conversation_id: str | None = Field(
-        default=None, description="Only the agent's main thread (`default`) can be exported."
+        default=None,
+        description="Export this conversation's messages instead of the agent's main thread.",
     )
     scrub_messages: bool = Field(default=False, description="Leave every message out.")
