@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     # At most this many recent messages are loaded into a step's context (older ones stay
     # in history, reachable with conversation_search); the token budget may keep fewer.
     context_max_messages: int = Field(default=100, ge=2)
+    # Context compaction: when a step's window would overflow, its older messages are
+    # summarised into a summary message (off: they are only evicted). Summaries are written
+    # by the agent's compaction_settings.model, else this model, else the agent's own; a
+    # turn that compacted runs its sleeptime agents at once when the last setting is on.
+    compaction_enabled: bool = True
+    compaction_model: str | None = None
+    compaction_triggers_sleeptime: bool = False
     sleeptime_default_frequency: int = Field(default=5, gt=0)
     # Browser origins allowed to call the API (CORS); empty: no CORS headers at all.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

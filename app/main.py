@@ -12,6 +12,7 @@ from app.agentfile.endpoints import router as agent_files_router
 from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
+from app.compaction.endpoints import router as context_router
 from app.config import Settings, get_settings
 from app.conversations.endpoints import router as conversations_router
 from app.groups.endpoints import router as groups_router
@@ -48,6 +49,7 @@ ROUTERS = (
     block_agents_router,
     agent_files_router,
     agents_router,
+    context_router,
     groups_router,
     messages_router,
     runs_router,

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from app import __version__
 from app.config import Settings
+from app.engine.compactor import CompactionConfig
 from app.engine.loop import Engine
 from app.kit import migrate
 from app.kit.db import Database
@@ -92,6 +93,11 @@ async def runtime(
                 lambda info: make_provider(info, http=http, settings=settings),
                 max_context_messages=settings.context_max_messages,
                 tools=tools,
+                compaction=CompactionConfig(
+                    settings.compaction_enabled,
+                    settings.compaction_model,
+                    settings.compaction_triggers_sleeptime,
+                ),
             )
             control = RunControl()
             hub = Hub()

@@ -28,9 +28,9 @@ def render_memory(blocks: Sequence[MemoryView]) -> str:
     return "\n".join(parts)
 
 
-def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> str:
-    """The prompt: the agent's text, its memory blocks, its tool rules (as Letta states
-    them, between the blocks and the metadata), the metadata."""
+def prompt_parts(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> tuple[str, str]:
+    """The two compiled parts of the prompt around the agent's text: its core memory (the
+    blocks, then its tool rules as Letta states them) and the memory metadata."""
     memory = render_memory(blocks)
     rules = render_rules(agent.tool_rules or [])
     if rules is not None:
@@ -44,6 +44,13 @@ def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> 
             "</memory_metadata>",
         ]
     )
+    return memory, metadata
+
+
+def compile_system(agent: Agent, blocks: Sequence[MemoryView], evicted: int) -> str:
+    """The prompt: the agent's text, its memory blocks, its tool rules (as Letta states
+    them, between the blocks and the metadata), the metadata."""
+    memory, metadata = prompt_parts(agent, blocks, evicted)
     if MEMORY_PLACEHOLDER in agent.system:
         return agent.system.replace(MEMORY_PLACEHOLDER, f"{memory}\n\n{metadata}")
     return f"{agent.system}\n\n{memory}\n\n{metadata}"

@@ -11,6 +11,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.agents.compaction import CompactionSettings
 from app.agents.tool_rules import check_rule_fields
 from app.blocks.schemas import BlockCreate, BlockResponse
 from app.groups.schemas import GroupResponse
@@ -155,6 +156,7 @@ class CreateAgent(RequestModel):
     timezone: str | None = None
     hidden: bool | None = None
     response_format: ResponseFormat | None = None
+    compaction_settings: CompactionSettings | None = None
     secrets: dict[str, str] | None = None
     tool_exec_environment_variables: dict[str, str] | None = None
 
@@ -180,6 +182,7 @@ class UpdateAgent(RequestModel):
     timezone: str | None = None
     hidden: bool | None = None
     response_format: ResponseFormat | None = None
+    compaction_settings: CompactionSettings | None = None
     secrets: dict[str, str] | None = None
     tool_exec_environment_variables: dict[str, str] | None = None
 
@@ -232,6 +235,7 @@ class AgentState(ResponseModel):
     multi_agent_group: GroupResponse | None
     pending_approval: dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
+    compaction_settings: dict[str, Any] | None = None
     message_buffer_autoclear: bool
     timezone: str | None
     hidden: bool | None

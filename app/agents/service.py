@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import defaults
 from app.agents import settings as model_settings
+from app.agents.compaction import CompactionSettings
 from app.agents.models import Agent
 from app.agents.prompts import DEFAULT_SYSTEM, SLEEPTIME_PERSONA
 from app.agents.repository import AgentRepository
@@ -160,6 +161,7 @@ async def create(session: AsyncSession, actor: Actor, data: CreateAgent, deps: D
         tool_names=tool_names,
         tool_rules=tool_rules,
         response_format=dump_response_format(data.response_format),
+        compaction_settings=_compaction(data.compaction_settings, deps),
         enable_sleeptime=sleeptime and is_helper,
         message_buffer_autoclear=data.message_buffer_autoclear,
         timezone=data.timezone,
@@ -312,9 +314,20 @@ def _apply_fields(agent: Agent, data: UpdateAgent, deps: Deps) -> None:
         agent.tool_rules = [r.model_dump() for r in data.tool_rules]
     if "response_format" in fields:
         agent.response_format = dump_response_format(data.response_format)
+    if "compaction_settings" in fields:
+        agent.compaction_settings = _compaction(data.compaction_settings, deps)
     secrets = secrets_of(data.secrets, data.tool_exec_environment_variables)
     if secrets is not None:
         agent.secrets = secrets
+
+
+def _compaction(settings: CompactionSettings | None, deps: Deps) -> dict[str, Any] | None:
+    """Settings as stored; a summarising model must be one the server can call."""
+    if settings is None:
+        return None
+    if settings.model is not None:
+        deps.registry.resolve(settings.model, field="compaction_settings.model")
+    return settings.stored()
 
 
 def secrets_of(

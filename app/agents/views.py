@@ -149,6 +149,7 @@ def _state(agent: Agent, registry: ProviderRegistry, related: _Related) -> Agent
         tags=related.tags,
         tool_rules=agent.tool_rules,
         response_format=agent.response_format,
+        compaction_settings=agent.compaction_settings,
         message_ids=related.message_ids,
         enable_sleeptime=agent.enable_sleeptime,
         managed_group=group,

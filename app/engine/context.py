@@ -65,6 +65,7 @@ def _shaped_reply(schema: dict[str, Any], response_format: dict[str, Any] | None
 class Window:
     chat: list[dict[str, Any]]  # the kept messages, as the model sees them
     start_seq: int  # the first seq kept in context (the agent's new context_start_seq)
+    overflowed: bool = False  # messages had to leave for the token budget
 
 
 def _chat_tokens(chat: list[dict[str, Any]]) -> int:
@@ -79,9 +80,10 @@ def _chat_tokens(chat: list[dict[str, Any]]) -> int:
 def fit_window(messages: list[ChatRow], budget_tokens: int) -> Window | None:
     """Drop the oldest messages until the rest fit ``budget_tokens``, never starting on a tool
     result whose call was dropped. None when nothing fits."""
-    chats = [_converted(m) for m in messages]
+    chats = [converted(m) for m in messages]
     sizes = [m.tokens for m in messages]
     total, start = sum(sizes), 0
+    overflowed = total > budget_tokens
     while start < len(messages) and (total > budget_tokens or messages[start].role == "tool"):
         total -= sizes[start]
         start += 1
@@ -89,10 +91,10 @@ def fit_window(messages: list[ChatRow], budget_tokens: int) -> Window | None:
         return None
     first = messages[start].seq if messages else 0
     # Copies: the converted rows are kept for the next step (``app.messages.recent``).
-    return Window([dict(c) for chat in chats[start:] for c in chat], first)
+    return Window([dict(c) for chat in chats[start:] for c in chat], first, overflowed)
 
 
-def _converted(message: ChatRow) -> list[dict[str, Any]]:
+def converted(message: ChatRow) -> list[dict[str, Any]]:
     """The row as the model sees it, converted (and sized) once per row."""
     if message.chat is None:
         message.chat = to_chat(message)

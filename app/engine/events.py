@@ -82,14 +82,25 @@ class TurnError:
 
 
 @dataclass(frozen=True, slots=True)
+class Compacted:
+    """The window was compacted: the summary message now stands for the older messages
+    (None: summarising failed and they were evicted). Only for turns that asked to see it."""
+
+    event_id: str
+    event_data: dict[str, Any]  # what the compaction started from (Letta's event_message)
+    summary: Message | None
+    stats: dict[str, Any] | None  # Letta's compaction_stats
+
+
+@dataclass(frozen=True, slots=True)
 class TurnEnded:
     """The turn's end: its stop reason, usage, error and the run's status (``outcome``)."""
 
     outcome: TurnOutcome
 
 
-Event = TokenDelta | StepCommitted | ApprovalRequested | TurnError | TurnEnded
-Committed = StepCommitted | TurnEnded
+Event = TokenDelta | StepCommitted | ApprovalRequested | Compacted | TurnError | TurnEnded
+Committed = StepCommitted | Compacted | TurnEnded
 
 
 class EventSink(Protocol):

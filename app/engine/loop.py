@@ -17,8 +17,9 @@ from app.agents.prompt import compile_system
 from app.agents.repository import AgentRepository
 from app.blocks.memory import DirectMemory, MemoryView, StagedMemory
 from app.blocks.repository import BlockRepository
-from app.engine import answer, model_call, offer, rules
+from app.engine import answer, compaction, model_call, offer, rules
 from app.engine import context as ctxmod
+from app.engine.compactor import CompactionConfig, Compactor, Overflow
 from app.engine.events import (
     Answer,
     ApprovalRequested,
@@ -32,6 +33,7 @@ from app.engine.results import TurnOutcome, UsageTotals
 from app.engine.solver import Solver, ToolHistory
 from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
+from app.messages.chat import summary_chat
 from app.messages.factory import Owner, new_message, tool_result
 from app.messages.models import Message
 from app.messages.recent import ChatRow
@@ -72,6 +74,8 @@ class TurnSpec:
     # Set the agent's last-run columns (stop reason, completion, duration) with the turn's
     # last step, in the statement that numbers its messages (a primary's turn).
     record_last_run: bool = False
+    # Show Letta's event_message and summary_message when the window is compacted.
+    include_compaction_messages: bool = False
     # The conversation the turn runs in; None: the agent's main thread.
     conversation_id: str | None = None
 
@@ -92,6 +96,8 @@ class _Turn:
     offered: frozenset[str] = frozenset()  # the tools the current step offers
     prefilled: dict[str, dict[str, Any]] = field(default_factory=dict)  # rules' fixed arguments
     recorded: bool = False  # the last step set the agent's last-run columns
+    compactions: list[compaction.Record] = field(default_factory=list)
+    compaction_wakes_sleeptime: bool = False
 
     def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
@@ -104,6 +110,8 @@ class _Turn:
             last_message_id=last_id,
             sleeptime_enabled=self.sleeptime,
             last_run_recorded=self.recorded,
+            compactions=[c.as_metadata() for c in self.compactions] or None,
+            sleeptime_forced=self.compaction_wakes_sleeptime and bool(self.compactions),
         )
 
 
@@ -129,7 +137,7 @@ class _Step:
     external: ExternalContext  # what tools run outside the database get
 
 
-Prepared = _Step | ContextOverflowError
+Prepared = _Step | ContextOverflowError | Overflow
 
 
 FinishHook = Callable[[AsyncSession, TurnOutcome], Awaitable[None]]
@@ -148,12 +156,17 @@ class Engine:
         *,
         max_context_messages: int,
         tools: ToolRunners | None = None,
+        compaction: CompactionConfig | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.providers = providers
         self.max_context_messages = max_context_messages
         self.tools = tools or ToolRunners()
+        self.compactor = Compactor(db, registry, self._provider, compaction or CompactionConfig())
+
+    def _provider(self, info: ModelInfo) -> LLMProvider:
+        return self.providers(info)  # looked up per call: tests replace ``providers``
 
     def check_model(self, handle: str | None) -> None:
         """A turn's ``override_model`` must name a configured model (400 otherwise), so a
@@ -172,6 +185,7 @@ class Engine:
         cancel: asyncio.Event | None = None,
     ) -> TurnOutcome:
         turn = _Turn(started_ns, finish, cancel or asyncio.Event(), sink)
+        turn.compaction_wakes_sleeptime = self.compactor.config.triggers_sleeptime
         try:
             return await self._steps(spec, turn, first)
         except BaseException:
@@ -184,10 +198,7 @@ class Engine:
         for index in range(spec.max_steps):
             if turn.cancel.is_set():
                 return await self._end(turn, StopReason.cancelled, None)
-            step = first if index == 0 else None
-            if step is None:
-                async with self.db.session(write=False) as session:
-                    step = await self.prepare(session, spec)
+            step = await self._context(spec, turn, first if index == 0 else None)
             if isinstance(step, _Step):
                 turn.sleeptime = step.agent.enable_sleeptime
                 if index == 0 and spec.resumes:
@@ -269,9 +280,12 @@ class Engine:
         spec: TurnSpec,
         agent: Agent | None = None,
         thread: Thread | None = None,
+        *,
+        evict: bool = False,
     ) -> Prepared:
         """The next step's context, read with the caller's session (and agent and thread,
-        if loaded)."""
+        if loaded). A window that overflows is an ``Overflow`` to compact, unless compaction
+        is off or ``evict`` (then its oldest messages leave it)."""
         agent = agent or await AgentRepository(session, spec.organization_id).get(spec.agent_id)
         if agent is None:
             return ContextOverflowError(StopReason.error, f"agent {spec.agent_id} no longer exists")
@@ -280,14 +294,21 @@ class Engine:
             gone = f"conversation {spec.conversation_id} no longer exists"
             return ContextOverflowError(StopReason.error, gone)
         pairs = await BlockRepository(session, spec.organization_id).for_agents([agent.id])
-        recent = await MessageRepository(session, spec.organization_id).in_context(
+        messages = MessageRepository(session, spec.organization_id)
+        recent = await messages.in_context(
             agent.id, thread.context_start_seq, self.max_context_messages, thread.conversation_id
         )
+        summary = None
+        if thread.summary_message_id is not None:
+            summary = await messages.summary_text(thread.summary_message_id)
         toolset = await load_toolset(session, spec.organization_id, agent.tool_names)
         blocks: list[MemoryView] = [b for _, b in pairs]
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)
-        return self._build(spec, thread.runs(agent), thread, blocks, recent, toolset)
+        evict = evict or not self.compactor.config.enabled
+        return self._build(
+            spec, thread.runs(agent), thread, blocks, recent, toolset, summary, evict
+        )
 
     def _build(
         self,
@@ -297,6 +318,8 @@ class Engine:
         blocks: list[MemoryView],
         recent: list[ChatRow],
         toolset: Toolset,
+        summary: str | None,
+        evict: bool,
     ) -> Prepared:
         if spec.model:
             info = self.registry.resolve(spec.model, field="override_model")
@@ -313,17 +336,54 @@ class Engine:
                 StopReason.context_window_overflow_in_system_prompt,
                 f"the system prompt and tools exceed the {info.context_window}-token window",
             )
-        window = ctxmod.fit_window(recent, budget)
+        head = [{"role": "system", "content": system}]
+        room = budget
+        if summary is not None:
+            head.append(summary_chat(summary))
+            room -= ctxmod.estimate_tokens(summary)
+        window = ctxmod.fit_window(recent, room)
+        if window is not None and window.overflowed and not evict:
+            used = budget - room + compaction.tokens_of(recent)
+            return Overflow(agent, thread, recent, info, budget, summary, used)
         if window is None:
             return ContextOverflowError(
                 StopReason.error, "the newest message alone exceeds the window"
             )
-        chat = [{"role": "system", "content": system}, *window.chat]
+        chat = [*head, *window.chat]
         request = ctxmod.model_request(agent, info.model, chat, tools, response_format)
         pausing = frozenset(rules.rule_names(agent, "requires_approval") | set(spec.client_tools))
         external = external_context(agent, blocks, spec.run_id)
         step_id = new_id(Prefix.step)
         return _Step(agent, thread, window, request, info, step_id, pausing, toolset, external)
+
+    async def _context(
+        self, spec: TurnSpec, turn: "_Turn", first: Prepared | None
+    ) -> _Step | ContextOverflowError:
+        """The step's context: ``first`` (read with the turn's acceptance) or read now,
+        compacted first when it overflows."""
+        step = first
+        if step is None:
+            async with self.db.session(write=False) as session:
+                step = await self.prepare(session, spec)
+        if isinstance(step, Overflow):
+            return await self._compacted(spec, turn, step)
+        return step
+
+    async def _compacted(
+        self, spec: TurnSpec, turn: "_Turn", overflow: Overflow
+    ) -> _Step | ContextOverflowError:
+        """Compact the step's window (or, failing that, leave it to eviction) and read the
+        step's context again: a step compacts at most once."""
+        announce = spec.include_compaction_messages
+        record = await self.compactor.compact(
+            overflow, self._owner(spec), turn.sink, announce=announce
+        )
+        turn.compactions.append(record)
+        async with self.db.session(write=False) as session:
+            prepared = await self.prepare(session, spec, evict=True)
+        if isinstance(prepared, Overflow):  # an evicting window does not: never reached
+            return ContextOverflowError(StopReason.error, "the window overflows after compaction")
+        return prepared
 
     async def _resumed(self, spec: TurnSpec, agent: Agent) -> ToolHistory:
         """The calls approved when the turn resumed, which ran before its first step, for

@@ -36,6 +36,9 @@ class TurnOutcome:
     run_ids: list[str] | None = None  # sleeptime runs the turn's end queued
     sleeptime_enabled: bool = False  # whether the turn's end should look for a trigger
     last_run_recorded: bool = False  # the agent's last-run columns were set with the last step
+    # What each compaction of the turn's window did (the run's ``metadata.compaction``).
+    compactions: list[dict[str, Any]] | None = None
+    sleeptime_forced: bool = False  # the turn compacted: its sleeptime agents run now
 
     @property
     def status(self) -> RunStatus:

@@ -9,6 +9,9 @@ from typing import Any, Protocol
 
 SEND_MESSAGE = "send_message"
 REPLY_ARGUMENT = "message"
+# The role of a summary message: what compaction wrote in place of the messages it took out
+# of the window. The model reads it as a user message in front of the kept ones.
+SUMMARY_ROLE = "summary"
 
 
 def text_of(parts: list[dict[str, Any]]) -> str:
@@ -60,4 +63,15 @@ def to_chat(message: ChatSource) -> list[dict[str, Any]]:
         ]
     if message.role == "system":
         return [{"role": "system", "content": text_of(message.content)}]
+    if message.role == SUMMARY_ROLE:
+        return [summary_chat(text_of(message.content))]
     return []
+
+
+def summary_chat(summary: str) -> dict[str, Any]:
+    """A summary message as the model reads it."""
+    notice = (
+        "Earlier messages of this conversation have left your context window; they are still "
+        "in recall memory (conversation_search finds them). A summary of them:"
+    )
+    return {"role": "user", "content": f"{notice}\n\n{summary}"}

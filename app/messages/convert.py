@@ -1,11 +1,11 @@
 """Stored messages as Letta messages, the way clients read them (lists, responses, streams).
 The model's view of the same messages is ``app.messages.chat``.
 
-A stored message has a ``role`` (user, system, assistant, tool, approval) and structured parts:
-``content`` ([{type: text|reasoning|image, ...}]), ``tool_calls`` ([{id, name, arguments,
-requires_approval?}]), ``tool_returns`` ([{tool_call_id, status, tool_return, stdout,
-stderr}]) and ``approvals`` (the client's approval items). One stored message may become
-several Letta messages; they share its id and get distinct ``otid``s.
+A stored message has a ``role`` (user, system, assistant, tool, approval, summary) and
+structured parts: ``content`` ([{type: text|reasoning|image, ...}]), ``tool_calls`` ([{id,
+name, arguments, requires_approval?}]), ``tool_returns`` ([{tool_call_id, status,
+tool_return, stdout, stderr}]) and ``approvals`` (the client's approval items). One stored
+message may become several Letta messages; they share its id and get distinct ``otid``s.
 
 A ``send_message`` call is the agent's reply. With ``assistant_messages`` (Letta's
 ``use_assistant_message``) it is shown as an ``assistant_message`` and its tool result is not
@@ -15,9 +15,9 @@ shown; without, it is an ordinary ``tool_call_message`` followed by its ``tool_r
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE, text_of
+from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE, SUMMARY_ROLE, text_of
 from app.messages.models import Message
 
 # Agent types whose plain model text is their reply; others speak through send_message.
@@ -166,6 +166,14 @@ def _approval_response(message: Message) -> list[dict[str, Any]]:
     return [item]
 
 
+def _summary(message: Message) -> list[dict[str, Any]]:
+    item = _base(message, "summary_message", 0)
+    return [{**item, "summary": text_of(message.content), "compaction_stats": None}]
+
+
+_BY_ROLE = {"tool": _tool, "approval": _approval_response, SUMMARY_ROLE: _summary}
+
+
 def to_letta(
     message: Message, agent_type: str, *, assistant_messages: bool = True
 ) -> list[dict[str, Any]]:
@@ -178,11 +186,8 @@ def to_letta(
         return [{**_base(message, "system_message", 0), "content": text_of(message.content)}]
     if message.role == "assistant":
         return _assistant(message, agent_type, assistant_messages)
-    if message.role == "tool":
-        return _tool(message)
-    if message.role == "approval":
-        return _approval_response(message)
-    return []
+    render = _BY_ROLE.get(message.role)
+    return render(message) if render is not None else []
 
 
 def _reply_results(messages: list[Message]) -> set[str]:
@@ -227,3 +232,42 @@ def to_letta_many(
         for m in to_letta(message, agent_type, assistant_messages=assistant_messages)
     ]
     return out if types is None else [m for m in out if m["message_type"] in types]
+
+
+class CompactionEvent(Protocol):
+    """What the engine tells of a compaction (its ``Compacted`` event)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def event_data(self) -> dict[str, Any]: ...
+    @property
+    def summary(self) -> Message | None: ...
+    @property
+    def stats(self) -> dict[str, Any] | None: ...
+
+
+def compaction_messages(event: CompactionEvent, run_id: str | None) -> list[dict[str, Any]]:
+    """Letta's ``event_message`` (the compaction began) and ``summary_message`` (what it
+    wrote; none when it fell back to eviction), as a turn asking for
+    ``include_compaction_messages`` sees them."""
+    shown: list[dict[str, Any]] = [
+        {
+            "id": event.event_id,
+            "date": letta_date(datetime.now(UTC)),
+            "name": None,
+            "message_type": "event_message",
+            "otid": None,
+            "sender_id": None,
+            "step_id": None,
+            "is_err": None,
+            "seq_id": None,
+            "run_id": run_id,
+            "event_type": "compaction",
+            "event_data": event.event_data,
+        }
+    ]
+    if event.summary is not None:
+        summary = to_letta(event.summary, "")[0]
+        shown.append({**summary, "compaction_stats": event.stats})
+    return shown

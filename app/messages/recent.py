@@ -57,3 +57,32 @@ class RecentRows:
 
 
 RECENT = RecentRows()
+
+
+class SummaryTexts:
+    """The texts of the summary messages the agents' windows start with, by message id. A
+    summary message never changes, so a step reads its window's summary from here and the
+    database is asked once per process (or when it was pushed out)."""
+
+    def __init__(self, max_entries: int = MAX_AGENTS) -> None:
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._max = max_entries
+
+    def get(self, message_id: str) -> str | None:
+        text = self._texts.get(message_id)
+        if text is not None:
+            self._texts.move_to_end(message_id)
+        return text
+
+    def keep(self, message_id: str, text: str) -> str:
+        self._texts[message_id] = text
+        self._texts.move_to_end(message_id)
+        while len(self._texts) > self._max:
+            self._texts.popitem(last=False)
+        return text
+
+    def clear(self) -> None:
+        self._texts.clear()
+
+
+SUMMARIES = SummaryTexts()

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Select,
     Text,
     Update,
+    and_,
     bindparam,
     case,
     delete,
@@ -24,8 +25,9 @@ from app.kit.errors import BadRequest
 from app.kit.pagination import Order
 from app.kit.repository import Repository, table_of
 from app.kit.storable import loads
+from app.messages.chat import SUMMARY_ROLE, text_of
 from app.messages.models import Message
-from app.messages.recent import RECENT, ChatRow, Window
+from app.messages.recent import RECENT, SUMMARIES, ChatRow, Window
 
 # ``list_page``'s default: the messages of every thread of the agent (never a conversation id).
 ALL_THREADS = "*"
@@ -60,6 +62,7 @@ _IN_AGENT_CONTEXT = (
     )
     .where(Message.agent_id == bindparam("b_agent"), Message.organization_id == bindparam("b_org"))
     .where(Message.seq >= bindparam("b_start"), Message.seq > SYSTEM_SEQ)
+    .where(Message.role != SUMMARY_ROLE)
     .order_by(Message.seq.desc())
     .limit(bindparam("b_limit"))
 )
@@ -227,23 +230,67 @@ class MessageRepository(Repository):
         return [row for _, row in reversed(window.values())]
 
     async def in_context_ids(self, agent_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Each agent's in-context message ids, oldest first: its system message, then every
-        message of its main thread from its ``context_start_seq`` on (what the next step will
-        read from)."""
+        """Each agent's in-context message ids: its system message, its summary message (if
+        compaction wrote one), then every message of its main thread from its
+        ``context_start_seq`` on (what the next step will read from; older summaries are
+        history only)."""
         ids: dict[str, list[str]] = defaultdict(list)
         if not agent_ids:
             return ids
+        summary = Message.id == Agent.summary_message_id
+        window = and_(Message.seq >= Agent.context_start_seq, Message.role != SUMMARY_ROLE)
         stmt = (
             select(Message.agent_id, Message.id)
             .join(Agent, Agent.id == Message.agent_id)
             .where(Message.agent_id.in_(agent_ids), Message.organization_id == self.organization_id)
-            .where(or_(Message.seq == SYSTEM_SEQ, Message.seq >= Agent.context_start_seq))
+            .where(or_(Message.seq == SYSTEM_SEQ, summary, window))
             .where(Message.conversation_id.is_(None))
-            .order_by(Message.agent_id, Message.seq)
+            .order_by(Message.agent_id, case((Message.seq == SYSTEM_SEQ, 0), (summary, 1), else_=2))
+            .order_by(Message.seq)
         )
         for agent_id, message_id in await self.session.execute(stmt):
             ids[agent_id].append(message_id)
         return ids
+
+    async def summary_text(self, message_id: str) -> str | None:
+        """The text of a summary message, read once per process (a stored message never
+        changes); None if it is gone."""
+        text = SUMMARIES.get(message_id)
+        if text is None:
+            stmt = select(Message.content).where(
+                Message.id == message_id,
+                Message.organization_id == self.organization_id,
+                Message.role == SUMMARY_ROLE,
+            )
+            content = await self.session.scalar(stmt)
+            if content is None:
+                return None
+            text = SUMMARIES.keep(message_id, text_of(content))
+        return text
+
+    async def in_context_messages(self, agent: Agent, limit: int) -> list[Message]:
+        """The agent's window as stored messages: its system message, its summary message,
+        then its newest ``limit`` messages from ``context_start_seq`` on, oldest first."""
+        summary = Message.id == agent.summary_message_id
+        head = self._agent(agent.id).where(or_(Message.seq == SYSTEM_SEQ, summary))
+        head = head.order_by(case((Message.seq == SYSTEM_SEQ, 0), else_=1))
+        rows = (
+            self._agent(agent.id)
+            .where(Message.seq >= agent.context_start_seq, Message.seq > SYSTEM_SEQ)
+            .where(Message.role != SUMMARY_ROLE, Message.conversation_id.is_(None))
+            .order_by(Message.seq.desc())
+            .limit(limit)
+        )
+        newest = list((await self.session.scalars(rows)).all())
+        return [*(await self.session.scalars(head)).all(), *reversed(newest)]
+
+    async def count(self, agent_id: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Message)
+            .where(Message.agent_id == agent_id, Message.organization_id == self.organization_id)
+        )
+        return int(await self.session.scalar(stmt) or 0)
 
     async def main_thread(self, agent_id: str) -> list[Message]:
         """Every message of the agent's main thread (none of its conversations'), oldest

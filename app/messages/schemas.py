@@ -134,6 +134,8 @@ class LettaRequest(RequestModel):
     multitask_strategy: Literal["enqueue", "reject"] = "enqueue"
     # A model handle to run this turn on instead of the agent's; the agent is not changed.
     override_model: str | None = Field(default=None, min_length=1)
+    # Show Letta's event_message and summary_message when the window is compacted.
+    include_compaction_messages: bool = False
 
     @model_validator(mode="after")
     def _one_input(self) -> "LettaRequest":

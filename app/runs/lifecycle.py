@@ -294,11 +294,13 @@ async def finish(
     ttft_ns: int | None = None,
     usage: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> RunStatus:
-    """End a running run held by ``owner`` with the status its stop reason calls for.
-    Raises ``LeaseLostError`` when it is not ``owner``'s any more (reaped, taken over, or
-    ended by a cancel)."""
+    """End a running run held by ``owner`` with the status its stop reason calls for
+    (and ``metadata``, when given, replacing the run's). Raises ``LeaseLostError`` when it
+    is not ``owner``'s any more (reaped, taken over, or ended by a cancel)."""
     status = status_for(stop_reason)
+    extra = {} if metadata is None else {"metadata_": metadata}
     ended = await RunRepository(session, run.organization_id).finish(
         run.id,
         owner=owner,
@@ -309,6 +311,7 @@ async def finish(
         ttft_ns=ttft_ns,
         usage=usage,
         error=error,
+        **extra,
     )
     if not ended:
         raise LeaseLostError(f"run {run.id} is no longer ours to finish")

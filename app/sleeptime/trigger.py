@@ -25,8 +25,8 @@ from app.runs.models import Run
 RUN_TYPE = "sleeptime_agent_send_message_async"
 
 
-async def _due(session: AsyncSession, group: Group) -> bool:
-    if not group.sleeptime_agent_frequency:
+async def _due(session: AsyncSession, group: Group, force: bool) -> bool:
+    if force or not group.sleeptime_agent_frequency:
         return True
     counter = await session.scalar(
         update(Group)
@@ -49,15 +49,18 @@ async def fire(
     parent_run_id: str,
     through_seq: int,
     last_message_id: str,
+    force: bool = False,
 ) -> list[str]:
-    """Queue the sleeptime runs this finished turn calls for; returns their ids."""
+    """Queue the sleeptime runs this finished turn calls for; returns their ids. ``force``
+    (a turn that compacted its window, with ``SLEEPTIME_COMPACTION_TRIGGERS_SLEEPTIME``)
+    runs them whatever the frequency, leaving the turn count as it is."""
     group = await session.scalar(
         select(Group)
         .join(Agent, Agent.id == Group.manager_agent_id)
         .where(Group.manager_agent_id == primary_id, Group.organization_id == organization_id)
         .where(Group.manager_type == "sleeptime", Agent.enable_sleeptime.is_(True))
     )
-    if group is None or not await _due(session, group):
+    if group is None or not await _due(session, group, force):
         return []
     await session.execute(
         update(Group)

@@ -12,9 +12,17 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.engine.events import Committed, Event, StepCommitted, TokenDelta, TurnEnded, TurnError
+from app.engine.events import (
+    Committed,
+    Compacted,
+    Event,
+    StepCommitted,
+    TokenDelta,
+    TurnEnded,
+    TurnError,
+)
 from app.kit.db import Database
-from app.messages.convert import shows_replies, to_letta_many
+from app.messages.convert import compaction_messages, shows_replies, to_letta_many
 from app.streaming.closing import closing_events
 from app.streaming.recorder import Payload, RunRecorder
 from app.streaming.tokens import TokenRenderer
@@ -41,7 +49,7 @@ class RunStream:
             chunk = tokens.render(event)
             if chunk is not None:
                 await self.recorder.delta(self.db, chunk)
-        elif isinstance(event, StepCommitted | TurnEnded):
+        elif isinstance(event, StepCommitted | Compacted | TurnEnded):
             await self.recorder.publish()
         elif isinstance(event, TurnError):
             log.info("run.failed", run_id=self.recorder.run_id, error_type=event.error_type)
@@ -51,6 +59,10 @@ class RunStream:
         for event in events:
             if isinstance(event, StepCommitted):
                 payloads += await self._step(event)
+            elif isinstance(event, Compacted):
+                shown = compaction_messages(event, self.recorder.run_id)
+                self.messages += shown
+                payloads += shown
             else:
                 payloads += closing_events(event.outcome)
         await self.recorder.write(session, payloads)

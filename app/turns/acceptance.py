@@ -223,6 +223,7 @@ def turn_spec(actor: Actor, run: Run, body: LettaRequest) -> TurnSpec:
         stream_tokens=body.streaming and body.stream_tokens,
         model=body.override_model,
         record_last_run=True,
+        include_compaction_messages=body.include_compaction_messages,
         conversation_id=run.conversation_id,
         resumes=split_inputs(body)[0] is not None,
         client_tools={

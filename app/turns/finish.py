@@ -32,6 +32,7 @@ class SleeptimeTrigger(Protocol):
         parent_run_id: str,
         through_seq: int,
         last_message_id: str,
+        force: bool = False,
     ) -> list[str]: ...
 
 
@@ -54,6 +55,7 @@ async def finish_turn(
             parent_run_id=run.id,
             through_seq=last_seq,
             last_message_id=last_id,
+            force=outcome.sleeptime_forced,
         )
     await end_run(session, run, outcome, duration_ns, owner)
     if not outcome.last_run_recorded:  # a turn that ended without storing a last step
@@ -82,7 +84,16 @@ async def end_run(
         ttft_ns=outcome.ttft_ns,
         usage=usage_statistics(outcome.usage, outcome.run_ids),
         error=outcome.error,
+        metadata=compaction_metadata(run, outcome),
     )
+
+
+def compaction_metadata(run: Run, outcome: TurnOutcome) -> dict[str, Any] | None:
+    """The run's metadata with ``compaction``: what each compaction of its window did
+    (None, and the metadata left as it is, when the turn did not compact)."""
+    if not outcome.compactions:
+        return None
+    return {**(run.metadata_ or {}), "compaction": outcome.compactions}
 
 
 def turn_failure(run_id: str, error: dict[str, Any] | None) -> TurnFailed | None:

@@ -58,7 +58,22 @@ def call(name: str, arguments: str, call_id: str = "call_1") -> LLMResponse:
 async def scripted(
     make_app: Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]],
 ) -> tuple[httpx.AsyncClient, ScriptedModel]:
-    app, client = await make_app()
+    return await _scripted(make_app)
+
+
+@pytest.fixture
+async def evicting(
+    make_app: Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]],
+) -> tuple[httpx.AsyncClient, ScriptedModel]:
+    """A scripted model on a server that evicts a full window's oldest messages without
+    summarising them (compaction off)."""
+    return await _scripted(make_app, compaction_enabled=False)
+
+
+async def _scripted(
+    make_app: Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]], **settings: Any
+) -> tuple[httpx.AsyncClient, ScriptedModel]:
+    app, client = await make_app(**settings)
     model = ScriptedModel(deque())
 
     def providers(info: ModelInfo) -> ScriptedModel:
@@ -181,9 +196,9 @@ async def test_provider_error_ends_the_run(
 
 
 async def test_old_messages_are_evicted_but_stay_searchable(
-    scripted: tuple[httpx.AsyncClient, ScriptedModel],
+    evicting: tuple[httpx.AsyncClient, ScriptedModel],
 ) -> None:
-    client, model = scripted
+    client, model = evicting
     agent = await create_agent(client, context_window_limit=6000, max_tokens=100)
     for i in range(12):
         model.script.append(text(f"reply {i}"))
@@ -206,9 +221,9 @@ async def test_old_messages_are_evicted_but_stay_searchable(
 
 
 async def test_eviction_keeps_tool_calls_with_their_results(
-    scripted: tuple[httpx.AsyncClient, ScriptedModel],
+    evicting: tuple[httpx.AsyncClient, ScriptedModel],
 ) -> None:
-    client, model = scripted
+    client, model = evicting
     agent = await create_agent(client, context_window_limit=5000, max_tokens=100)
     for i in range(8):
         model.script.extend(

@@ -3,6 +3,10 @@
 Tests script its answers turn by turn (``FakeLLMState.script``); with nothing scripted it
 echoes the last user message. Every request body is recorded for assertions.
 
+Summarisation requests (a system message containing ``summary_marker``, when a test sets it)
+are answered apart, from ``summaries`` or with a numbered summary, and recorded in
+``summary_requests``: the agent's own script and requests stay as they were.
+
 A reply can also be a fault, as real providers produce them: an error status with headers
 (``Retry-After``), an answer that never comes (``hold``), a body that is not JSON, reasoning
 or arguments with any text in them, and streams cut short (``cut``): ended cleanly before
@@ -64,6 +68,9 @@ class FakeLLMState:
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
     chat_times: list[float] = field(default_factory=list)  # time.monotonic() of each arrival
     requests: list[tuple[str, str]] = field(default_factory=list)
+    summary_marker: str | None = None
+    summaries: deque[Reply] = field(default_factory=deque)
+    summary_requests: list[dict[str, Any]] = field(default_factory=list)
     _arrivals: threading.Condition = field(default_factory=threading.Condition)
 
     def record_chat(self, body: dict[str, Any]) -> None:
@@ -83,6 +90,22 @@ class FakeLLMState:
         self.chat_requests.clear()
         self.chat_times.clear()
         self.requests.clear()
+        self.summary_marker = None
+        self.summaries.clear()
+        self.summary_requests.clear()
+
+    def is_summary(self, body: dict[str, Any]) -> bool:
+        marker = self.summary_marker
+        return marker is not None and any(
+            m.get("role") == "system" and marker in str(m.get("content"))
+            for m in body.get("messages", [])
+        )
+
+    def summary_reply(self, body: dict[str, Any]) -> Reply:
+        self.summary_requests.append(body)
+        if self.summaries:
+            return self.summaries.popleft()
+        return Reply(text=f"summary {len(self.summary_requests)}")
 
     def add(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -192,8 +215,11 @@ def _app(state: FakeLLMState) -> Starlette:
 
     async def chat(request: Request) -> Response:
         body = await request.json()
-        state.record_chat(body)
-        reply = state.script.popleft() if state.script else _echo(body)
+        if state.is_summary(body):
+            reply = state.summary_reply(body)
+        else:
+            state.record_chat(body)
+            reply = state.script.popleft() if state.script else _echo(body)
         if reply.hold is not None and reply.cut is None:
             await asyncio.to_thread(reply.hold.wait, 30)
         if reply.delay:

@@ -1,0 +1,140 @@
+"""A conversation longer than its context window: the older messages are summarised into a
+summary message the window shows first, and the history keeps them all."""
+
+from typing import Any
+
+import httpx
+
+from tests.fakes.llm_server import FakeLLMServer, Reply
+from tests.helpers import create_agent, history, ok
+
+NOTICE = "Earlier messages of this conversation have left your context window"
+WINDOW = {"context_window_limit": 6000, "max_tokens": 100}
+
+
+async def _send(client: httpx.AsyncClient, agent_id: str, text: str, **body: Any) -> Any:
+    return await ok(client.post(f"/v1/agents/{agent_id}/messages", json={"input": text, **body}))
+
+
+async def test_a_long_conversation_keeps_answering_with_a_summary_in_context(
+    client: httpx.AsyncClient, summarizing: FakeLLMServer
+) -> None:
+    state = summarizing.state
+    agent = await create_agent(client, **WINDOW)
+    for i in range(12):
+        state.add(Reply(text=f"reply {i}"))
+        answer = await _send(client, agent["id"], f"message {i}: " + "x" * 2000)
+        assert answer["messages"][-1]["content"] == f"reply {i}"
+    assert state.summary_requests, "the window never compacted"
+    last = state.chat_requests[-1]["messages"]
+    assert last[0]["role"] == "system" and last[1]["role"] == "user"
+    assert last[1]["content"].startswith(NOTICE)
+    assert last[1]["content"].endswith(f"summary {len(state.summary_requests)}")
+    assert last[-1]["content"].startswith("message 11")
+    # Each summary folds in the one before it.
+    if len(state.summary_requests) > 1:
+        assert "summary 1" in state.summary_requests[1]["messages"][-1]["content"]
+
+    everything = await history(client, agent["id"])
+    said = [m for m in everything if m["message_type"] in ("user_message", "assistant_message")]
+    assert len(said) == 24  # summarised out of the window, never out of the history
+    summaries = [m for m in everything if m["message_type"] == "summary_message"]
+    assert len(summaries) == len(state.summary_requests)
+    state_now = await ok(client.get(f"/v1/agents/{agent['id']}"))
+    ids = state_now["message_ids"]
+    assert ids[1] == summaries[-1]["id"]  # after the system message
+    assert ids[-1] == everything[-1]["id"] and len(ids) < len(everything)
+
+    runs = await ok(client.get("/v1/runs/", params={"agent_id": agent["id"], "limit": 100}))
+    records = [r["metadata"]["compaction"] for r in runs if "compaction" in (r["metadata"] or {})]
+    assert len(records) == len(summaries)
+    assert all(r[0]["status"] == "summarized" for r in records)
+
+
+async def test_a_tool_call_and_its_result_stay_together(
+    client: httpx.AsyncClient, summarizing: FakeLLMServer
+) -> None:
+    state = summarizing.state
+    agent = await create_agent(client, **WINDOW)
+    for i in range(8):
+        query = '{"query": "' + "q" * 1500 + '"}'
+        state.add(Reply(tool_calls=[("conversation_search", query)]), Reply(text=f"r{i}"))
+        await _send(client, agent["id"], f"turn {i} " + "y" * 1500)
+    assert state.summary_requests, "the window never compacted"
+    for request in state.chat_requests:
+        chat = request["messages"][1:]
+        called = {
+            c["id"] for m in chat if m["role"] == "assistant" for c in m.get("tool_calls") or []
+        }
+        answered = {m["tool_call_id"] for m in chat if m["role"] == "tool"}
+        assert answered == called  # no result without its call, no call without its result
+    for request in state.summary_requests:
+        text = request["messages"][-1]["content"]
+        assert text.count("assistant called conversation_search") == text.count("tool result:")
+
+
+async def test_a_failed_summary_falls_back_to_eviction_and_says_so(
+    client: httpx.AsyncClient, summarizing: FakeLLMServer
+) -> None:
+    state = summarizing.state
+    agent = await create_agent(client, **WINDOW)
+    failures = [Reply(status=500) for _ in range(50)]
+    state.summaries.extend(failures)
+    runs = []
+    for i in range(12):
+        state.add(Reply(text=f"reply {i}"))
+        answer = await _send(client, agent["id"], f"message {i}: " + "x" * 2000)
+        assert answer["stop_reason"]["stop_reason"] == "end_turn"
+        runs.append(answer["messages"][0]["run_id"])
+    assert state.summary_requests, "the window never overflowed"
+    everything = await history(client, agent["id"], limit=1000)
+    assert not [m for m in everything if m["message_type"] == "summary_message"]
+    assert len(everything) == 24
+    state_now = await ok(client.get(f"/v1/agents/{agent['id']}"))
+    assert len(state_now["message_ids"]) < 25  # evicted from the window, kept in history
+    assert (
+        "previous messages between you and the user"
+        in state.chat_requests[-1]["messages"][0]["content"]
+    )
+    records = []
+    for run_id in runs:
+        run = await ok(client.get(f"/v1/runs/{run_id}"))
+        records += (run["metadata"] or {}).get("compaction", [])
+    assert records and all(r["status"] == "evicted" for r in records)
+    assert records[0]["error"]["type"] == "llm_error" and "500" in records[0]["error"]["message"]
+    assert records[0]["summary_message_id"] is None
+
+
+async def test_compaction_messages_are_shown_when_asked(
+    client: httpx.AsyncClient, summarizing: FakeLLMServer
+) -> None:
+    state = summarizing.state
+    agent = await create_agent(client, **WINDOW)
+    shown: list[dict[str, Any]] = []
+    for i in range(12):
+        state.add(Reply(text=f"reply {i}"))
+        answer = await _send(
+            client, agent["id"], f"message {i}: " + "x" * 2000, include_compaction_messages=True
+        )
+        shown += [
+            m
+            for m in answer["messages"]
+            if m["message_type"] in ("event_message", "summary_message")
+        ]
+    assert shown, "the window never compacted"
+    event, summary = shown[0], shown[1]
+    assert event["event_type"] == "compaction"
+    assert event["event_data"]["trigger"] == "context_window_exceeded"
+    assert summary["message_type"] == "summary_message" and summary["summary"] == "summary 1"
+    stats = summary["compaction_stats"]
+    assert stats["messages_count_after"] < stats["messages_count_before"]
+    assert stats["context_window"] == WINDOW["context_window_limit"]
+    listed = await history(client, agent["id"], limit=1000)
+    assert summary["id"] in [m["id"] for m in listed]
+    # Without the flag a turn's response shows none.
+    state.add(Reply(text="plain"))
+    for _ in range(3):
+        state.add(Reply(text="plain"))
+        plain = await _send(client, agent["id"], "y" * 3000)
+        kinds = {m["message_type"] for m in plain["messages"]}
+        assert not kinds & {"event_message", "summary_message"}
