@@ -1,6 +1,7 @@
 """Real ``sleeptime`` processes for tests: started, waited for (by their own log lines, read
 from a thread that drains stderr), stopped or killed."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -12,6 +13,24 @@ from typing import Self
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT = 60
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run ``sleeptime ARGS`` to its end with ``env`` over this environment: (exit code,
+    stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 def free_port() -> int:

@@ -246,7 +246,20 @@ def _thread(
         row.context_start_seq, row.summary_message_id = start, summary
     else:
         row.context_start_seq = 1
+    row.pending_approval = _pending(rest)
     return [first, *rest]
+
+
+def _pending(messages: Sequence[Message]) -> dict[str, Any] | None:
+    """A thread that ends on calls awaiting approval is still waiting for them (with no
+    run: the turn that paused was not imported)."""
+    last = messages[-1] if messages else None
+    if last is None or last.role != "assistant":
+        return None
+    paused = [c["id"] for c in last.tool_calls or [] if c.get("requires_approval")]
+    if not paused:
+        return None
+    return {"message_id": last.id, "run_id": None, "tool_call_ids": paused}
 
 
 async def _groups(

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
 
+from app.agents.deps import AgentDeps
 from app.auth.deps import ActorDep
 from app.conversations import service
 from app.conversations.repository import OrderBy
@@ -52,10 +53,13 @@ AgentQuery = Annotated[
 async def create_conversation(
     session: SessionDep,
     actor: ActorDep,
+    deps: AgentDeps,
     agent_id: Annotated[str, Query(description="The agent to create a conversation for.")],
     body: Annotated[CreateConversation | None, Body()] = None,
 ) -> ConversationResponse:
-    conversation = await service.create(session, actor, agent_id, body or CreateConversation())
+    conversation = await service.create(
+        session, actor, agent_id, body or CreateConversation(), deps.registry
+    )
     return await service.response(session, actor, conversation)
 
 
@@ -93,9 +97,13 @@ async def retrieve_conversation(
 
 @router.patch("/{conversation_id}", response_model=ConversationResponse)
 async def modify_conversation(
-    conversation_id: str, body: UpdateConversation, session: SessionDep, actor: ActorDep
+    conversation_id: str,
+    body: UpdateConversation,
+    session: SessionDep,
+    actor: ActorDep,
+    deps: AgentDeps,
 ) -> ConversationResponse:
-    conversation = await service.update(session, actor, conversation_id, body)
+    conversation = await service.update(session, actor, conversation_id, body, deps.registry)
     return await service.response(session, actor, conversation)
 
 
@@ -110,13 +118,11 @@ async def fork_conversation(
     session: SessionDep,
     actor: ActorDep,
     agent_id: AgentQuery = None,
-    hidden: Annotated[
-        bool, Query(description="Accepted; hidden conversations are listed.")
-    ] = False,
+    hidden: Annotated[bool, Query(description="Leave the fork out of listings.")] = False,
     message_id: str | None = None,
 ) -> ConversationResponse:
     source = await service.target(session, actor, conversation_id, agent_id)
-    forked = await service.fork(session, actor, source, message_id=message_id)
+    forked = await service.fork(session, actor, source, message_id=message_id, hidden=hidden)
     return await service.response(session, actor, forked)
 
 

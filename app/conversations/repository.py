@@ -55,7 +55,7 @@ class ConversationRepository(Repository):
     ) -> Sequence[Conversation]:
         key = _sort_key(order_by)
         descending = order is Order.desc
-        stmt = self._live()
+        stmt = self._live().where(Conversation.hidden.is_(False))
         if agent_id is not None:
             stmt = stmt.where(Conversation.agent_id == agent_id)
         if summary_search:

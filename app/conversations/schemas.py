@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from app.kit.schemas import INT64_MAX, RequestModel, ResponseModel, Timestamp
+from app.kit.schemas import INT32_MAX, INT64_MAX, RequestModel, ResponseModel, Timestamp
 from app.messages.schemas import LettaRequest
 
 # Letta's fields this server does not keep per conversation: a request setting one is refused
 # (422 naming it) rather than answered as if it had been applied.
-UNKEPT = ("model", "model_settings", "context_window_limit", "description")
+UNKEPT = ("description",)
 
 
 def _refuse_unkept(model: RequestModel, names: tuple[str, ...]) -> None:
@@ -27,9 +27,10 @@ class CreateConversation(RequestModel):
     # Letta's blocks private to one conversation; every conversation here shares the agent's.
     isolated_block_labels: list[str] | None = None
     hidden: bool = False
-    model: str | None = None
+    # The conversation's own model (a handle), its settings and context window.
+    model: str | None = Field(default=None, min_length=1, max_length=255)
     model_settings: dict[str, Any] | None = None
-    context_window_limit: int | None = None
+    context_window_limit: int | None = Field(default=None, gt=0, le=INT32_MAX)
     description: str | None = None
 
     @model_validator(mode="after")
@@ -40,9 +41,9 @@ class CreateConversation(RequestModel):
 
 class UpdateConversation(RequestModel):
     summary: str | None = Field(default=None, max_length=10_000)
-    model: str | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=255)
     model_settings: dict[str, Any] | None = None
-    context_window_limit: int | None = None
+    context_window_limit: int | None = Field(default=None, gt=0, le=INT32_MAX)
     description: str | None = None
     archived: bool | None = None
     last_message_at: datetime | None = None
@@ -70,6 +71,7 @@ class ConversationResponse(ResponseModel):
     context_window_limit: int | None = None
     archived: bool = False
     archived_at: Timestamp | None = None
+    hidden: bool = False
     description: str | None = None
     last_message_at: Timestamp | None = None
     # Extensions: when the conversation's last turn ended, and how.

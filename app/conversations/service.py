@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import service as agents_service
+from app.agents import settings as model_settings
+from app.agents.models import Agent
 from app.auth.deps import Actor
 from app.conversations.models import Conversation
 from app.conversations.repository import ConversationRepository, OrderBy
@@ -28,6 +30,7 @@ from app.kit.pagination import Order
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.messages.thread import Thread
+from app.providers.registry import ProviderRegistry
 
 DEFAULT = "default"
 
@@ -90,10 +93,46 @@ async def response(
     return shown
 
 
+def _model_values(
+    registry: ProviderRegistry,
+    agent: Agent,
+    conversation: Conversation | None,
+    body: CreateConversation | UpdateConversation,
+) -> dict[str, object]:
+    """The conversation's own model columns a request sets. A model must be configured (400
+    naming ``model``); settings are filled with the model's defaults where the request leaves
+    them out, as Letta builds a conversation's model config from its handle; a new model
+    starts from its own defaults."""
+    sent = body.model_fields_set & {"model", "model_settings", "context_window_limit"}
+    if not sent:
+        return {}
+    before = conversation or Conversation()
+    model = body.model if "model" in sent else before.model
+    window = body.context_window_limit if "context_window_limit" in sent else None
+    if "context_window_limit" not in sent:
+        window = before.context_window_limit
+    if model is not None:
+        registry.resolve(model, context_window=window or agent.context_window_limit)
+    settings = None if model != before.model else before.model_settings
+    if body.model_settings is not None:
+        settings = {**(settings or {}), **body.model_settings}
+    filled = None
+    if model is not None or settings is not None:
+        info = registry.resolve_stored(model or agent.model, context_window=window)
+        max_tokens = model_settings.max_tokens_of(settings, None) or agent.max_tokens
+        filled = model_settings.filled(info.provider, info.model, settings, max_tokens=max_tokens)
+    return {"model": model, "model_settings": filled, "context_window_limit": window}
+
+
 async def create(
-    session: AsyncSession, actor: Actor, agent_id: str, body: CreateConversation
+    session: AsyncSession,
+    actor: Actor,
+    agent_id: str,
+    body: CreateConversation,
+    registry: ProviderRegistry | None = None,
 ) -> Conversation:
     agent = await agents_service.get(session, actor, agent_id)
+    own = _model_values(registry, agent, None, body) if registry is not None else {}
     now = utcnow()
     conversation = Conversation(
         id=new_id(Prefix.conversation),
@@ -102,8 +141,10 @@ async def create(
         summary=body.summary,
         context_start_seq=0,
         is_deleted=False,
+        hidden=body.hidden,
         created_at=now,
         updated_at=now,
+        **own,
     )
     ConversationRepository(session, actor.organization_id).add(conversation)
     await session.flush()
@@ -134,13 +175,20 @@ async def list_conversations(
 
 
 async def update(
-    session: AsyncSession, actor: Actor, conversation_id: str, body: UpdateConversation
+    session: AsyncSession,
+    actor: Actor,
+    conversation_id: str,
+    body: UpdateConversation,
+    registry: ProviderRegistry,
 ) -> Conversation:
     conversation = await get(session, actor, conversation_id)
+    agent = await agents_service.get(session, actor, conversation.agent_id)
+    values = _model_values(registry, agent, conversation, body)
     if "summary" in body.model_fields_set:
-        await ConversationRepository(session, actor.organization_id).save(
-            conversation, {"summary": body.summary, "updated_at": utcnow()}
-        )
+        values["summary"] = body.summary
+    if values:
+        values["updated_at"] = utcnow()
+        await ConversationRepository(session, actor.organization_id).save(conversation, values)
     return conversation
 
 
@@ -159,10 +207,12 @@ async def fork(
     source: Target,
     *,
     message_id: str | None,
+    hidden: bool,
 ) -> Conversation:
     """A new conversation of the same agent holding copies of the source thread's
     in-context messages (up to and including ``message_id``). A message belongs to one
-    thread here, so the fork copies what Letta's fork shares; the copies belong to no run.
+    thread here, so the fork copies what Letta's fork shares; the copies belong to no run and
+    name the message they copy (``forked_from_id``: the original, through forks of forks).
     Calls the source still waits on (a pending approval) are left out: the fork starts
     free to take a message."""
     org = actor.organization_id
@@ -178,7 +228,10 @@ async def fork(
     )
     window = [m for m in window if m.seq >= max(thread.context_start_seq, 1)]
     window = _cut(window, message_id, (thread.pending_approval or {}).get("message_id"))
-    conversation = await create(session, actor, agent.id, CreateConversation())
+    conversation = await create(session, actor, agent.id, CreateConversation(hidden=hidden))
+    if source.conversation is not None:  # the fork runs on the source's own model
+        for name in ("model", "model_settings", "context_window_limit"):
+            setattr(conversation, name, getattr(source.conversation, name))
     copies = [_copy(m, conversation.id) for m in window]
     if copies and not await messages.append(agent.id, copies):
         raise NotFound(f"Agent {agent.id} not found")
@@ -216,6 +269,7 @@ def _copy(message: Message, conversation_id: str) -> Message:
         name=message.name,
         sender_id=message.sender_id,
         group_id=message.group_id,
+        forked_from_id=message.forked_from_id or message.id,
         is_err=message.is_err,
         text=message.text,
         created_at=message.created_at,

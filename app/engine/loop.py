@@ -306,7 +306,9 @@ class Engine:
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)
         evict = evict or not self.compactor.config.enabled
-        return self._build(spec, agent, thread, blocks, recent, toolset, summary, evict)
+        return self._build(
+            spec, thread.runs(agent), thread, blocks, recent, toolset, summary, evict
+        )
 
     def _build(
         self,

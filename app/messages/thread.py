@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, inspect, select, update
 
 from app.agents.models import Agent
 from app.conversations.models import Conversation
@@ -36,6 +36,10 @@ class Thread:
     context_start_seq: int = 0
     summary_message_id: str | None = None
     pending_approval: dict[str, Any] | None = None
+    # A conversation's own model, over the agent's (None: the agent's).
+    model: str | None = None
+    model_settings: dict[str, Any] | None = None
+    context_window_limit: int | None = None
 
     @classmethod
     def main(cls, agent: Agent) -> "Thread":
@@ -55,7 +59,25 @@ class Thread:
             conversation.context_start_seq,
             conversation.summary_message_id,
             conversation.pending_approval,
+            conversation.model,
+            conversation.model_settings,
+            conversation.context_window_limit,
         )
+
+    def runs(self, agent: Agent) -> Agent:
+        """The agent as a step of this thread runs it: with the conversation's own model,
+        model settings and context window where it has them. A copy outside any session
+        (the stored agent is never changed); the agent itself when nothing differs."""
+        if self.model is None and self.model_settings is None and not self.context_window_limit:
+            return agent
+        values = {attr.key: getattr(agent, attr.key) for attr in inspect(Agent).column_attrs}
+        values["model"] = self.model or agent.model
+        if self.model_settings is not None:
+            values["model_settings"] = self.model_settings
+            limit = self.model_settings.get("max_output_tokens")
+            values["max_tokens"] = limit if isinstance(limit, int) else agent.max_tokens
+        values["context_window_limit"] = self.context_window_limit or agent.context_window_limit
+        return Agent(**values)
 
     @property
     def is_main(self) -> bool:
@@ -74,6 +96,9 @@ _THREAD = select(
     _CONVERSATIONS.c.agent_id,
     _CONVERSATIONS.c.id,
     *(_CONVERSATIONS.c[name] for name in WINDOW_COLUMNS),
+    _CONVERSATIONS.c.model,
+    _CONVERSATIONS.c.model_settings,
+    _CONVERSATIONS.c.context_window_limit,
 ).where(
     _CONVERSATIONS.c.id == bindparam("b_conversation"),
     _CONVERSATIONS.c.organization_id == bindparam("b_org"),
@@ -93,8 +118,16 @@ class ThreadWindows(Repository):
         row = (await self.execute(_THREAD, params)).first()
         if row is None:
             return None
-        pending = row.pending_approval
-        return Thread(row.agent_id, row.id, row.context_start_seq, row.summary_message_id, pending)
+        return Thread(
+            row.agent_id,
+            row.id,
+            row.context_start_seq,
+            row.summary_message_id,
+            row.pending_approval,
+            row.model,
+            row.model_settings,
+            row.context_window_limit,
+        )
 
     async def save(self, conversation_id: str, values: Mapping[str, Any]) -> None:
         unknown = set(values) - _SETTABLE

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blocks.memory import StagedConflictError, StagedMemory
@@ -107,7 +107,7 @@ class SleeptimeJob:
             await session.scalars(
                 select(Message)
                 .where(Message.agent_id == primary, Message.seq > start, Message.seq <= through)
-                .where(or_(Message.conversation_id.is_(None), Message.run_id.is_not(None)))
+                .where(Message.forked_from_id.is_(None))  # a fork's copies were read before
                 .order_by(Message.seq)
             )
         ).all()

@@ -1,39 +1,25 @@
 """``sleeptime agents export ID > a.af`` and ``sleeptime agents import a.af``, on the
 configured database."""
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import Settings
 from tests.helpers import create_agent, ok
+from tests.processes import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _cli(settings: Settings, *args: str) -> tuple[int, str, str]:
     env = {
-        **os.environ,
         "SLEEPTIME_DATABASE_URL": settings.database_url,
         "SLEEPTIME_OPENAI_BASE_URL": settings.openai_base_url or "",
         "SLEEPTIME_OPENAI_MODELS": ",".join(settings.openai_models),
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode or 0, out.decode(), err.decode()
+    return await run_cli(*args, env=env)
 
 
 async def test_export_then_import(

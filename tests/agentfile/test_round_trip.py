@@ -56,11 +56,10 @@ def _without_timestamps(value: Any) -> Any:
     return value
 
 
-async def _lived_in_agent(
-    app: FastAPI, client: httpx.AsyncClient, fake_llm: FakeLLMServer
-) -> dict[str, Any]:
-    """A sleeptime primary with a registered tool, rules, tags, secrets and a history with
-    a tool call, whose sleeptime agent has run once."""
+async def _exported(make_app: AppMaker, fake_llm: FakeLLMServer) -> dict[str, Any]:
+    """The file of a sleeptime primary with a registered tool, rules, tags, secrets and a
+    history with a tool call, whose sleeptime agent has run once."""
+    app, client = await make_app()
     await ok(client.post("/v1/tools/", json={"source_code": LOOKUP}))
     agent = await create_agent(
         client,
@@ -86,15 +85,13 @@ async def _lived_in_agent(
     )
     assert answer["usage"]["run_ids"]
     await _settle(app)
-    return agent
+    return await ok(client.get(f"/v1/agents/{agent['id']}/export"))  # type: ignore[no-any-return]
 
 
 async def test_export_import_export_is_exact(
     make_app: AppMaker, fresh: tuple[FastAPI, httpx.AsyncClient], fake_llm: FakeLLMServer
 ) -> None:
-    app, client = await make_app()
-    agent = await _lived_in_agent(app, client, fake_llm)
-    first = await ok(client.get(f"/v1/agents/{agent['id']}/export"))
+    first = await _exported(make_app, fake_llm)
     assert [a["name"] for a in first["agents"]] == ["shop", "shop-sleeptime"]
     assert first["agents"][0]["secrets"] == {"SHOP_KEY": ""}  # values never leave
     [group] = first["groups"]
@@ -119,9 +116,7 @@ async def test_export_import_export_is_exact(
 async def test_an_imported_agent_behaves_the_same_sleeptime_included(
     make_app: AppMaker, fresh: tuple[FastAPI, httpx.AsyncClient], fake_llm: FakeLLMServer
 ) -> None:
-    app, client = await make_app()
-    agent = await _lived_in_agent(app, client, fake_llm)
-    exported = await ok(client.get(f"/v1/agents/{agent['id']}/export"))
+    exported = await _exported(make_app, fake_llm)
     other_app, other = fresh
     imported = await ok(upload(other, exported, secrets='{"SHOP_KEY": "new"}'))
     primary_id, helper_id = imported["agent_ids"]

@@ -9,6 +9,7 @@ from letta_client import AsyncLetta, BadRequestError
 
 from tests.agentfile.conftest import FIXTURES, letta_file, upload
 from tests.conftest import MODEL, AppFactory
+from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, ok
 
 MINE = '''
@@ -154,3 +155,32 @@ async def test_mcp_servers_and_their_tools(client: httpx.AsyncClient) -> None:
     assert mcp_tool["metadata_"]["mcp"]["server_id"] == exported["mcp_servers"][0]["id"]
     await ok(upload(client, exported))  # the same server is reused, not duplicated
     assert len(await ok(client.get("/v1/mcp-servers/"))) == 1
+
+
+async def test_an_agent_waiting_for_approval_still_waits(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent = await create_agent(
+        client,
+        name="careful",
+        tools=["web_search"],
+        tool_rules=[{"tool_name": "web_search", "type": "requires_approval"}],
+    )
+    fake_llm.state.add(Reply(tool_calls=[("web_search", {"query": "news"})]))
+    paused = await ok(client.post(f"/v1/agents/{agent['id']}/messages", json={"input": "news?"}))
+    assert paused["stop_reason"]["stop_reason"] == "requires_approval"
+    exported = await ok(client.get(f"/v1/agents/{agent['id']}/export"))
+    assert exported["agents"][0]["messages"][-1]["role"] == "approval"
+    [call] = exported["agents"][0]["messages"][-1]["tool_calls"]
+    [copy_id] = (await ok(upload(client, exported)))["agent_ids"]
+    busy = await client.post(f"/v1/agents/{copy_id}/messages", json={"input": "hello?"})
+    assert busy.status_code == 409 and busy.json()["detail"]["code"] == "PENDING_APPROVAL"
+    fake_llm.state.add(Reply(text="Fine, no search."))
+    denial = {"type": "approval", "tool_call_id": call["id"], "approve": False}
+    answer = await ok(
+        client.post(
+            f"/v1/agents/{copy_id}/messages",
+            json={"messages": [{"type": "approval", "approvals": [denial]}]},
+        )
+    )
+    assert answer["messages"][-1]["content"] == "Fine, no search."

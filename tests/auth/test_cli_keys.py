@@ -1,10 +1,7 @@
 """``sleeptime keys``: the real CLI in a subprocess, against the test database."""
 
-import asyncio
 import hashlib
-import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from app.config import AuthMode
 from app.kit.db import Database
 from tests.conftest import AppFactory
 from tests.helpers import ok
+from tests.processes import run_cli
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MISSING_KEY = "apikey-00000000-0000-4000-8000-000000000000"
@@ -38,20 +36,8 @@ class Created:
 
 
 async def cli(database_url: str, *args: str) -> Result:
-    env = {**os.environ, "SLEEPTIME_DATABASE_URL": database_url, "SLEEPTIME_LOG_LEVEL": "INFO"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
+    env = {"SLEEPTIME_DATABASE_URL": database_url, "SLEEPTIME_LOG_LEVEL": "INFO"}
+    return Result(*await run_cli(*args, env=env))
 
 
 async def create(database_url: str, *args: str) -> tuple[Result, Created]:

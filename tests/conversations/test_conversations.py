@@ -287,8 +287,15 @@ async def test_list_modify_and_delete(client: httpx.AsyncClient, fake_llm: FakeL
 
     renamed = await ok(client.patch(f"{CONV}/{ids[1]}", json={"summary": "renamed"}))
     assert renamed["summary"] == "renamed"
-    refused = await client.patch(f"{CONV}/{ids[1]}", json={"model": "openai/gpt-4.1"})
-    assert refused.status_code == 422 and "model" in refused.text
+    refused = await client.patch(f"{CONV}/{ids[1]}", json={"description": "about"})
+    assert refused.status_code == 422 and "description" in refused.text
+
+    hidden = await new_conversation(client, agent["id"], hidden=True)
+    assert (await ok(client.get(f"{CONV}/{hidden}")))["hidden"] is True
+    forked = await ok(client.post(f"{CONV}/{ids[1]}/fork", params={"hidden": "true"}))
+    shown = await ok(client.get(f"{CONV}/", params={"agent_id": agent["id"]}))
+    assert {c["id"] for c in shown} == set(ids)  # neither the hidden one nor the hidden fork
+    assert (await ok(client.get(f"{CONV}/{forked['id']}")))["hidden"] is True
 
     assert (await client.delete(f"{CONV}/{ids[0]}")).status_code == 200
     for gone in (
@@ -433,3 +440,44 @@ async def test_sleeptime_reads_every_thread_exactly_once(
     ):
         assert sum(t.count(line) for t in transcripts) == 1, (line, transcripts)
     assert any(f"[Conversation {one}]" in t for t in transcripts), transcripts
+
+
+async def test_a_conversation_with_its_own_model(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent = await create_agent(client)
+    own = await ok(
+        client.post(
+            f"{CONV}/",
+            params={"agent_id": agent["id"]},
+            json={"model": "openai/gpt-4.1", "model_settings": {"temperature": 0.2}},
+        )
+    )
+    assert own["model"] == "openai/gpt-4.1" and own["model_settings"]["temperature"] == 0.2
+    plain = await new_conversation(client, agent["id"])
+    await ok(say(client, own["id"], "hi"))
+    sent = fake_llm.state.chat_requests[-1]
+    assert (sent["model"], sent["temperature"]) == ("gpt-4.1", 0.2)
+    await ok(say(client, plain, "hi"))
+    assert fake_llm.state.chat_requests[-1]["model"] == "gpt-4o-mini"  # the agent's
+    # The request's override_model comes first; then the conversation's model.
+    await ok(say(client, own["id"], "hi", override_model="openai/gpt-4o-mini"))
+    assert fake_llm.state.chat_requests[-1]["model"] == "gpt-4o-mini"
+    switched = await ok(client.patch(f"{CONV}/{plain}", json={"model": "openai/gpt-4.1"}))
+    assert switched["model"] == "openai/gpt-4.1"
+    assert switched["model_settings"]["temperature"] == 0.7  # the model's default
+    await ok(say(client, plain, "hi"))
+    assert fake_llm.state.chat_requests[-1]["model"] == "gpt-4.1"
+    back = await ok(client.patch(f"{CONV}/{plain}", json={"model": None}))
+    assert back["model"] is None and back["model_settings"] is None
+    await ok(say(client, plain, "hi"))
+    assert fake_llm.state.chat_requests[-1]["model"] == "gpt-4o-mini"
+    window = await ok(client.patch(f"{CONV}/{plain}", json={"context_window_limit": 64000}))
+    assert window["context_window_limit"] == 64000
+    for body in ({"model": "openai/nope"}, {"model": "no-slash"}):
+        refused = await client.patch(f"{CONV}/{plain}", json=body)
+        assert refused.status_code == 400 and "model" in refused.text, refused.text
+    bad_window = await client.patch(f"{CONV}/{plain}", json={"context_window_limit": 0})
+    assert bad_window.status_code == 422 and "context_window_limit" in bad_window.text
+    agent_now = await ok(client.get(f"/v1/agents/{agent['id']}"))
+    assert agent_now["model"] == "openai/gpt-4o-mini"  # the agent is never changed
