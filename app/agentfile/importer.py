@@ -13,7 +13,7 @@ one on); a sleeptime group's members start with the imported history counted as 
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -164,7 +164,10 @@ def rules_of(agent: AgentSchema, skipped: Sequence[str], where: str) -> list[dic
 
 
 def check(file: AgentFileSchema, options: ImportOptions, registry: ProviderRegistry) -> None:
-    """Everything refused before a write: references, agent types, tool kinds, models."""
+    """Everything refused before a write: options, references, agent types, tool kinds,
+    models."""
+    if (reason := unstorable(asdict(options))) is not None:
+        raise Unprocessable(f"options: {reason}")
     _check_refs(file)
     for index, agent in enumerate(file.agents):
         where = _where(index, agent)

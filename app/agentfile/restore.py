@@ -38,6 +38,7 @@ from app.providers.registry import ProviderRegistry
 from app.tools.builtin import BUILTIN_TOOLS
 
 COPY_SUFFIX = "_copy"
+MAX_NAME = 255
 SLEEPTIME_SUFFIX = "-sleeptime"
 _TICK = timedelta(microseconds=1)  # rows made together keep the file's order by time
 
@@ -92,7 +93,11 @@ def _names(file: AgentFileSchema, options: ImportOptions) -> dict[str, str]:
                         if names[member] == old + SLEEPTIME_SUFFIX:
                             names[member] = options.name + SLEEPTIME_SUFFIX
     suffix = COPY_SUFFIX if options.append_copy_suffix else ""
-    return {key: name + suffix for key, name in names.items()}
+    final = {key: name + suffix for key, name in names.items()}
+    long = next((n for n in final.values() if len(n) > MAX_NAME), None)
+    if long is not None:
+        raise Unprocessable(f"name: {long[:40]!r}... is longer than {MAX_NAME} characters")
+    return final
 
 
 def _enabled(file: AgentFileSchema, agent: AgentSchema) -> bool:

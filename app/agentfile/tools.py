@@ -81,6 +81,8 @@ def kind_of(tool: ToolSchema, where: str) -> Kind:
             f"built-in tools: {', '.join(BUILTIN_TOOLS)}"
         )
     if tool_type == MCP_TOOL_TYPE:
+        if not tools_service.TOOL_NAME.fullmatch(name):
+            raise BadRequest(f"{where}: MCP tool name {name!r} is not a valid tool name")
         if not isinstance(tool.json_schema, dict):
             raise Unprocessable(f"{where}: MCP tool {name!r} has no json_schema")
         return Kind.mcp
