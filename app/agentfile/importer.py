@@ -77,6 +77,7 @@ def _check_refs(file: AgentFileSchema) -> None:
     """Every id an entity refers to is in the file; nothing of folders."""
     if file.sources or file.files or any(a.files_agents or a.source_ids for a in file.agents):
         raise BadRequest("sources/files: folders (sources and files) are not supported here")
+    _check_unique(file)
     tools = {t.id for t in file.tools}
     blocks = {b.id for b in file.blocks}
     agents = {a.id for a in file.agents}
@@ -101,6 +102,26 @@ def _check_refs(file: AgentFileSchema) -> None:
         missing = [r for r in refs if r not in agents]
         if missing:
             raise Unprocessable(f"groups[{index}]: agent {missing[0]!r} is not in the file")
+
+
+def _check_unique(file: AgentFileSchema) -> None:
+    """No file id is used twice."""
+    kinds: list[tuple[str, list[str]]] = [
+        ("agents", [a.id for a in file.agents]),
+        ("groups", [g.id for g in file.groups]),
+        ("blocks", [b.id for b in file.blocks]),
+        ("tools", [t.id for t in file.tools]),
+        ("mcp_servers", [s.id for s in file.mcp_servers]),
+    ]
+    kinds += [
+        (f"agents[{i}].messages", [m.id for m in a.messages]) for i, a in enumerate(file.agents)
+    ]
+    for kind, ids in kinds:
+        seen: set[str] = set()
+        for file_id in ids:
+            if file_id in seen:
+                raise Unprocessable(f"{kind}: the id {file_id!r} is used twice")
+            seen.add(file_id)
 
 
 def _check_groups(file: AgentFileSchema) -> None:

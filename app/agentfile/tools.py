@@ -28,6 +28,7 @@ from app.mcp.service import Spec
 from app.mcp.tools import MCP_KEY, MCP_TOOL_TYPE
 from app.tools import repository as tool_rows
 from app.tools import service as tools_service
+from app.tools import source_schema
 from app.tools.builtin import BUILTIN_TOOLS
 from app.tools.repository import ToolRepository
 from app.tools.schemas import ToolCreate
@@ -179,7 +180,7 @@ async def _mcp_tool(
         raise Conflict(
             f"tool {name!r} exists here and is not a tool of MCP server {server.server_name}"
         )
-    schema = dict(tool.json_schema or {})
+    schema = source_schema.check_json_schema({**(tool.json_schema or {}), "name": name})
     await tool_rows.upsert(
         session,
         actor.organization_id,
@@ -187,7 +188,7 @@ async def _mcp_tool(
         tool_type=MCP_TOOL_TYPE,
         mcp_server_id=server.id,
         description=tool.description or schema.get("description"),
-        json_schema={**schema, "name": name},
+        json_schema=schema,
         tags=[f"{MCP_KEY}:{server.server_name}"],
         metadata_={MCP_KEY: {"server_name": server.server_name, "server_id": server.id}},
     )

@@ -136,6 +136,12 @@ CASES = [
         "'a b' is not a valid tool name",
     ),
     (
+        "an id used twice",
+        _changed("memgpt_agent.af", lambda d: d["blocks"][1].update(id="block-0")),
+        422,
+        "'block-0' is used twice",
+    ),
+    (
         "U+0000",
         _changed("memgpt_agent.af", lambda d: d["blocks"][0].update(value="a\x00b")),
         422,
