@@ -5,18 +5,10 @@ from typing import Any
 
 import httpx
 
+from tests.compaction.parts import PARTS
 from tests.conftest import AppFactory
 from tests.fakes.llm_server import FakeLLMServer, count_words
 from tests.helpers import create_agent, ok
-
-PARTS = (
-    "num_tokens_system",
-    "num_tokens_core_memory",
-    "num_tokens_external_memory_summary",
-    "num_tokens_summary_memory",
-    "num_tokens_functions_definitions",
-    "num_tokens_messages",
-)
 
 
 async def _anthropic(make_client: AppFactory, fake_llm: FakeLLMServer) -> httpx.AsyncClient:
