@@ -39,7 +39,7 @@ async def _overflow(
     if thread.summary_message_id is not None:
         previous = await messages.summary_text(thread.summary_message_id)
     info = compactor.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
-    room = info.context_window - (agent.max_tokens or ctxmod.DEFAULT_ANSWER_RESERVE)
+    room = info.context_window - ctxmod.reserve(agent)
     return Overflow(agent, thread, rows, info, room, previous, 0)
 
 
