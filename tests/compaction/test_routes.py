@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.kit.db import Database
 from app.messages.models import Message
+from tests.compaction.parts import PARTS
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, history, ok
 
@@ -149,16 +150,8 @@ async def test_context_shows_the_window_part_by_part(
     assert [m["role"] for m in before["messages"]][:3] == ["system", "user", "assistant"]
     names = {f["function"]["name"] for f in before["functions_definitions"]}
     assert "conversation_search" in names
-    parts = (
-        "num_tokens_system",
-        "num_tokens_core_memory",
-        "num_tokens_external_memory_summary",
-        "num_tokens_summary_memory",
-        "num_tokens_functions_definitions",
-        "num_tokens_messages",
-    )
-    assert before["context_window_size_current"] == sum(before[p] for p in parts)
-    assert all(before[p] > 0 for p in parts if p != "num_tokens_summary_memory")
+    assert before["context_window_size_current"] == sum(before[p] for p in PARTS)
+    assert all(before[p] > 0 for p in PARTS if p != "num_tokens_summary_memory")
     summarizing.state.summaries.append(Reply(text="Ana said hello four times."))
     await ok(client.post(f"/v1/agents/{agent['id']}/summarize"))
     after = await ok(client.get(path))
