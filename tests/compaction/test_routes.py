@@ -48,6 +48,13 @@ async def test_summarize_compacts_the_window_now(
     assert sent[1]["content"].endswith("\n\nThey said u0 to u5.")
     assert sent[2]["role"] == "assistant" and sent[-1]["content"] == "u6"
 
+    reset = await ok(client.patch(f"/v1/agents/{agent['id']}/reset-messages", json={}))
+    assert reset is None or len(reset["message_ids"]) == 1
+    assert len((await ok(client.get(f"/v1/agents/{agent['id']}")))["message_ids"]) == 1
+    await ok(client.post(f"/v1/agents/{agent['id']}/messages", json={"input": "fresh"}))
+    fresh = summarizing.state.chat_requests[-1]["messages"]
+    assert [m["role"] for m in fresh] == ["system", "user"]
+
 
 async def test_summarize_all_keeps_only_the_last_exchange(
     client: httpx.AsyncClient, summarizing: FakeLLMServer
