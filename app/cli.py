@@ -1,174 +1,30 @@
-"""The ``sleeptime`` command: serve, migrate, manage API keys, export and import agents."""
+"""The ``sleeptime`` command: serve, worker, migrate, manage API keys, export and import agents.
 
-import argparse
-import asyncio
-import signal
+Start-up makes a few hundred thousand objects that live as long as the process: modules,
+classes, schemas, routes. The cyclic garbage collector would walk them over and over while
+they are being made (about a tenth of a second of a server's start) and again at every full
+collection afterwards. So it is off while the commands and the application are imported,
+and what they made is then moved out of its view (``gc.freeze``) before it is turned on.
+"""
+
+import gc
 import sys
 from collections.abc import Sequence
 
-import structlog
-import uvicorn
-
-from app.agentfile import cli as agentfile_cli
-from app.auth import service as auth_service
-from app.config import AuthMode, Settings, get_settings
-from app.kit import dialect, migrate
-from app.kit.db import Database
-from app.kit.errors import AppError
-from app.kit.logging import configure_logging
-from app.runtime import runtime
-
-log = structlog.get_logger("app.cli")
-
-
-def _out(line: str) -> None:
-    sys.stdout.write(line + "\n")
-
-
-async def _prepare_schema(settings: Settings, *, force_migrate: bool) -> None:
-    db = Database(settings.database_url)
-    try:
-        await migrate.ensure_schema(db.engine, migrate=force_migrate or settings.migrate_on_start)
-    finally:
-        await db.dispose()
-
-
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        lock = dialect.acquire_process_lock(settings.database_url)
-    except dialect.ProcessLockError as exc:
-        log.error("serve.refused", reason=str(exc))
-        return 1
-    try:
-        asyncio.run(_prepare_schema(settings, force_migrate=args.migrate))
-    except migrate.SchemaNotReadyError as exc:
-        log.error("serve.schema_not_ready", reason=str(exc))
-        return 1
-    if settings.auth is AuthMode.disabled and args.host not in {"127.0.0.1", "localhost", "::1"}:
-        log.warning(
-            "serve.unauthenticated_on_network",
-            host=args.host,
-            hint="SLEEPTIME_AUTH=disabled lets anyone who reaches this port act as the default "
-            "organization; set SLEEPTIME_AUTH=required and create keys",
-        )
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        timeout_graceful_shutdown=30,
-        # Named, not "auto": a missing extra must fail at start, not quietly cost the
-        # per-request speed of libuv's loop and the C HTTP parser.
-        loop="uvloop",
-        http="httptools",
-    )
-    if lock is not None:
-        lock.close()
-    return 0
-
-
-async def _work(settings: Settings) -> int:
-    """Run only the dispatcher until SIGTERM or SIGINT, or until one of its loops stops on a
-    bug: then the process exits with status 1, for its supervisor to restart it."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        async with runtime(settings, dispatch=True, role="worker") as rt:
-            signals = asyncio.create_task(stop.wait())
-            broken = asyncio.create_task(rt.vitals.broken.wait())
-            await asyncio.wait({signals, broken}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (signals, broken):
-                task.cancel()
-            await asyncio.gather(signals, broken, return_exceptions=True)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    if rt.vitals.bug is not None:
-        log.error("worker.stopped", reason=rt.vitals.bug)
-        return 1
-    log.info("worker.stopped")
-    return 0
-
-
-async def _migrate(settings: Settings) -> None:
-    db = Database(settings.database_url)
-    try:
-        await migrate.upgrade(db.engine)
-        _out(f"database at revision {await migrate.current_revision(db.engine)}")
-    finally:
-        await db.dispose()
-
-
-async def _keys(args: argparse.Namespace, settings: Settings) -> None:
-    db = Database(settings.database_url)
-    try:
-        await migrate.ensure_schema(db.engine, migrate=settings.migrate_on_start)
-        async with db.session() as session:
-            if args.keys_command == "create":
-                issued = await auth_service.create_key(session, org_name=args.org, name=args.name)
-                _out(f"key id:       {issued.key.id}")
-                _out(f"organization: {issued.organization.name} ({issued.organization.id})")
-                _out(f"api key:      {issued.secret}")
-                _out("Store the key now: it is not shown again.")
-            elif args.keys_command == "list":
-                for key, org_name in await auth_service.list_keys(session):
-                    state = "revoked" if key.revoked_at else "active"
-                    label = key.name or "-"
-                    _out(f"{key.id}  {key.prefix}...  org={org_name}  {state}  name={label}")
-            else:
-                key = await auth_service.revoke_key(session, args.key_id)
-                _out(f"revoked {key.id}")
-    finally:
-        await db.dispose()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sleeptime", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the API server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8283)
-    serve.add_argument("--migrate", action="store_true", help="apply migrations before starting")
-    commands.add_parser("worker", help="run only the background-run dispatcher")
-    commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
-    keys = commands.add_parser("keys", help="manage API keys")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create", help="create a key (shown once)")
-    create.add_argument("--org", required=True, help="organization name (created if new)")
-    create.add_argument("--name", default=None, help="a note to tell the key apart")
-    key_commands.add_parser("list", help="list keys")
-    revoke = key_commands.add_parser("revoke", help="revoke a key")
-    revoke.add_argument("key_id")
-    agentfile_cli.add_commands(commands)
-    return parser
-
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    if args.command == "serve":
-        return _serve(args, settings)
+    gc.disable()
     try:
-        if args.command == "worker":
-            if settings.is_sqlite:
-                log.error("worker.refused", reason="on SQLite the API process runs the dispatcher")
-                return 1
-            return asyncio.run(_work(settings))
-        if args.command == "migrate":
-            asyncio.run(_migrate(settings))
-        elif args.command == "agents":
-            for line in asyncio.run(agentfile_cli.run(args, settings)):
-                _out(line)
-        else:
-            asyncio.run(_keys(args, settings))
-    except (AppError, migrate.SchemaNotReadyError, OSError, ValueError) as exc:
-        log.error("cli.failed", reason=str(exc))
-        return 1
-    return 0
+        # Imported here, with the collector off; ``commands`` loads what every command needs.
+        from app import commands  # noqa: PLC0415
+
+        args = commands.parse(argv)
+        if args.command == "serve":
+            import app.main  # noqa: PLC0415, F401 (the application ``serve`` runs)
+    finally:
+        gc.freeze()
+        gc.enable()
+    return commands.run(args)
 
 
 if __name__ == "__main__":

@@ -138,8 +138,12 @@ async def runtime(
                 _mcp_service(settings, db),
             )
             try:
-                async with _mcp(rt.mcp), _listening(rt), _dispatching(dispatcher):
-                    log.info(_STARTED[role], **_in_effect(rt, dispatch))
+                async with (
+                    _mcp(rt.mcp),
+                    _listening(rt),
+                    _dispatching(dispatcher),
+                    _announced(rt, role, dispatch),
+                ):
                     try:
                         yield rt
                     finally:
@@ -148,6 +152,22 @@ async def runtime(
                 await callbacks.drain()  # last: the runs above may still call back
     finally:
         await db.dispose()
+
+
+@asynccontextmanager
+async def _announced(rt: Runtime, role: Role, dispatch: bool) -> AsyncIterator[None]:
+    """The startup line, logged once all it states is known. The sandbox's self-check may
+    still be running when the process starts to serve; the line waits for it on a task of
+    its own, awaited when the process stops."""
+
+    async def announce() -> None:
+        log.info(_STARTED[role], **_in_effect(rt, dispatch), **await rt.tools.described())
+
+    task = asyncio.create_task(announce(), name="announce")
+    try:
+        yield
+    finally:
+        await task
 
 
 def _in_effect(rt: Runtime, dispatch: bool) -> dict[str, Any]:
@@ -163,7 +183,6 @@ def _in_effect(rt: Runtime, dispatch: bool) -> dict[str, Any]:
         "dispatcher": "on" if dispatch else "off",
         "worker_concurrency": settings.worker_concurrency if dispatch else 0,
         "lease_seconds": settings.lease_seconds,
-        **rt.tools.described,
     }
 
 

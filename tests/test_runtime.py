@@ -9,6 +9,7 @@ import pytest
 from app.config import LogFormat, Settings
 from app.kit.logging import configure_logging
 from app.runtime import Role, describe_database, runtime
+from app.sandbox.backend import Sandbox
 from tests.conftest import BACKEND
 
 
@@ -51,6 +52,8 @@ async def test_the_startup_line(
         ("on", 3) if dispatch else ("off", 0)
     )
     assert "s3cret" not in repr(line)
+    # The sandbox in effect, checked (the check runs while the process starts).
+    assert line["sandbox"] == (await Sandbox.start(configured)).backend.value
 
 
 def test_database_locations() -> None:

@@ -113,12 +113,12 @@ async def import_agent_file(
     strip_messages: Annotated[bool, Form()] = False,
     secrets: Annotated[str | None, Form()] = None,
     env_vars_json: Annotated[str | None, Form(deprecated=True)] = None,
-    name: Annotated[str | None, Form()] = None,
-    override_name: Annotated[str | None, Form(deprecated=True)] = None,
-    model: Annotated[str | None, Form()] = None,
-    override_model_handle: Annotated[str | None, Form(deprecated=True)] = None,
-    embedding: Annotated[str | None, Form()] = None,
-    override_embedding_handle: Annotated[str | None, Form(deprecated=True)] = None,
+    name: Annotated[str | None, Form(max_length=255)] = None,
+    override_name: Annotated[str | None, Form(max_length=255, deprecated=True)] = None,
+    model: Annotated[str | None, Form(max_length=255)] = None,
+    override_model_handle: Annotated[str | None, Form(max_length=255, deprecated=True)] = None,
+    embedding: Annotated[str | None, Form(max_length=255)] = None,
+    override_embedding_handle: Annotated[str | None, Form(max_length=255, deprecated=True)] = None,
     project_id: Annotated[str | None, Form(deprecated=True)] = None,
     x_override_embedding_model: Annotated[
         str | None, Header(alias="x-override-embedding-model")

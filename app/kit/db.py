@@ -81,8 +81,9 @@ class Database:
     """The engine and the session factories for one configured database URL.
 
     A write session begins an immediate (write-locking) transaction on SQLite so that two
-    writers queue on the lock instead of failing on a stale snapshot; on PostgreSQL both
-    factories behave the same. SQLite has one writer at a time: this process's writers take
+    writers queue on the lock instead of failing on a stale snapshot; on PostgreSQL a read
+    session runs its statements outside a transaction block (``dialect.read_engine``: no
+    BEGIN and COMMIT round trips). SQLite has one writer at a time: this process's writers take
     turns on an ``asyncio.Lock`` first (in arrival order, each with its connection already in
     hand), so they never meet SQLite's sleep-and-retry busy handler, whose growing sleeps put
     seconds on the slowest turns under load; other processes are still arbitrated by it.
@@ -92,7 +93,9 @@ class Database:
         self.url = url
         self.engine: AsyncEngine = dialect.create_engine(url, echo=echo)
         self._write_engine = dialect.write_engine(self.engine)
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._read = async_sessionmaker(
+            dialect.read_engine(self.engine), expire_on_commit=False, autoflush=False
+        )
         self._write = async_sessionmaker(
             self._write_engine, expire_on_commit=False, autoflush=False
         )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from app.kit import sqlite_driver
 from app.kit.storable import dumps, loads
 
 _IMMEDIATE = "sleeptime_sqlite_immediate"
@@ -48,7 +49,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         _install_postgresql_hooks(engine)
         return engine
     engine = create_async_engine(
-        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **json_codec
+        url,
+        echo=echo,
+        connect_args={"timeout": SQLITE_BUSY_SECONDS},
+        module=sqlite_driver.dbapi(),  # one trip to aiosqlite's thread per statement
+        **json_codec,
     )
     _install_sqlite_hooks(engine)
     return engine
@@ -59,6 +64,18 @@ def write_engine(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name != "sqlite":
         return engine
     return engine.execution_options(**{_IMMEDIATE: True})
+
+
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """An engine sharing ``engine``'s pool for units of work that only read.
+
+    On PostgreSQL their statements run outside a transaction block: under READ COMMITTED
+    (the isolation in use) every statement of a transaction reads a snapshot of its own
+    anyway, so the block bought a read nothing but its BEGIN and COMMIT, two round trips.
+    SQLite keeps its transaction, which is what gives a read one snapshot there."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:

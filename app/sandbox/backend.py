@@ -114,11 +114,16 @@ class Sandbox:
         self.interpreter = interpreter or Interpreter.base()
         self.identity = identity or Identity(None)
         self.bwrap = bwrap or "bwrap"
+        self._check: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, settings: Settings) -> "Sandbox":
+    async def start(cls, settings: Settings, *, check_later: bool = False) -> "Sandbox":
         """The sandbox ``SLEEPTIME_SANDBOX`` asks for: bubblewrap when it passes a self-check
-        (``auto`` falls back to a plain subprocess with one warning; ``bwrap`` refuses)."""
+        (``auto`` falls back to a plain subprocess with one warning; ``bwrap`` refuses).
+
+        With ``check_later``, ``auto``'s self-check (a sandboxed interpreter started, a tenth
+        of a second) runs on a task of the sandbox's own instead of delaying the process's
+        start: jobs wait for it (``checked``), and ``close`` ends it."""
         limits, identity = Limits.of(settings), Identity.current(settings.sandbox_uid)
         if identity.drop_to is not None and shutil.which("setpriv") is None:
             raise SandboxUnavailable(
@@ -129,26 +134,42 @@ class Sandbox:
         if settings.sandbox == SandboxChoice.subprocess:
             return plain
         bwrap = shutil.which("bwrap")
-        problem = "bwrap is not installed" if bwrap is None else None
-        if bwrap is not None:
-            candidate = cls(Backend.bwrap, limits, identity=identity, bwrap=bwrap)
-            problem = await _checked(candidate)
-            if problem is None:
-                return candidate
-        if settings.sandbox == SandboxChoice.bwrap:
-            raise SandboxUnavailable(f"SLEEPTIME_SANDBOX=bwrap but bubblewrap fails: {problem}")
-        log.warning(
-            "sandbox.fallback",
-            reason=problem,
-            backend=Backend.subprocess.value,
-            note="tools run as plain subprocesses with rlimits: no filesystem or network "
-            "isolation; install bubblewrap for both",
-        )
-        return plain
+        if bwrap is None:
+            return _fall_back(settings, plain, "bwrap is not installed")
+        candidate = cls(Backend.bwrap, limits, identity=identity, bwrap=bwrap)
+        if check_later and settings.sandbox == SandboxChoice.auto:
+            candidate._check = asyncio.create_task(candidate._decide(), name="sandbox-check")
+            return candidate
+        problem = await _checked(candidate)
+        return candidate if problem is None else _fall_back(settings, plain, problem)
+
+    async def _decide(self) -> None:
+        """``auto``'s self-check, later: bubblewrap stays if it passes, else the fallback."""
+        problem = await _checked(self)
+        if problem is not None:
+            _warn_fallback(problem)
+            self.backend = Backend.subprocess
+
+    async def checked(self) -> Backend:
+        """The backend in effect, once the self-check (when one is still running) has
+        decided it."""
+        if self._check is not None:
+            # Shielded: a caller cancelled while it waits leaves the check running.
+            await asyncio.shield(self._check)
+        return self.backend
+
+    async def close(self) -> None:
+        """Stop a self-check still running (its process is killed)."""
+        if self._check is not None and not self._check.done():
+            self._check.cancel()
+            await asyncio.gather(self._check, return_exceptions=True)
 
     async def run(self, job: Job, *, limits: Limits | None = None) -> Outcome:
         """Run the job to its end or to a limit; never raises for what the tool does."""
-        limits = limits or self.limits
+        await self.checked()
+        return await self._run(job, limits or self.limits)
+
+    async def _run(self, job: Job, limits: Limits) -> Outcome:
         workdir = await asyncio.to_thread(self._workdir)
         try:
             return await self._run_in(workdir, job, limits)
@@ -372,11 +393,28 @@ async def _self_check(sandbox: Sandbox) -> str | None:
     """Why the sandbox cannot run a trivial tool here, or None when it can."""
     job = Job("def check():\n    return 'ok'\n", "check")
     check_limits = Limits(**{**_fields(sandbox.limits), "wall_seconds": 30.0})
-    outcome = await sandbox.run(job, limits=check_limits)
+    outcome = await sandbox._run(job, check_limits)  # not ``run``: it waits for this check
     if outcome.ok and outcome.value == "ok":
         return None
     detail = outcome.stopped or f"{outcome.error_type}: {outcome.message}"
     return f"{detail}; stderr: {outcome.stderr.strip()[-500:]}"
+
+
+def _fall_back(settings: Settings, plain: Sandbox, problem: str) -> Sandbox:
+    if settings.sandbox == SandboxChoice.bwrap:
+        raise SandboxUnavailable(f"SLEEPTIME_SANDBOX=bwrap but bubblewrap fails: {problem}")
+    _warn_fallback(problem)
+    return plain
+
+
+def _warn_fallback(problem: str) -> None:
+    log.warning(
+        "sandbox.fallback",
+        reason=problem,
+        backend=Backend.subprocess.value,
+        note="tools run as plain subprocesses with rlimits: no filesystem or network "
+        "isolation; install bubblewrap for both",
+    )
 
 
 def _fields(limits: Limits) -> dict[str, Any]:

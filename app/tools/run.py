@@ -235,11 +235,16 @@ class ToolRunners:
         external: Mapping[ToolKind, ExternalRunner] | None = None,
         *,
         timeout_seconds: float = 60.0,
-        described: Mapping[str, Any] | None = None,
+        described: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self.external = dict(external or {})
         self.timeout_seconds = timeout_seconds
-        self.described = dict(described or {})
+        self._described = described
+
+    async def described(self) -> dict[str, Any]:
+        """What a process's startup line says of its tools (the sandbox in effect), once
+        known."""
+        return await self._described() if self._described is not None else {}
 
     async def session(self, ctx: ToolContext, tool: ToolDef, arguments: str) -> ToolResult:
         """A session tool, in the caller's transaction."""

@@ -5,6 +5,7 @@ it is imported; importing it here is all it takes to add a kind.
 """
 
 from contextlib import AsyncExitStack
+from typing import Any
 
 import httpx
 
@@ -33,11 +34,17 @@ async def build_runners(
     settings: Settings, http: httpx.AsyncClient, stack: AsyncExitStack
 ) -> ToolRunners:
     """Every registered kind's runner, built once for the process."""
-    sandbox = await Sandbox.start(settings)
+    # The sandbox's self-check runs while the process goes on starting (see ``Sandbox``).
+    sandbox = await Sandbox.start(settings, check_later=True)
+    stack.push_async_callback(sandbox.close)
     resources = RunnerResources(settings, http, stack, sandbox)
     external = {kind: await factory(resources) for kind, factory in factories().items()}
+
+    async def described() -> dict[str, Any]:
+        return {"sandbox": (await sandbox.checked()).value}
+
     return ToolRunners(
         external,
         timeout_seconds=settings.tool_timeout_seconds + TIMEOUT_GRACE_SECONDS,
-        described={"sandbox": sandbox.backend.value},
+        described=described,
     )

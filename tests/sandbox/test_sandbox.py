@@ -348,3 +348,36 @@ async def test_start_reports_the_backend_it_checked(monkeypatch: pytest.MonkeyPa
     assert fallback.backend == Backend.subprocess
     with pytest.raises(RuntimeError, match="bwrap is not installed"):
         await Sandbox.start(Settings(sandbox=SandboxChoice.bwrap))
+
+
+async def _first_job_then_backend(settings: Settings) -> Backend:
+    """Start a sandbox checking later, run a job at once (it must succeed), and say which
+    backend the check chose."""
+    sandbox = await Sandbox.start(settings, check_later=True)
+    try:
+        outcome = await sandbox.run(Job("def f():\n    return 7\n", "f"))
+        assert outcome.value == "7"
+        return await sandbox.checked()
+    finally:
+        await sandbox.close()
+
+
+async def test_a_later_check_decides_before_the_first_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process does not wait for ``auto``'s self-check to start; a job does, and runs on
+    the backend the check chose, as the check at start would have chosen it."""
+    settings = Settings(sandbox=SandboxChoice.auto)
+    now = await Sandbox.start(settings)
+    assert await _first_job_then_backend(settings) == now.backend
+    # A bubblewrap that fails its check: the later check falls back, and the job still runs.
+    found = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name: "/bin/false" if name == "bwrap" else found(name)
+    )
+    assert await _first_job_then_backend(settings) == Backend.subprocess
+
+
+async def test_closing_stops_a_check_still_running() -> None:
+    sandbox = await Sandbox.start(Settings(sandbox=SandboxChoice.auto), check_later=True)
+    await sandbox.close()
+    check = sandbox._check
+    assert check is None or check.done()

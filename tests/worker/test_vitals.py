@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app import cli
+from app import commands
 from app.config import Settings
 from app.runs import lifecycle
 from tests.helpers import ok
@@ -49,4 +49,4 @@ async def test_a_bug_makes_the_worker_exit_non_zero(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(lifecycle, "forget_streams", _reaper_bug)
-    assert await asyncio.wait_for(cli._work(settings), 60) == 1
+    assert await asyncio.wait_for(commands._work(settings), 60) == 1
