@@ -191,3 +191,17 @@ async def _stored_system(db: Database, agent_id: str) -> str:
             select(Message.content).where(Message.agent_id == agent_id, Message.seq == 0)
         )
     return str(content[0]["text"])
+
+
+async def test_the_servers_compaction_model_writes_summaries(
+    make_client: Any, summarizing: FakeLLMServer
+) -> None:
+    client = await make_client(compaction_model="openai/gpt-4.1")
+    agent = await create_agent(client)
+    await _talk(client, agent["id"], 3)
+    await ok(client.post(f"/v1/agents/{agent['id']}/summarize"))
+    assert summarizing.state.summary_requests[-1]["model"] == "gpt-4.1"
+    own = {"compaction_settings": {"mode": "self_compact_all"}}
+    await _talk(client, agent["id"], 2)
+    await ok(client.post(f"/v1/agents/{agent['id']}/summarize", json=own))
+    assert summarizing.state.summary_requests[-1]["model"] == "gpt-4o-mini"  # the agent's
