@@ -10,11 +10,12 @@ back to plain eviction, as before compaction existed; the run's metadata and a
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.compaction import CompactionSettings, read
 from app.agents.models import Agent
@@ -119,16 +120,20 @@ class Compactor:
         summary: Summary,
         sink: EventSink | None = None,
         event: Callable[[Message], Compacted] | None = None,
+        guard: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> Message | None:
         """The summary message, appended to the thread's history in the transaction that
         moves the thread's window past what it summarised (with the compaction's event for
         ``sink``); None if the agent is gone. The main thread's window is on the agent's row,
-        set by the statement that numbers the message; a conversation's on its own row."""
+        set by the statement that numbers the message; a conversation's on its own row.
+        ``guard`` runs first in that transaction and may refuse it by raising."""
         content = [{"type": "text", "text": summary.text}]
         message = new_message(owner, SUMMARY_ROLE, content=content)
         window = {"context_start_seq": summary.cut.start_seq, "summary_message_id": message.id}
         org = owner.organization_id
         async with self.db.session() as session:
+            if guard is not None:
+                await guard(session)
             messages = MessageRepository(session, org)
             if thread.conversation_id is None:
                 stored = await messages.append(owner.agent_id, [message], **window)

@@ -1,5 +1,7 @@
 """The context routes: summarize on request, the window part by part, recompile."""
 
+import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -205,3 +207,27 @@ async def test_the_servers_compaction_model_writes_summaries(
     await _talk(client, agent["id"], 2)
     await ok(client.post(f"/v1/agents/{agent['id']}/summarize", json=own))
     assert summarizing.state.summary_requests[-1]["model"] == "gpt-4o-mini"  # the agent's
+
+
+async def test_a_turn_begun_while_summarizing_wins(
+    client: httpx.AsyncClient, summarizing: FakeLLMServer
+) -> None:
+    state = summarizing.state
+    agent = await create_agent(client)
+    await _talk(client, agent["id"], 3)
+    summary_held, turn_held = threading.Event(), threading.Event()
+    state.summaries.append(Reply(text="late", hold=summary_held))
+    state.add(Reply(text="busy", hold=turn_held))
+    path = f"/v1/agents/{agent['id']}"
+    summarizing_task = asyncio.create_task(client.post(f"{path}/summarize"))
+    await asyncio.to_thread(state.wait_for_summary_requests, 1)
+    chats = len(state.chat_requests)
+    turn = asyncio.create_task(client.post(f"{path}/messages", json={"input": "now"}))
+    await asyncio.to_thread(state.wait_for_chat_requests, chats + 1)
+    summary_held.set()
+    refused = await summarizing_task
+    turn_held.set()
+    assert refused.status_code == 409 and refused.json()["detail"]["code"] == "AGENT_BUSY"
+    assert (await turn).status_code == 200
+    listed = await history(client, agent["id"])
+    assert "summary_message" not in {m["message_type"] for m in listed}
