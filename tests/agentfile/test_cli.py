@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from app import commands
 from app.kit.db import Database
 from tests.agentfile.conftest import FIXTURES
 from tests.conftest import Settings
@@ -20,7 +20,7 @@ def sleeptime(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> "Run":
-    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(commands, "get_settings", lambda: settings)
     return Run(capsys)
 
 
@@ -31,7 +31,7 @@ class Run:
         self.capsys = capsys
 
     def __call__(self, *args: str) -> tuple[int, str]:
-        code = cli.main(list(args))
+        code = commands.run(commands.parse(list(args)))
         return code, self.capsys.readouterr().out
 
 
