@@ -83,13 +83,17 @@ async def test_a_failed_summary_falls_back_to_eviction_and_says_so(
     agent = await create_agent(client, **WINDOW)
     failures = [Reply(status=500) for _ in range(50)]
     state.summaries.extend(failures)
-    runs = []
+    runs, events = [], []
     for i in range(12):
         state.add(Reply(text=f"reply {i}"))
-        answer = await _send(client, agent["id"], f"message {i}: " + "x" * 2000)
+        text = f"message {i}: " + "x" * 2000
+        answer = await _send(client, agent["id"], text, include_compaction_messages=True)
         assert answer["stop_reason"]["stop_reason"] == "end_turn"
-        runs.append(answer["messages"][0]["run_id"])
+        runs.append(answer["messages"][-1]["run_id"])
+        events += [m for m in answer["messages"] if m["message_type"] != "assistant_message"]
     assert state.summary_requests, "the window never overflowed"
+    assert events and {e["message_type"] for e in events} == {"event_message"}
+    assert all(e["event_data"]["fallback"] == "eviction" for e in events)
     everything = await history(client, agent["id"], limit=1000)
     assert not [m for m in everything if m["message_type"] == "summary_message"]
     assert len(everything) == 24
