@@ -13,7 +13,7 @@ one on); a sleeptime group's members start with the imported history counted as 
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -77,6 +77,7 @@ def _check_refs(file: AgentFileSchema) -> None:
     """Every id an entity refers to is in the file; nothing of folders."""
     if file.sources or file.files or any(a.files_agents or a.source_ids for a in file.agents):
         raise BadRequest("sources/files: folders (sources and files) are not supported here")
+    _check_unique(file)
     tools = {t.id for t in file.tools}
     blocks = {b.id for b in file.blocks}
     agents = {a.id for a in file.agents}
@@ -101,6 +102,26 @@ def _check_refs(file: AgentFileSchema) -> None:
         missing = [r for r in refs if r not in agents]
         if missing:
             raise Unprocessable(f"groups[{index}]: agent {missing[0]!r} is not in the file")
+
+
+def _check_unique(file: AgentFileSchema) -> None:
+    """No file id is used twice."""
+    kinds: list[tuple[str, list[str]]] = [
+        ("agents", [a.id for a in file.agents]),
+        ("groups", [g.id for g in file.groups]),
+        ("blocks", [b.id for b in file.blocks]),
+        ("tools", [t.id for t in file.tools]),
+        ("mcp_servers", [s.id for s in file.mcp_servers]),
+    ]
+    kinds += [
+        (f"agents[{i}].messages", [m.id for m in a.messages]) for i, a in enumerate(file.agents)
+    ]
+    for kind, ids in kinds:
+        seen: set[str] = set()
+        for file_id in ids:
+            if file_id in seen:
+                raise Unprocessable(f"{kind}: the id {file_id!r} is used twice")
+            seen.add(file_id)
 
 
 def _check_groups(file: AgentFileSchema) -> None:
@@ -164,7 +185,10 @@ def rules_of(agent: AgentSchema, skipped: Sequence[str], where: str) -> list[dic
 
 
 def check(file: AgentFileSchema, options: ImportOptions, registry: ProviderRegistry) -> None:
-    """Everything refused before a write: references, agent types, tool kinds, models."""
+    """Everything refused before a write: options, references, agent types, tool kinds,
+    models."""
+    if (reason := unstorable(asdict(options))) is not None:
+        raise Unprocessable(f"options: {reason}")
     _check_refs(file)
     for index, agent in enumerate(file.agents):
         where = _where(index, agent)

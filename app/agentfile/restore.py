@@ -1,7 +1,6 @@
 """The writes of an import, in the caller's transaction (checks are ``importer.check``)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -31,12 +30,14 @@ from app.kit.errors import Unprocessable
 from app.kit.ids import Prefix, new_id
 from app.kit.schemas import INT32_MAX, ONE_DAY_SECONDS
 from app.messages import history
+from app.messages.chat import SUMMARY_ROLE
 from app.messages.models import Message
 from app.messages.repository import SYSTEM_SEQ, MessageRepository
 from app.providers.registry import ProviderRegistry
 from app.tools.builtin import BUILTIN_TOOLS
 
 COPY_SUFFIX = "_copy"
+MAX_NAME = 255
 SLEEPTIME_SUFFIX = "-sleeptime"
 _TICK = timedelta(microseconds=1)  # rows made together keep the file's order by time
 
@@ -91,7 +92,11 @@ def _names(file: AgentFileSchema, options: ImportOptions) -> dict[str, str]:
                         if names[member] == old + SLEEPTIME_SUFFIX:
                             names[member] = options.name + SLEEPTIME_SUFFIX
     suffix = COPY_SUFFIX if options.append_copy_suffix else ""
-    return {key: name + suffix for key, name in names.items()}
+    final = {key: name + suffix for key, name in names.items()}
+    long = next((n for n in final.values() if len(n) > MAX_NAME), None)
+    if long is not None:
+        raise Unprocessable(f"name: {long[:40]!r}... is longer than {MAX_NAME} characters")
+    return final
 
 
 def _enabled(file: AgentFileSchema, agent: AgentSchema) -> bool:
@@ -120,12 +125,6 @@ def _secrets(agent: AgentSchema, options: ImportOptions) -> dict[str, str]:
     keys = {**(agent.tool_exec_environment_variables or {}), **(agent.secrets or {})}
     values = {key: str(value or "") for key, value in keys.items()}
     return values | options.secrets
-
-
-@dataclass(frozen=True, slots=True)
-class _Made:
-    agents: dict[str, Agent]
-    groups: dict[str, str]
 
 
 def _agent(
@@ -191,20 +190,15 @@ def _context(
     agent: AgentSchema, by_file: dict[str, Message], system_id: str | None, last: int
 ) -> tuple[int, str | None]:
     """(context_start_seq, summary_message_id) the in-context ids come to: the agent sees
-    its system message, then every message from the first in-context one on. A first
-    in-context message that stands apart from a run reaching the end is its summary."""
-    ids = [i for i in agent.in_context_message_ids if i != system_id and i in by_file]
+    its system message, its summary message when the first in-context one is a summary,
+    then every message from the first other in-context one on."""
     if not agent.in_context_message_ids:
         return 1, None
-    if not ids:
-        return last + 1, None
-    seqs = [by_file[i].seq for i in ids]
-    if sorted(seqs) == list(range(min(seqs), last + 1)):
-        return min(seqs), None
-    rest = seqs[1:]
-    if rest and sorted(rest) == list(range(min(rest), last + 1)) and seqs[0] < min(rest):
-        return min(rest), by_file[ids[0]].id
-    return min(seqs), None
+    ids = [i for i in agent.in_context_message_ids if i != system_id and i in by_file]
+    summary = None
+    if ids and by_file[ids[0]].role == SUMMARY_ROLE:
+        summary, ids = by_file[ids[0]].id, ids[1:]
+    return min((by_file[i].seq for i in ids), default=last + 1), summary
 
 
 def _thread(
@@ -293,6 +287,35 @@ async def _groups(
     return made
 
 
+async def _agents(
+    session: AsyncSession,
+    actor: Actor,
+    file: AgentFileSchema,
+    options: ImportOptions,
+    registry: ProviderRegistry,
+    tools: file_tools.ImportedTools,
+    blocks: dict[str, Block],
+) -> dict[str, Agent]:
+    """The agents (file id -> new row), with their blocks and tags."""
+    names = _names(file, options)
+    rows: dict[str, Agent] = {}
+    repo = AgentRepository(session, actor.organization_id)
+    for index, agent in enumerate(file.agents):
+        tool_names = _tool_names(agent, tools.names, f"agents[{index}] ({agent.name})")
+        rows[agent.id] = _agent(
+            actor, file, index, options, registry, tool_names, tools.skipped, names[agent.id]
+        )
+        repo.add(rows[agent.id])
+    await session.flush()
+    block_repo = BlockRepository(session, actor.organization_id)
+    for agent in file.agents:
+        for block_id in dict.fromkeys(agent.block_ids):
+            block_repo.attach(rows[agent.id].id, blocks[block_id].id)
+        await repo.set_tags(rows[agent.id].id, agent.tags or [])
+    await session.flush()
+    return rows
+
+
 async def import_file(
     session: AsyncSession,
     actor: Actor,
@@ -309,30 +332,13 @@ async def import_file(
         session, actor, file.tools, servers, override=options.override_existing_tools
     )
     blocks = _blocks(session, actor, file, settings)
-    names = _names(file, options)
-    rows: dict[str, Agent] = {}
-    agents = AgentRepository(session, actor.organization_id)
-    for index, agent in enumerate(file.agents):
-        where = f"agents[{index}] ({agent.name})"
-        tool_names = _tool_names(agent, tools.names, where)
-        rows[agent.id] = _agent(
-            actor, file, index, options, registry, tool_names, tools.skipped, names[agent.id]
-        )
-        agents.add(rows[agent.id])
-    await session.flush()
-    block_repo = BlockRepository(session, actor.organization_id)
-    for agent in file.agents:
-        for block_id in dict.fromkeys(agent.block_ids):
-            block_repo.attach(rows[agent.id].id, blocks[block_id].id)
-        await agents.set_tags(rows[agent.id].id, agent.tags or [])
-    await session.flush()
+    rows = await _agents(session, actor, file, options, registry, tools, blocks)
     groups = await _groups(session, actor, file, rows)
     messages = MessageRepository(session, actor.organization_id)
     for index, agent in enumerate(file.agents):
-        row = rows[agent.id]
         attached = [blocks[b] for b in dict.fromkeys(agent.block_ids)]
         where = f"agents[{index}] ({agent.name})"
-        await messages.insert(_thread(agent, row, attached, groups, options, where))
+        await messages.insert(_thread(agent, rows[agent.id], attached, groups, options, where))
     group_repo = GroupRepository(session, actor.organization_id)
     for group in file.groups:
         manager = rows[group.manager_config.manager_agent_id or ""]

@@ -10,7 +10,7 @@ any is refused. ``skills`` are carried as given (Letta's clients resolve them); 
 memory has no place in Letta's format yet, and none here either.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,23 +23,27 @@ class FileModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-MessageRole = Literal["user", "system", "assistant", "tool", "approval"]
+# What a column of 255 (64) characters holds: longer values are a 422 naming the field.
+Text255 = Annotated[str, Field(max_length=255)]
+Text64 = Annotated[str, Field(max_length=64)]
+
+MessageRole = Literal["user", "system", "assistant", "tool", "approval", "summary"]
 
 
 class MessageSchema(FileModel):
     type: Literal["message"] | None = "message"
     role: MessageRole
     content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    otid: str | None = None
-    sender_id: str | None = None
+    name: Text255 | None = None
+    otid: Text255 | None = None
+    sender_id: Text255 | None = None
     batch_item_id: str | None = None
     group_id: str | None = None
     id: str
     model: str | None = None
     agent_id: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
+    tool_call_id: Text255 | None = None
     tool_returns: list[dict[str, Any]] | None = None
     created_at: Timestamp | None = None
     approve: bool | None = None
@@ -51,14 +55,14 @@ class MessageSchema(FileModel):
 class AgentSchema(FileModel):
     """Letta's CreateAgent fields, the file id, the messages and the in-context ids."""
 
-    name: str | None = None
+    name: Text255 | None = None
     memory_blocks: list[dict[str, Any]] = []
     tools: list[str] = []
     tool_ids: list[str] = []
     source_ids: list[str] = []
     block_ids: list[str] = []
     tool_rules: list[dict[str, Any]] | None = []
-    tags: list[str] | None = []
+    tags: list[Text255] | None = []
     system: str | None = None
     agent_type: str = "letta_v1_agent"
     llm_config: dict[str, Any] | None = None
@@ -70,8 +74,8 @@ class AgentSchema(FileModel):
     include_default_source: bool | None = False
     description: str | None = None
     metadata: dict[str, Any] | None = None
-    model: str | None = None
-    embedding: str | None = None
+    model: Text255 | None = None
+    embedding: Text255 | None = None
     context_window_limit: int | None = None
     embedding_chunk_size: int | None = None
     max_tokens: int | None = None
@@ -91,7 +95,7 @@ class AgentSchema(FileModel):
     message_buffer_autoclear: bool | None = False
     enable_sleeptime: bool | None = False
     response_format: dict[str, Any] | None = None
-    timezone: str | None = None
+    timezone: Text64 | None = None
     max_files_open: int | None = None
     per_file_view_window_char_limit: int | None = None
     hidden: bool | None = None
@@ -170,7 +174,7 @@ class MCPServerSchema(FileModel):
 
     id: str
     server_type: str
-    server_name: str
+    server_name: Text255
     server_url: str | None = None
     stdio_config: dict[str, Any] | None = None
     metadata_: dict[str, Any] | None = None
@@ -209,6 +213,7 @@ class ExportAgentRequest(BaseModel):
         default=[], description="Skills to carry in the file, as given (name and files)."
     )
     conversation_id: str | None = Field(
-        default=None, description="Only the agent's main thread (`default`) can be exported."
+        default=None,
+        description="Export this conversation's messages instead of the agent's main thread.",
     )
     scrub_messages: bool = Field(default=False, description="Leave every message out.")

@@ -28,6 +28,7 @@ from app.mcp.service import Spec
 from app.mcp.tools import MCP_KEY, MCP_TOOL_TYPE
 from app.tools import repository as tool_rows
 from app.tools import service as tools_service
+from app.tools import source_schema
 from app.tools.builtin import BUILTIN_TOOLS
 from app.tools.repository import ToolRepository
 from app.tools.schemas import ToolCreate
@@ -81,6 +82,8 @@ def kind_of(tool: ToolSchema, where: str) -> Kind:
             f"built-in tools: {', '.join(BUILTIN_TOOLS)}"
         )
     if tool_type == MCP_TOOL_TYPE:
+        if not tools_service.TOOL_NAME.fullmatch(name):
+            raise BadRequest(f"{where}: MCP tool name {name!r} is not a valid tool name")
         if not isinstance(tool.json_schema, dict):
             raise Unprocessable(f"{where}: MCP tool {name!r} has no json_schema")
         return Kind.mcp
@@ -177,7 +180,7 @@ async def _mcp_tool(
         raise Conflict(
             f"tool {name!r} exists here and is not a tool of MCP server {server.server_name}"
         )
-    schema = dict(tool.json_schema or {})
+    schema = source_schema.check_json_schema({**(tool.json_schema or {}), "name": name})
     await tool_rows.upsert(
         session,
         actor.organization_id,
@@ -185,7 +188,7 @@ async def _mcp_tool(
         tool_type=MCP_TOOL_TYPE,
         mcp_server_id=server.id,
         description=tool.description or schema.get("description"),
-        json_schema={**schema, "name": name},
+        json_schema=schema,
         tags=[f"{MCP_KEY}:{server.server_name}"],
         metadata_={MCP_KEY: {"server_name": server.server_name, "server_id": server.id}},
     )

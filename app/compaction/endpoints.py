@@ -5,13 +5,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from app.agents.deps import AgentDep
 from app.auth.deps import ActorDep
 from app.compaction import service
+from app.compaction.overview import overview
 from app.compaction.schemas import CompactionRequest, CompactionResponse, ContextWindowOverview
 from app.engine.compactor import Compactor
 from app.kit.deps import DatabaseDep, SessionDep, SettingsDep
 from app.kit.ids import AgentIdPath
+from app.providers.anthropic import AnthropicProvider
+from app.providers.factory import make_token_counter
+from app.providers.registry import ModelInfo
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -42,16 +45,21 @@ async def summarize_messages(
 
 @router.get("/{agent_id}/context", operation_id="retrieve_agent_context_window")
 async def retrieve_context_window(
-    agent: AgentDep,
-    session: SessionDep,
+    agent_id: AgentIdPath,
+    request: Request,
+    db: DatabaseDep,
     actor: ActorDep,
-    compactor: CompactorDep,
     settings: SettingsDep,
 ) -> ContextWindowOverview:
-    info = compactor.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
-    return await service.overview(
-        session, actor, agent, info.context_window, settings.context_max_messages
-    )
+    """The window a step of the agent would send now, part by part."""
+    http = request.app.state.http
+
+    def counter_for(info: ModelInfo) -> AnthropicProvider | None:
+        return make_token_counter(info, http=http, settings=settings)
+
+    registry = request.app.state.providers
+    max_messages = settings.context_max_messages
+    return await overview(db, registry, counter_for, actor, agent_id, max_messages)
 
 
 @router.post("/{agent_id}/recompile", operation_id="recompile_agent")

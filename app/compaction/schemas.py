@@ -19,8 +19,9 @@ class CompactionResponse(ResponseModel):
 
 
 class ContextWindowOverview(ResponseModel):
-    """The window a step would send now, part by part. Token counts are estimates (about
-    four characters a token): see the README's "Context and compaction"."""
+    """The window a step would send now, part by part. Token counts are exact where the
+    model's provider counts them (Anthropic), estimates elsewhere: see the README's "Context
+    and compaction"."""
 
     context_window_size_max: int
     context_window_size_current: int

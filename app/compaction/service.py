@@ -4,33 +4,26 @@
 in one short transaction, calls the model with none open, and stores the summary in another.
 """
 
-import json
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import service as agents
 from app.agents.compaction import CompactionSettings, merged
 from app.agents.models import Agent
-from app.agents.prompt import compile_system, prompt_parts
+from app.agents.prompt import compile_system
 from app.auth.deps import Actor
 from app.blocks.repository import BlockRepository
-from app.compaction.schemas import CompactionResponse, ContextWindowOverview
+from app.compaction.schemas import CompactionResponse
 from app.engine import context as ctxmod
 from app.engine.compactor import Compactor, NothingToSummarizeError, Overflow
 from app.kit.db import Database, utcnow
 from app.kit.errors import AppError, BadGateway, BadRequest, NotFound
-from app.messages.chat import summary_chat, to_chat
-from app.messages.convert import letta_date
 from app.messages.factory import Owner
-from app.messages.models import Message
-from app.messages.repository import SYSTEM_SEQ, MessageRepository
+from app.messages.repository import MessageRepository
 from app.messages.thread import Thread, ThreadWindows
 from app.providers.base import ProviderError
 from app.runs.admission import busy
 from app.runs.lifecycle import RunKind
 from app.runs.repository import RunRepository
-from app.tools.repository import load_toolset
 
 TURNS = (RunKind.foreground, RunKind.async_)
 
@@ -46,7 +39,7 @@ async def _overflow(
     if thread.summary_message_id is not None:
         previous = await messages.summary_text(thread.summary_message_id)
     info = compactor.registry.resolve_stored(agent.model, context_window=agent.context_window_limit)
-    room = info.context_window - (agent.max_tokens or ctxmod.DEFAULT_ANSWER_RESERVE)
+    room = info.context_window - ctxmod.reserve(agent)
     return Overflow(agent, thread, rows, info, room, previous, 0)
 
 
@@ -83,8 +76,13 @@ async def summarize(
     async with db.session(write=False) as session:
         agent = await agents.get(session, actor, agent_id)
         thread = await _thread(session, actor, agent, conversation_id)
-        if await RunRepository(session, org).active(agent.id, TURNS, conversation_id):
-            raise busy(agent.id, conversation_id, f"Agent {agent.id} is busy with a turn")
+
+        async def idle(session: AsyncSession) -> None:
+            """No turn runs in the thread (one would move its window meanwhile)."""
+            if await RunRepository(session, org).active(agent.id, TURNS, conversation_id):
+                raise busy(agent.id, conversation_id, f"Agent {agent.id} is busy with a turn")
+
+        await idle(session)
         overflow = await _overflow(session, compactor, agent, thread, max_messages)
     settings = merged(agent.compaction_settings, override)
     if settings.model is not None and override is not None and "model" in override.model_fields_set:
@@ -100,7 +98,7 @@ async def summarize(
     except ProviderError as exc:
         raise _provider_failure(exc) from exc
     owner = Owner(org, agent.id, None, None, conversation_id)
-    stored = await compactor.store(owner, thread, summary)
+    stored = await compactor.store(owner, thread, summary, guard=idle)
     if stored is None:
         raise NotFound(f"Agent {agent.id} not found")
     return CompactionResponse(
@@ -108,91 +106,6 @@ async def summarize(
         num_messages_before=before,
         num_messages_after=len(summary.cut.kept) + 2,
     )
-
-
-def _tokens(text: str | None) -> int:
-    return ctxmod.estimate_tokens(text) if text else 0
-
-
-def stored_form(message: Message) -> dict[str, Any]:
-    """A stored message in Letta's own (not its wire) Message shape."""
-    calls = [
-        {
-            "id": c["id"],
-            "type": "function",
-            "function": {"name": c["name"], "arguments": c["arguments"]},
-        }
-        for c in message.tool_calls or []
-    ]
-    return {
-        "id": message.id,
-        "agent_id": message.agent_id,
-        "role": message.role,
-        "content": message.content,
-        "name": message.name,
-        "tool_calls": calls or None,
-        "tool_call_id": message.tool_call_id,
-        "tool_returns": message.tool_returns or [],
-        "approvals": message.approvals,
-        "step_id": message.step_id,
-        "run_id": message.run_id,
-        "otid": message.otid,
-        "group_id": message.group_id,
-        "is_err": message.is_err,
-        "created_at": letta_date(message.created_at),
-    }
-
-
-async def overview(
-    session: AsyncSession, actor: Actor, agent: Agent, context_window: int, max_messages: int
-) -> ContextWindowOverview:
-    """The window a step of the agent would send now, part by part."""
-    org = actor.organization_id
-    blocks = [b for _, b in await BlockRepository(session, org).for_agents([agent.id])]
-    messages = MessageRepository(session, org)
-    window = await messages.in_context_messages(agent, max_messages)
-    recall = await messages.count(agent.id)
-    toolset = await load_toolset(session, org, agent.tool_names)
-    tools = ctxmod.tool_schemas(agent, toolset, {}, ctxmod.response_format(agent))
-    memory, metadata = prompt_parts(agent, blocks, max(agent.context_start_seq - 1, 0))
-    system_text = compile_system(agent, blocks, max(agent.context_start_seq - 1, 0))
-    system_text = system_text.replace(memory, "").replace(metadata, "").rstrip()
-    summary = next((m for m in window if m.id == agent.summary_message_id), None)
-    summary_text = summary_chat(_text(summary))["content"] if summary is not None else None
-    listed = [m for m in window if m.seq != SYSTEM_SEQ and m is not summary]
-    message_tokens = sum(_tokens(json.dumps(part)) for m in listed for part in to_chat(m))
-    functions = [{"type": "function", "function": t} for t in tools]
-    parts = {
-        "system": _tokens(system_text),
-        "memory": _tokens(memory),
-        "external": _tokens(metadata),
-        "summary": _tokens(summary_text),
-        "functions": _tokens(json.dumps(functions)) if tools else 0,
-        "messages": message_tokens,
-    }
-    return ContextWindowOverview(
-        context_window_size_max=context_window,
-        context_window_size_current=sum(parts.values()),
-        num_messages=len(window),
-        num_archival_memory=0,
-        num_recall_memory=recall,
-        num_tokens_external_memory_summary=parts["external"],
-        external_memory_summary=metadata,
-        num_tokens_system=parts["system"],
-        system_prompt=system_text,
-        num_tokens_core_memory=parts["memory"],
-        core_memory=memory,
-        num_tokens_summary_memory=parts["summary"],
-        summary_memory=summary_text,
-        num_tokens_functions_definitions=parts["functions"],
-        functions_definitions=functions or None,
-        num_tokens_messages=message_tokens,
-        messages=[stored_form(m) for m in window],
-    )
-
-
-def _text(message: Message) -> str:
-    return "\n".join(p["text"] for p in message.content if p.get("type") == "text")
 
 
 async def recompile(session: AsyncSession, actor: Actor, agent_id: str, *, dry_run: bool) -> str:

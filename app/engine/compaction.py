@@ -66,6 +66,7 @@ class Record:
             "summary_message_id": self.summary_message_id,
             "messages_summarized": self.messages_summarized,
             "messages_kept": self.messages_kept,
+            "context_tokens_before": self.context_tokens_before,
             "error": self.error,
         }
 

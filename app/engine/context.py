@@ -102,12 +102,16 @@ def converted(message: ChatRow) -> list[dict[str, Any]]:
     return message.chat
 
 
+def reserve(agent: Agent) -> int:
+    """The room kept free for the model's answer."""
+    return agent.max_tokens or DEFAULT_ANSWER_RESERVE
+
+
 def budget(
     agent: Agent, context_window: int, system_prompt: str, tools: list[dict[str, Any]]
 ) -> int:
-    reserve = agent.max_tokens or DEFAULT_ANSWER_RESERVE
     fixed = estimate_tokens(system_prompt) + estimate_tokens(json.dumps(tools))
-    return context_window - reserve - fixed
+    return context_window - reserve(agent) - fixed
 
 
 def response_format(agent: Agent) -> dict[str, Any] | None:

@@ -340,10 +340,11 @@ class Engine:
         room = budget
         if summary is not None:
             head.append(summary_chat(summary))
-            room -= ctxmod.estimate_tokens(summary)
+            room -= ctxmod.estimate_tokens(head[-1]["content"])
         window = ctxmod.fit_window(recent, room)
         if window is not None and window.overflowed and not evict:
-            used = budget - room + compaction.tokens_of(recent)
+            # The whole prompt's estimate: everything but the answer's reserve and the room.
+            used = info.context_window - ctxmod.reserve(agent) - room + compaction.tokens_of(recent)
             return Overflow(agent, thread, recent, info, budget, summary, used)
         if window is None:
             return ContextOverflowError(

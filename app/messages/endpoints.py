@@ -6,14 +6,16 @@ from app.agents import service as agents_service
 from app.auth.deps import Actor, ActorDep
 from app.groups import service as groups_service
 from app.kit.deps import SessionDep
+from app.kit.errors import NotFound
 from app.kit.ids import AgentIdPath, GroupIdPath, RunIdPath
 from app.kit.pagination import Order
 from app.messages import history
 from app.messages.convert import to_letta_many
 from app.messages.listing import MessagePage, letta_page
 from app.messages.models import Message
-from app.messages.repository import MessageRepository
+from app.messages.repository import ALL_THREADS, MessageRepository
 from app.messages.schemas import MessageType
+from app.messages.thread import ThreadWindows
 from app.runs import service as runs_service
 
 router = APIRouter(prefix="/v1", tags=["messages"])
@@ -63,11 +65,33 @@ async def list_messages(
     group_id: Annotated[str | None, Query()] = None,
     include_return_message_types: Types = None,
     use_assistant_message: UseAssistantMessage = True,
+    conversation_id: Annotated[
+        str | None,
+        Query(description="One thread: `default` (the main one) or a conversation's id."),
+    ] = None,
 ) -> list[dict[str, Any]]:
-    page = MessagePage(limit, order, after=after, before=before, group_id=group_id)
+    thread: str | None = ALL_THREADS
+    if conversation_id is not None:
+        thread = await _thread_of(session, actor, agent_id, conversation_id)
+    page = MessagePage(
+        limit, order, after=after, before=before, group_id=group_id, conversation_id=thread
+    )
     return await list_letta_messages(
         session, actor, agent_id, page, include_return_message_types, use_assistant_message
     )
+
+
+async def _thread_of(
+    session: SessionDep, actor: Actor, agent_id: str, conversation_id: str
+) -> str | None:
+    """The thread ``conversation_id`` names among the agent's: None for ``default`` (its
+    main thread), else one of its conversations (404 otherwise)."""
+    if conversation_id == "default":
+        return None
+    thread = await ThreadWindows(session, actor.organization_id).conversation(conversation_id)
+    if thread is None or thread.agent_id != agent_id:
+        raise NotFound(f"Conversation {conversation_id} not found")
+    return conversation_id
 
 
 @router.get("/groups/{group_id}/messages", response_model=list[dict[str, Any]])

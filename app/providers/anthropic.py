@@ -302,6 +302,10 @@ class _EventReader:
         return StreamEnd(self.assembler.finish(self.finish_reason, self.tokens.usage()))
 
 
+# What a token count reads of a Messages request.
+_COUNTED = ("model", "system", "messages", "tools", "tool_choice")
+
+
 class AnthropicProvider:
     """``LLMProvider`` for ``POST {base_url}/v1/messages``. It does not retry; wrap it in
     ``RetryingProvider`` (``make_provider`` does)."""
@@ -321,6 +325,25 @@ class AnthropicProvider:
             provider=_NAME,
             status_error=_status_error,
         )
+        self._counter = JsonEndpoint(
+            http,
+            url=f"{self._url}/count_tokens",
+            headers=self._headers,
+            timeout=settings.provider_timeout_seconds,
+            provider=_NAME,
+            status_error=_status_error,
+        )
+
+    async def count_tokens(self, request: LLMRequest) -> int:
+        """The input tokens ``request`` would take, counted by Anthropic's tokenizer
+        (``POST /v1/messages/count_tokens``: the request's model, system, messages and
+        tools; not retried)."""
+        body = build_body(request, stream=False)
+        counted = {k: v for k, v in body.items() if k in _COUNTED}
+        tokens = as_int((await self._counter.post(counted)).get("input_tokens"))
+        if tokens is None:
+            raise InvalidResponseError(f"{_NAME} counted no input_tokens")
+        return tokens
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         return parse_message(await self._endpoint.post(build_body(request, stream=False)))

@@ -40,3 +40,15 @@ def make_provider(
     else:
         raise ProviderBadRequestError(f"provider {info.provider!r} is not supported")
     return RetryingProvider(adapter, RetryPolicy.from_settings(settings, sleep=sleep))
+
+
+def make_token_counter(
+    info: ModelInfo, *, http: httpx.AsyncClient, settings: Settings
+) -> AnthropicProvider | None:
+    """What counts a model's tokens exactly, where its provider offers it: Anthropic's
+    count_tokens endpoint. None elsewhere (the counts are estimates there)."""
+    if info.provider != "anthropic" or not info.endpoint:
+        return None
+    return AnthropicProvider(
+        http, base_url=info.endpoint, api_key=settings.anthropic_api_key, settings=settings
+    )

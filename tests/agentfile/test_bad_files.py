@@ -119,6 +119,29 @@ CASES = [
         "folders",
     ),
     (
+        "a name too long for its column",
+        _changed("memgpt_agent.af", lambda d: d["agents"][0].update(name="n" * 256)),
+        422,
+        "agents.0.name",
+    ),
+    (
+        "an MCP tool with a name models refuse",
+        _changed(
+            "memgpt_agent.af",
+            lambda d: d["tools"].append(
+                {"id": "tool-9", "tool_type": "external_mcp", "name": "a b", "json_schema": {}}
+            ),
+        ),
+        400,
+        "'a b' is not a valid tool name",
+    ),
+    (
+        "an id used twice",
+        _changed("memgpt_agent.af", lambda d: d["blocks"][1].update(id="block-0")),
+        422,
+        "'block-0' is used twice",
+    ),
+    (
         "U+0000",
         _changed("memgpt_agent.af", lambda d: d["blocks"][0].update(value="a\x00b")),
         422,
@@ -135,6 +158,21 @@ async def test_refused_and_nothing_written(
 ) -> None:
     response = await upload(client, content)
     assert response.status_code == status, response.text
+    assert says in json.dumps(response.json()["detail"]), response.text
+    await _nothing_written(client)
+
+
+@pytest.mark.parametrize(
+    ("form", "says"),
+    [
+        ({"name": "x\x00y"}, "U+0000"),
+        ({"name": "n" * 251}, "longer than 255"),
+        ({"secrets": "[1]"}, "secrets"),
+    ],
+)
+async def test_refused_options(client: httpx.AsyncClient, form: dict[str, str], says: str) -> None:
+    response = await upload(client, letta_file("memgpt_agent.af"), **form)
+    assert response.status_code in (400, 422), response.text
     assert says in json.dumps(response.json()["detail"]), response.text
     await _nothing_written(client)
 

@@ -103,6 +103,13 @@ async def test_agent_direct_mode(client: httpx.AsyncClient, fake_llm: FakeLLMSer
     ]
     assert await thread(client, "default", agent_id=agent["id"]) == expected
     assert await thread(client, agent["id"]) == expected
+    by_agent = await ok(
+        client.get(f"/v1/agents/{agent['id']}/messages", params={"conversation_id": "default"})
+    )
+    assert [m["id"] for m in by_agent] == [
+        m["id"]
+        for m in await ok(client.get(f"{CONV}/default/messages", params={"agent_id": agent["id"]}))
+    ]
     own = await ok(client.get(f"/v1/agents/{agent['id']}/messages"))
     assert [m["id"] for m in own][-4:] == [
         m["id"] for m in await ok(client.get(f"{CONV}/{agent['id']}/messages"))
@@ -112,6 +119,16 @@ async def test_agent_direct_mode(client: httpx.AsyncClient, fake_llm: FakeLLMSer
     # A conversation of the agent is not its main thread.
     other = await new_conversation(client, agent["id"])
     assert await thread(client, other) == []
+    await ok(say(client, other, "elsewhere"))
+    one = await ok(
+        client.get(f"/v1/agents/{agent['id']}/messages", params={"conversation_id": other})
+    )
+    assert [m["message_type"] for m in one] == ["user_message", "assistant_message"]
+    stranger = await create_agent(client)
+    wrong = await client.get(
+        f"/v1/agents/{stranger['id']}/messages", params={"conversation_id": other}
+    )
+    assert wrong.status_code == 404, wrong.text
 
 
 async def test_a_streamed_send_and_its_stream_resumed(

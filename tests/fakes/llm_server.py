@@ -3,6 +3,10 @@
 Tests script its answers turn by turn (``FakeLLMState.script``); with nothing scripted it
 echoes the last user message. Every request body is recorded for assertions.
 
+It also counts tokens as Anthropic's ``POST /v1/messages/count_tokens`` does (one token per
+word of the body's text, ten per tool), answering ``count_status`` when a test sets it, and
+records those requests in ``count_requests`` (with their headers).
+
 Summarisation requests (a system message containing ``summary_marker``, when a test sets it)
 are answered apart, from ``summaries`` or with a numbered summary, and recorded in
 ``summary_requests``: the agent's own script and requests stay as they were.
@@ -19,7 +23,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -71,6 +75,8 @@ class FakeLLMState:
     summary_marker: str | None = None
     summaries: deque[Reply] = field(default_factory=deque)
     summary_requests: list[dict[str, Any]] = field(default_factory=list)
+    count_requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    count_status: int = 200
     _arrivals: threading.Condition = field(default_factory=threading.Condition)
 
     def record_chat(self, body: dict[str, Any]) -> None:
@@ -85,6 +91,12 @@ class FakeLLMState:
             if not self._arrivals.wait_for(lambda: len(self.chat_requests) >= count, timeout):
                 raise TimeoutError(f"{count} chat requests did not arrive within {timeout}s")
 
+    def wait_for_summary_requests(self, count: int, timeout: float = 30) -> None:
+        """Block (in a worker thread) until ``count`` summarisation requests have arrived."""
+        with self._arrivals:
+            if not self._arrivals.wait_for(lambda: len(self.summary_requests) >= count, timeout):
+                raise TimeoutError(f"{count} summary requests did not arrive within {timeout}s")
+
     def reset(self) -> None:
         self.script.clear()
         self.chat_requests.clear()
@@ -93,6 +105,8 @@ class FakeLLMState:
         self.summary_marker = None
         self.summaries.clear()
         self.summary_requests.clear()
+        self.count_requests.clear()
+        self.count_status = 200
 
     def is_summary(self, body: dict[str, Any]) -> bool:
         marker = self.summary_marker
@@ -102,7 +116,9 @@ class FakeLLMState:
         )
 
     def summary_reply(self, body: dict[str, Any]) -> Reply:
-        self.summary_requests.append(body)
+        with self._arrivals:
+            self.summary_requests.append(body)
+            self._arrivals.notify_all()
         if self.summaries:
             return self.summaries.popleft()
         return Reply(text=f"summary {len(self.summary_requests)}")
@@ -239,8 +255,37 @@ def _app(state: FakeLLMState) -> Starlette:
         return JSONResponse(_completion(reply, len(state.chat_requests)))
 
     return Starlette(
-        routes=[Route("/v1/models", models), Route("/v1/chat/completions", chat, methods=["POST"])]
+        routes=[
+            Route("/v1/models", models),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/messages/count_tokens", _counter(state), methods=["POST"]),
+        ]
     )
+
+
+def _counter(state: FakeLLMState) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """Anthropic's count_tokens, as the fake answers it."""
+
+    async def count_tokens(request: Request) -> JSONResponse:
+        body = await request.json()
+        state.count_requests.append((dict(request.headers), body))
+        if state.count_status != 200:
+            error = {"type": "error", "error": {"type": "api_error", "message": "scripted"}}
+            return JSONResponse(error, state.count_status)
+        return JSONResponse({"input_tokens": count_words(body)})
+
+    return count_tokens
+
+
+def count_words(body: dict[str, Any]) -> int:
+    """The fake's token count of a count_tokens body: the words of its system prompt and
+    messages, ten per tool."""
+    texts = [str(body.get("system") or "")]
+    for message in body.get("messages", []):
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [{"text": content}]
+        texts += [str(part.get("text") or part.get("content") or "") for part in parts]
+    return sum(len(text.split()) for text in texts) + 10 * len(body.get("tools") or [])
 
 
 @dataclass
