@@ -162,6 +162,10 @@ class Engine:
         self.registry = registry
         self.providers = providers
         self.max_context_messages = max_context_messages
+        # A window this full (by count) is compacted, so that messages leave a thread's context
+        # through a summary, not by falling past the read's cap; the tenth left over covers
+        # what one step adds.
+        self.compact_at_messages = max(2, max_context_messages - max_context_messages // 10)
         self.tools = tools or ToolRunners()
         self.compactor = Compactor(db, registry, self._provider, compaction or CompactionConfig())
 
@@ -342,10 +346,12 @@ class Engine:
             head.append(summary_chat(summary))
             room -= ctxmod.estimate_tokens(head[-1]["content"])
         window = ctxmod.fit_window(recent, room)
-        if window is not None and window.overflowed and not evict:
+        full = window is not None and (window.overflowed or len(recent) >= self.compact_at_messages)
+        if full and not evict:
             # The whole prompt's estimate: everything but the answer's reserve and the room.
             used = info.context_window - ctxmod.reserve(agent) - room + compaction.tokens_of(recent)
-            return Overflow(agent, thread, recent, info, budget, summary, used)
+            trigger = compaction.OVERFLOW if window.overflowed else compaction.MESSAGE_CAP
+            return Overflow(agent, thread, recent, info, budget, summary, used, trigger)
         if window is None:
             return ContextOverflowError(
                 StopReason.error, "the newest message alone exceeds the window"
