@@ -14,6 +14,7 @@ from app.agents.endpoints import router as agents_router
 from app.blocks.endpoints import router as blocks_router
 from app.compaction.endpoints import router as context_router
 from app.config import Settings, get_settings
+from app.conversations.compact import router as conversation_compact_router
 from app.conversations.endpoints import router as conversations_router
 from app.groups.endpoints import router as groups_router
 from app.health.endpoints import router as health_router
@@ -61,6 +62,7 @@ ROUTERS = (
     mcp_router,
     tags_router,
     conversations_router,
+    conversation_compact_router,
 )
 
 

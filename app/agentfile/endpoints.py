@@ -35,11 +35,9 @@ def _registry(request: Request) -> ProviderRegistry:
     return registry
 
 
-def _thread(conversation_id: str | None) -> None:
-    if conversation_id not in (None, DEFAULT_CONVERSATION):
-        raise BadRequest(
-            "conversation_id: only the agent's main thread (`default`) can be exported"
-        )
+def _conversation(conversation_id: str | None) -> str | None:
+    """A conversation to export instead of the main thread (``default`` names the main one)."""
+    return None if conversation_id in (None, DEFAULT_CONVERSATION) else conversation_id
 
 
 @router.get("/{agent_id}/export", response_class=IndentedJSONResponse)
@@ -58,9 +56,13 @@ async def export_agent_file(
     """The agent (with its sleeptime agents and group) as an agent file."""
     if use_legacy_format:
         raise BadRequest("use_legacy_format: the legacy format is not supported")
-    _thread(conversation_id)
     data = await export_agent(
-        session, actor, agent_id, _registry(request), scrub_messages=scrub_messages
+        session,
+        actor,
+        agent_id,
+        _registry(request),
+        scrub_messages=scrub_messages,
+        conversation_id=_conversation(conversation_id),
     )
     return IndentedJSONResponse(data)
 
@@ -75,7 +77,6 @@ async def export_agent_file_with_skills(
 ) -> IndentedJSONResponse:
     """The same, with ``skills`` to carry in the file."""
     body = body or ExportAgentRequest()
-    _thread(body.conversation_id)
     data = await export_agent(
         session,
         actor,
@@ -83,6 +84,7 @@ async def export_agent_file_with_skills(
         _registry(request),
         scrub_messages=body.scrub_messages,
         skills=body.skills,
+        conversation_id=_conversation(body.conversation_id),
     )
     return IndentedJSONResponse(data)
 

@@ -29,6 +29,7 @@ from app.agents.repository import AgentRepository
 from app.agents.schemas import AgentState
 from app.auth.deps import Actor
 from app.blocks.schemas import BlockResponse
+from app.conversations.repository import ConversationRepository
 from app.groups.repository import GroupRepository
 from app.groups.schemas import GroupResponse
 from app.kit import migrate
@@ -196,8 +197,10 @@ async def export_agent(
     *,
     scrub_messages: bool = False,
     skills: Sequence[dict[str, Any]] = (),
+    conversation_id: str | None = None,
 ) -> dict[str, Any]:
-    """The agent file of ``agent_id`` as JSON-ready data."""
+    """The agent file of ``agent_id`` as JSON-ready data; with ``conversation_id``, the
+    agent's messages are that conversation's (as Letta exports one)."""
     agents = await _agents(session, actor, agent_id)
     states = await views.agent_states(session, actor, agents, registry)
     ids = FileIds()
@@ -206,7 +209,9 @@ async def export_agent(
         if state.managed_group is not None:
             ids.of("group", state.managed_group.id)
     repo = MessageRepository(session, actor.organization_id)
-    threads = {a.id: [] if scrub_messages else await repo.main_thread(a.id) for a in agents}
+    threads = {a.id: [] if scrub_messages else await repo.thread(a.id) for a in agents}
+    if conversation_id is not None:
+        await _conversation(session, actor, states[0], conversation_id, threads, scrub_messages)
     blocks = {b.id: b for s in states for b in sorted(s.blocks, key=lambda b: b.label)}
     for block_id in blocks:
         ids.of("block", block_id)
@@ -227,6 +232,27 @@ async def export_agent(
         created_at=utcnow(),
     )
     return file.model_dump(mode="json")
+
+
+async def _conversation(
+    session: AsyncSession,
+    actor: Actor,
+    state: AgentState,
+    conversation_id: str,
+    threads: dict[str, list[Message]],
+    scrub_messages: bool,
+) -> None:
+    """Put the conversation's thread and window in place of the agent's main ones."""
+    conversation = await ConversationRepository(session, actor.organization_id).get(conversation_id)
+    if conversation is None or conversation.agent_id != state.id:
+        raise NotFound(f"Conversation {conversation_id} not found for agent {state.id}")
+    repo = MessageRepository(session, actor.organization_id)
+    threads[state.id] = [] if scrub_messages else await repo.thread(state.id, conversation.id)
+    window = await ConversationRepository(session, actor.organization_id).in_context_ids(
+        conversation
+    )
+    summary = [conversation.summary_message_id] if conversation.summary_message_id else []
+    state.message_ids = window[:1] + summary + window[1:]
 
 
 async def _servers(

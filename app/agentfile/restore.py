@@ -31,6 +31,7 @@ from app.kit.errors import Unprocessable
 from app.kit.ids import Prefix, new_id
 from app.kit.schemas import INT32_MAX, ONE_DAY_SECONDS
 from app.messages import history
+from app.messages.chat import SUMMARY_ROLE
 from app.messages.models import Message
 from app.messages.repository import SYSTEM_SEQ, MessageRepository
 from app.providers.registry import ProviderRegistry
@@ -191,20 +192,15 @@ def _context(
     agent: AgentSchema, by_file: dict[str, Message], system_id: str | None, last: int
 ) -> tuple[int, str | None]:
     """(context_start_seq, summary_message_id) the in-context ids come to: the agent sees
-    its system message, then every message from the first in-context one on. A first
-    in-context message that stands apart from a run reaching the end is its summary."""
-    ids = [i for i in agent.in_context_message_ids if i != system_id and i in by_file]
+    its system message, its summary message when the first in-context one is a summary,
+    then every message from the first other in-context one on."""
     if not agent.in_context_message_ids:
         return 1, None
-    if not ids:
-        return last + 1, None
-    seqs = [by_file[i].seq for i in ids]
-    if sorted(seqs) == list(range(min(seqs), last + 1)):
-        return min(seqs), None
-    rest = seqs[1:]
-    if rest and sorted(rest) == list(range(min(rest), last + 1)) and seqs[0] < min(rest):
-        return min(rest), by_file[ids[0]].id
-    return min(seqs), None
+    ids = [i for i in agent.in_context_message_ids if i != system_id and i in by_file]
+    summary = None
+    if ids and by_file[ids[0]].role == SUMMARY_ROLE:
+        summary, ids = by_file[ids[0]].id, ids[1:]
+    return min((by_file[i].seq for i in ids), default=last + 1), summary
 
 
 def _thread(

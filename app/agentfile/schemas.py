@@ -23,7 +23,7 @@ class FileModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-MessageRole = Literal["user", "system", "assistant", "tool", "approval"]
+MessageRole = Literal["user", "system", "assistant", "tool", "approval", "summary"]
 
 
 class MessageSchema(FileModel):
@@ -209,6 +209,7 @@ class ExportAgentRequest(BaseModel):
         default=[], description="Skills to carry in the file, as given (name and files)."
     )
     conversation_id: str | None = Field(
-        default=None, description="Only the agent's main thread (`default`) can be exported."
+        default=None,
+        description="Export this conversation's messages instead of the agent's main thread.",
     )
     scrub_messages: bool = Field(default=False, description="Leave every message out.")

@@ -5,13 +5,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.conversations.models import Conversation
 from app.kit.errors import BadRequest
 from app.kit.pagination import Order
 from app.kit.repository import Repository
+from app.messages.chat import SUMMARY_ROLE
 from app.messages.models import Message
 from app.messages.repository import SYSTEM_SEQ
 from app.runs.models import Run
@@ -94,7 +95,9 @@ class ConversationRepository(Repository):
 
     async def in_context_ids(self, conversation: Conversation) -> list[str]:
         """The conversation's in-context message ids, oldest first: the agent's system
-        message, then the conversation's messages from its window's start."""
+        message, the conversation's summary message (if compaction wrote one), then the
+        conversation's messages from its window's start."""
+        summary = Message.id == conversation.summary_message_id
         stmt = (
             select(Message.id)
             .where(
@@ -104,13 +107,15 @@ class ConversationRepository(Repository):
             .where(
                 or_(
                     and_(Message.seq == SYSTEM_SEQ, Message.conversation_id.is_(None)),
+                    and_(Message.conversation_id == conversation.id, summary),
                     and_(
                         Message.conversation_id == conversation.id,
                         Message.seq >= conversation.context_start_seq,
+                        Message.role != SUMMARY_ROLE,
                     ),
                 )
             )
-            .order_by(Message.seq)
+            .order_by(case((Message.seq == SYSTEM_SEQ, 0), (summary, 1), else_=2), Message.seq)
         )
         return list((await self.session.scalars(stmt)).all())
 

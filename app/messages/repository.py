@@ -292,10 +292,19 @@ class MessageRepository(Repository):
         )
         return int(await self.session.scalar(stmt) or 0)
 
-    async def main_thread(self, agent_id: str) -> list[Message]:
-        """Every message of the agent's main thread (none of its conversations'), oldest
-        first: what an agent file carries."""
-        stmt = self._agent(agent_id).where(Message.conversation_id.is_(None))
+    async def thread(self, agent_id: str, conversation_id: str | None = None) -> list[Message]:
+        """Every message of one thread of the agent, oldest first, what an agent file
+        carries: its main thread, or a conversation's messages after the agent's system
+        message."""
+        if conversation_id is None:
+            stmt = self._agent(agent_id).where(Message.conversation_id.is_(None))
+        else:
+            stmt = self._agent(agent_id).where(
+                or_(
+                    and_(Message.seq == SYSTEM_SEQ, Message.conversation_id.is_(None)),
+                    Message.conversation_id == conversation_id,
+                )
+            )
         return list((await self.session.scalars(stmt.order_by(Message.seq))).all())
 
     async def system_message(self, agent_id: str) -> Message | None:

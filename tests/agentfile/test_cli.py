@@ -1,54 +1,78 @@
-"""``sleeptime agents export ID > a.af`` and ``sleeptime agents import a.af``, on the
+"""``sleeptime agents import a.af`` and ``sleeptime agents export ID > a.af``, on the
 configured database."""
 
 import json
 from pathlib import Path
 
-import httpx
+import pytest
 
+from app import cli
+from app.kit.db import Database
+from tests.agentfile.conftest import FIXTURES
 from tests.conftest import Settings
-from tests.helpers import create_agent, ok
 from tests.processes import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+
+@pytest.fixture
+def sleeptime(
+    settings: Settings,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> "Run":
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    return Run(capsys)
 
 
-async def _cli(settings: Settings, *args: str) -> tuple[int, str, str]:
-    env = {
-        "SLEEPTIME_DATABASE_URL": settings.database_url,
-        "SLEEPTIME_OPENAI_BASE_URL": settings.openai_base_url or "",
-        "SLEEPTIME_OPENAI_MODELS": ",".join(settings.openai_models),
-    }
-    return await run_cli(*args, env=env)
+class Run:
+    """``sleeptime ARGS`` in this process: (exit code, what it printed)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str]:
+        code = cli.main(list(args))
+        return code, self.capsys.readouterr().out
 
 
-async def test_export_then_import(
-    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
-) -> None:
-    agent = await create_agent(
-        client, name="ops", memory_blocks=[{"label": "human", "value": "Ana"}], tags=["t"]
+def test_import_then_export(sleeptime: Run, tmp_path: Path) -> None:
+    code, out = sleeptime(
+        "agents",
+        "import",
+        str(FIXTURES / "customer_service.af"),
+        "--name",
+        "support",
+        "--model",
+        "openai/gpt-4.1",
+        "--secrets",
+        '{"CRM_KEY": "k"}',
     )
-    code, out, err = await _cli(settings, "agents", "export", agent["id"])
-    assert code == 0, err
-    data = json.loads(out)
-    assert data["agents"][0]["name"] == "ops"
-    path = tmp_path / "a.af"
-    path.write_text(out)
-    code, out, err = await _cli(
-        settings, "agents", "import", str(path), "--name", "ops2", "--model", "openai/gpt-4.1"
-    )
-    assert code == 0, err
+    assert code == 0
     [agent_id] = out.split()
-    copy = await ok(client.get(f"/v1/agents/{agent_id}"))
-    assert (copy["name"], copy["model"], copy["tags"]) == ("ops2", "openai/gpt-4.1", ["t"])
-    assert [b["value"] for b in copy["blocks"]] == ["Ana"]
+    code, out = sleeptime("agents", "export", agent_id)
+    assert code == 0
+    data = json.loads(out)
+    [agent] = data["agents"]
+    assert (agent["name"], agent["model"]) == ("support", "openai/gpt-4.1")  # no _copy here
+    assert agent["secrets"] == {"CRM_KEY": ""}
+    assert "check_order_status" in {t["name"] for t in data["tools"]}
+    path = tmp_path / "support.af"
+    path.write_text(out)
+    code, out = sleeptime("agents", "import", str(path), "--copy-suffix", "--strip-messages")
+    assert code == 0 and len(out.split()) == 1
+    code, out = sleeptime("agents", "export", out.split()[0], "--scrub-messages")
+    assert json.loads(out)["agents"][0]["name"] == "support_copy"
 
 
-async def test_failures_say_why_and_exit_1(settings: Settings, tmp_path: Path) -> None:
-    missing = "agent-00000000-0000-4000-8000-000000000000"
-    code, out, err = await _cli(settings, "agents", "export", missing)
-    assert code == 1 and out == "" and "not found" in err
+def test_failures_exit_1(sleeptime: Run, tmp_path: Path) -> None:
     path = tmp_path / "bad.af"
     path.write_text("[]")
-    code, out, err = await _cli(settings, "agents", "import", str(path))
-    assert code == 1 and "Not an agent file" in err
+    assert sleeptime("agents", "import", str(path)) == (1, "")
+    assert sleeptime("agents", "import", str(tmp_path / "missing.af")) == (1, "")
+
+
+async def test_the_installed_command(settings: Settings) -> None:
+    env = {"SLEEPTIME_DATABASE_URL": settings.database_url}
+    missing = "agent-00000000-0000-4000-8000-000000000000"
+    code, out, err = await run_cli("agents", "export", missing, env=env)
+    assert code == 1 and out == "" and f"Agent {missing} not found" in err

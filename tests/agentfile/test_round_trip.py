@@ -2,6 +2,7 @@
 sleeptime included."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -148,3 +149,29 @@ async def test_an_imported_agent_behaves_the_same_sleeptime_included(
     assert any("Order 7 shipped." in str(m.get("content")) for m in first_call)
     transcript = str(fake_llm.state.chat_requests[1]["messages"][-1]["content"])
     assert "I fly planes." in transcript and "Where is order 7?" not in transcript
+
+
+async def test_a_compacted_agent_keeps_its_summary_in_context(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent = await create_agent(client, name="long", compaction_settings={"mode": "sliding_window"})
+    for turn in range(6):
+        await ok(client.post(f"/v1/agents/{agent['id']}/messages", json={"input": f"fact {turn}"}))
+    fake_llm.state.add(Reply(text="They listed facts 0 to 3."))
+    summarized = await ok(client.post(f"/v1/agents/{agent['id']}/summarize"))
+    assert summarized["num_messages_after"] < summarized["num_messages_before"]
+    first = await ok(client.get(f"/v1/agents/{agent['id']}/export"))
+    [exported] = first["agents"]
+    messages = {m["id"]: m for m in exported["messages"]}
+    in_context = [messages[i] for i in exported["in_context_message_ids"]]
+    assert [m["role"] for m in in_context[:2]] == ["system", "summary"]
+    assert len(in_context) < len(messages)  # older messages left the window, kept in history
+    assert exported["compaction_settings"] is not None
+
+    [copy_id] = (await ok(upload(client, first, append_copy_suffix=False)))["agent_ids"]
+    second = await ok(client.get(f"/v1/agents/{copy_id}/export"))
+    assert _without_timestamps(second) == _without_timestamps(first)
+    fake_llm.state.reset()
+    await ok(client.post(f"/v1/agents/{copy_id}/messages", json={"input": "what facts?"}))
+    prompt = json.dumps(fake_llm.state.chat_requests[0]["messages"])
+    assert "They listed facts 0 to 3." in prompt and "fact 0" not in prompt

@@ -66,19 +66,45 @@ async def test_sdk_export_and_import(sdk: AsyncLetta) -> None:
         await sdk.agents.import_file(file=("agent.af", b"\x00\x01"))
 
 
-async def test_export_with_skills_and_only_the_main_thread(client: httpx.AsyncClient) -> None:
+async def test_export_with_skills(client: httpx.AsyncClient) -> None:
     agent = await create_agent(client, name="skilled")
     skill = {"name": "greet", "files": {"SKILL.md": "Say hello."}}
     data = await ok(client.post(f"/v1/agents/{agent['id']}/export", json={"skills": [skill]}))
     assert data["skills"] == [skill]
     assert (await ok(client.post(f"/v1/agents/{agent['id']}/export")))["skills"] == []
-    refused = await client.get(
-        f"/v1/agents/{agent['id']}/export", params={"conversation_id": "conv-1"}
-    )
-    assert refused.status_code == 400 and "main thread" in refused.json()["detail"]
-    assert (await client.get(f"/v1/agents/{agent['id']}/export?conversation_id=default")).is_success
     missing = await client.get("/v1/agents/agent-00000000-0000-4000-8000-000000000000/export")
     assert missing.status_code == 404
+
+
+async def test_export_a_conversation_instead_of_the_main_thread(
+    client: httpx.AsyncClient,
+) -> None:
+    agent = await create_agent(client, name="talker")
+    turn = {"input": "in the main thread"}
+    await ok(client.post(f"/v1/agents/{agent['id']}/messages", json=turn))
+    conversation = await ok(client.post("/v1/conversations/", params={"agent_id": agent["id"]}))
+    turn = {"input": "in the conversation", "streaming": False}
+    await ok(client.post(f"/v1/conversations/{conversation['id']}/messages", json=turn))
+
+    def texts(data: dict[str, Any]) -> list[str]:
+        [exported] = data["agents"]
+        return [m["content"][0]["text"] for m in exported["messages"] if m["role"] == "user"]
+
+    main = await ok(client.get(f"/v1/agents/{agent['id']}/export?conversation_id=default"))
+    assert texts(main) == ["in the main thread"]
+    path = f"/v1/agents/{agent['id']}/export"
+    talk = await ok(client.get(path, params={"conversation_id": conversation["id"]}))
+    assert texts(talk) == ["in the conversation"]
+    [exported] = talk["agents"]
+    assert exported["in_context_message_ids"] == [m["id"] for m in exported["messages"]]
+    assert exported["messages"][0]["role"] == "system"
+    body = {"conversation_id": conversation["id"]}
+    assert texts(await ok(client.post(path, json=body))) == ["in the conversation"]
+    other = await create_agent(client, name="other")
+    refused = await client.get(
+        f"/v1/agents/{other['id']}/export", params={"conversation_id": conversation["id"]}
+    )
+    assert refused.status_code == 404
 
 
 async def test_existing_tools_are_overwritten_unless_told_not_to(

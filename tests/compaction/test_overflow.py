@@ -1,6 +1,9 @@
 """A conversation longer than its context window: the older messages are summarised into a
 summary message the window shows first, and the history keeps them all."""
 
+import asyncio
+import json
+import threading
 from typing import Any
 
 import httpx
@@ -138,3 +141,33 @@ async def test_compaction_messages_are_shown_when_asked(
         plain = await _send(client, agent["id"], "y" * 3000)
         kinds = {m["message_type"] for m in plain["messages"]}
         assert not kinds & {"event_message", "summary_message"}
+
+
+async def test_a_stream_shows_the_compaction_and_a_busy_thread_is_not_summarized(
+    client: httpx.AsyncClient, summarizing: FakeLLMServer
+) -> None:
+    state = summarizing.state
+    agent = await create_agent(client, **WINDOW)
+    path = f"/v1/agents/{agent['id']}/messages"
+    seen: list[str] = []
+    for i in range(12):
+        state.add(Reply(text=f"reply {i}"))
+        body = {"input": "x" * 2000, "streaming": True, "include_compaction_messages": True}
+        streamed = await client.post(path, json=body)
+        chunks = [
+            json.loads(line[6:])
+            for line in streamed.text.splitlines()
+            if line.startswith("data: {")
+        ]
+        seen += [c["message_type"] for c in chunks]
+    assert "event_message" in seen and "summary_message" in seen
+    assert seen.index("summary_message") == seen.index("event_message") + 1
+
+    hold = threading.Event()
+    state.add(Reply(text="slow", hold=hold))
+    turn = asyncio.create_task(client.post(path, json={"input": "wait"}))
+    await asyncio.to_thread(state.wait_for_chat_requests, len(state.chat_requests) + 1)
+    busy = await client.post(f"/v1/agents/{agent['id']}/summarize")
+    hold.set()
+    assert busy.status_code == 409 and busy.json()["detail"]["code"] == "AGENT_BUSY"
+    assert (await turn).status_code == 200
