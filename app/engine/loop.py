@@ -38,7 +38,7 @@ from app.messages.factory import Owner, new_message, tool_result
 from app.messages.models import Message
 from app.messages.recent import ChatRow
 from app.messages.repository import MessageRepository
-from app.messages.thread import LAST_RUN_COLUMNS, Thread, ThreadWindows
+from app.messages.thread import Thread, ThreadWindows
 from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
@@ -498,7 +498,8 @@ class Engine:
     ) -> bool:
         """Number and add the step's messages, moving the thread's columns the step changes
         (and the agent's ``last_run``) in the same statement; False when the agent is gone.
-        A conversation's columns are on its own row: one more statement when they change."""
+        A conversation's columns are on its own row: one more statement, only when they
+        change."""
         agent, thread, made = step.agent, step.thread, stored[0]
         thread_values = answer.agent_changes(
             context_start=(thread.context_start_seq, step.window.start_seq),
@@ -512,9 +513,9 @@ class Engine:
             return await repository.append(agent.id, stored, **thread_values, **last_run)
         if not await repository.append(agent.id, stored, **last_run):
             return False
-        ended = {k: v for k, v in last_run.items() if k in LAST_RUN_COLUMNS}
-        windows = ThreadWindows(session, spec.organization_id)
-        await windows.save(thread.conversation_id, thread_values | ended)
+        await ThreadWindows(session, spec.organization_id).save(
+            thread.conversation_id, thread_values
+        )
         return True
 
     def _last_run(self, spec: TurnSpec, turn: "_Turn", final: StopReason | None) -> dict[str, Any]:
