@@ -346,12 +346,21 @@ class Engine:
             head.append(summary_chat(summary))
             room -= ctxmod.estimate_tokens(head[-1]["content"])
         window = ctxmod.fit_window(recent, room)
-        full = window is not None and (window.overflowed or len(recent) >= self.compact_at_messages)
-        if full and not evict:
-            # The whole prompt's estimate: everything but the answer's reserve and the room.
-            used = info.context_window - ctxmod.reserve(agent) - room + compaction.tokens_of(recent)
-            trigger = compaction.OVERFLOW if window.overflowed else compaction.MESSAGE_CAP
-            return Overflow(agent, thread, recent, info, budget, summary, used, trigger)
+        if window is not None and not evict:
+            trigger = None
+            if window.overflowed:
+                trigger = compaction.OVERFLOW
+            elif len(recent) >= self.compact_at_messages:
+                trigger = compaction.MESSAGE_CAP
+            if trigger is not None:
+                # The whole prompt's estimate: everything but the answer's reserve and the room.
+                used = (
+                    info.context_window
+                    - ctxmod.reserve(agent)
+                    - room
+                    + compaction.tokens_of(recent)
+                )
+                return Overflow(agent, thread, recent, info, budget, summary, used, trigger)
         if window is None:
             return ContextOverflowError(
                 StopReason.error, "the newest message alone exceeds the window"
