@@ -56,6 +56,7 @@ class Overflow:
     room_tokens: int  # the room for messages (the summary's included) in that model's window
     previous: str | None  # the thread's current summary, folded into the new one
     context_tokens: int  # the window's estimated size before compaction
+    trigger: str = compaction.OVERFLOW  # or ``compaction.MESSAGE_CAP``
 
 
 class NothingToSummarizeError(Exception):
@@ -155,10 +156,10 @@ class Compactor:
         ``announce``: the turn shows Letta's ``event_message`` and ``summary_message``."""
         settings = read(overflow.agent.compaction_settings)
         record = compaction.Record(
-            compaction.OVERFLOW, settings.mode, context_tokens_before=overflow.context_tokens
+            overflow.trigger, settings.mode, context_tokens_before=overflow.context_tokens
         )
         event_data = {
-            "trigger": compaction.OVERFLOW,
+            "trigger": overflow.trigger,
             "context_token_estimate": overflow.context_tokens,
             "context_window": overflow.info.context_window,
         }
@@ -171,7 +172,7 @@ class Compactor:
             return await self._fell_back(record, _NOTHING, str(exc), owner, shown, event_data)
         record.model = summary.info.handle
         stats = {
-            "trigger": compaction.OVERFLOW,
+            "trigger": overflow.trigger,
             "context_tokens_before": overflow.context_tokens,
             "context_tokens_after": compaction.tokens_of(summary.cut.kept),
             "context_window": overflow.info.context_window,
