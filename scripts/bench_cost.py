@@ -1,12 +1,15 @@
 """What a turn costs, in measures a busy machine does not change: statements and instructions.
 
     uv run python scripts/bench_cost.py statements [--db sqlite|postgresql|both] [--turns N]
+        [--conversation]
     uv run python scripts/bench_cost.py cpu [--db ...] [--turns N] [--limit-proxy PATH]
 
 ``statements`` runs the app in this process (through its ASGI interface, against the instant
 fake model in a process of its own) and counts, per sequential JSON turn, the statements the
 driver executes (SQLite's ``BEGIN`` included), the commits, and the pool checkouts (each a
 round trip on PostgreSQL while ``pool_pre_ping`` is on); it lists one turn's statements.
+With ``--conversation`` the turns are sent to a conversation of the agent (``POST
+/v1/conversations/{id}/messages``, JSON) instead of its main thread.
 
 With ``--profile FILE``, the counted turns also run under cProfile, timing the CPU of the
 event loop's thread (stats in ``FILE.<db>``, for ``python -m pstats``): the client side of the
@@ -70,8 +73,29 @@ def _shape(statement: str) -> str:
     return re.sub(r"\s+", " ", statement).strip()[:110]
 
 
+async def _conversation(http: httpx.AsyncClient, agent: str) -> str:
+    created = await http.post("/v1/conversations/", params={"agent_id": agent})
+    created.raise_for_status()
+    conversation_id: str = created.json()["id"]
+    return conversation_id
+
+
+async def _conversation_turns(http: httpx.AsyncClient, conversation_id: str, turns: int) -> None:
+    """Sequential JSON turns in the conversation."""
+    path = f"/v1/conversations/{conversation_id}/messages"
+    for i in range(turns):
+        body = {"messages": [{"role": "user", "content": f"hello {i}"}], "streaming": False}
+        response = await http.post(path, json=body)
+        if response.status_code != 200:
+            raise bench_load.TurnFailed(f"turn failed: {response.status_code} {response.text}")
+
+
 async def _count_turns(
-    database_url: str, model_url: str, turns: int, profile: Path | None = None
+    database_url: str,
+    model_url: str,
+    turns: int,
+    profile: Path | None = None,
+    conversation: bool = False,
 ) -> Counts:
     settings = Settings(
         database_url=database_url,
@@ -87,6 +111,9 @@ async def _count_turns(
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
             agent = await bench_load.agent(http)
             await bench_load.sequential(http, agent, WARMUP)
+            conversation_id = await _conversation(http, agent) if conversation else None
+            if conversation_id:
+                await _conversation_turns(http, conversation_id, WARMUP)
             engine = app.state.db.engine.sync_engine
 
             def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -106,7 +133,10 @@ async def _count_turns(
             try:
                 if profiler:
                     profiler.enable()
-                await bench_load.sequential(http, agent, turns)
+                if conversation_id:
+                    await _conversation_turns(http, conversation_id, turns)
+                else:
+                    await bench_load.sequential(http, agent, turns)
             finally:
                 if profiler:
                     profiler.disable()
@@ -123,7 +153,9 @@ def statements(db: str, args: argparse.Namespace, model_url: str) -> None:
         tempfile.TemporaryDirectory() as tmp,
         bench_procs.fresh_database(db, args.postgres, Path(tmp), "cost") as url,
     ):
-        counts = asyncio.run(_count_turns(url, model_url, args.turns, profile))
+        counts = asyncio.run(
+            _count_turns(url, model_url, args.turns, profile, conversation=args.conversation)
+        )
     n = args.turns
     out(
         f"== {db}: per turn {counts.statements / n:.2f} statements, {counts.commits / n:.2f}"
@@ -245,6 +277,9 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=0, help="measured turns (default 50 / 20)")
     parser.add_argument("--limit-proxy", type=Path, default=DEFAULT_LIMIT)
     parser.add_argument("--profile", type=Path, help="statements: cProfile stats to FILE.<db>")
+    parser.add_argument(
+        "--conversation", action="store_true", help="statements: turns in a conversation"
+    )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     args.limit_proxy = args.limit_proxy.resolve()

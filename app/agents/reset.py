@@ -39,6 +39,7 @@ async def reset_messages(
     await messages.delete_history(agent.id)
     agent.pending_approval = None
     agent.context_start_seq = 0
+    agent.summary_message_id = None  # deleted with the history it summarised
     agent.updated_at = utcnow()
     pairs = await BlockRepository(session, org).for_agents([agent.id])
     compiled = history.system_message(agent, [b for _, b in pairs])

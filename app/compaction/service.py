@@ -76,8 +76,13 @@ async def summarize(
     async with db.session(write=False) as session:
         agent = await agents.get(session, actor, agent_id)
         thread = await _thread(session, actor, agent, conversation_id)
-        if await RunRepository(session, org).active(agent.id, TURNS, conversation_id):
-            raise busy(agent.id, conversation_id, f"Agent {agent.id} is busy with a turn")
+
+        async def idle(session: AsyncSession) -> None:
+            """No turn runs in the thread (one would move its window meanwhile)."""
+            if await RunRepository(session, org).active(agent.id, TURNS, conversation_id):
+                raise busy(agent.id, conversation_id, f"Agent {agent.id} is busy with a turn")
+
+        await idle(session)
         overflow = await _overflow(session, compactor, agent, thread, max_messages)
     settings = merged(agent.compaction_settings, override)
     if settings.model is not None and override is not None and "model" in override.model_fields_set:
@@ -93,7 +98,7 @@ async def summarize(
     except ProviderError as exc:
         raise _provider_failure(exc) from exc
     owner = Owner(org, agent.id, None, None, conversation_id)
-    stored = await compactor.store(owner, thread, summary)
+    stored = await compactor.store(owner, thread, summary, guard=idle)
     if stored is None:
         raise NotFound(f"Agent {agent.id} not found")
     return CompactionResponse(

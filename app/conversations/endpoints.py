@@ -40,7 +40,7 @@ from app.streaming.deps import FollowerDep
 from app.streaming.endpoints import RetrieveStreamRequest, resume_stream
 from app.turns import cancel
 from app.turns.deps import CallbacksDep, TurnsDep
-from app.turns.endpoints import check_json_request, json_response, stream_turn
+from app.turns.endpoints import IdempotencyKey, check_json_request, json_response, stream_turn
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
@@ -176,21 +176,30 @@ async def send_conversation_message(
     turns: TurnsDep,
     follower: FollowerDep,
     settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """A turn in the conversation: SSE by default, the JSON response with
     ``streaming: false``."""
     if not body.messages and body.input is None:
         raise Unprocessable("messages: must not be empty")
-    async with db.session(write=False) as session:
-        thread = await service.target(session, actor, conversation_id, body.agent_id)
-    agent_id, conv = thread.agent_id, thread.conversation_id
+    agent_id, conv = await service.send_target(db, actor, conversation_id, body.agent_id)
     async with _as_conversation_busy(conversation_id):
         if body.streaming:
             return await stream_turn(
-                turns, follower, settings, actor, agent_id, body, conversation_id=conv
+                turns,
+                follower,
+                settings,
+                actor,
+                agent_id,
+                body,
+                key=idempotency_key,
+                conversation_id=conv,
             )
         check_json_request(body)
-        return json_response(await turns.send(actor, agent_id, body, conversation_id=conv))
+        sent = await turns.send(
+            actor, agent_id, body, idempotency_key=idempotency_key, conversation_id=conv
+        )
+        return json_response(sent)
 
 
 @router.post("/{conversation_id}/stream", response_model=None)

@@ -15,15 +15,26 @@ from app.kit.repository import Repository
 from app.messages.chat import SUMMARY_ROLE
 from app.messages.models import Message
 from app.messages.repository import SYSTEM_SEQ
+from app.runs.models import Run
 
 OrderBy = Literal["created_at", "last_run_completion"]
 
 
 def _sort_key(order_by: OrderBy) -> ColumnElement[datetime] | InstrumentedAttribute[datetime]:
-    """What a list is ordered by (then by id): a conversation that never ran sorts by its
-    creation time when listed by ``last_run_completion``."""
+    """What a list is ordered by (then by id). ``last_run_completion`` is read from the
+    conversation's runs (its turns write nothing to its row, see ``app.messages.thread``);
+    a conversation none of whose runs has ended sorts by its creation time."""
     if order_by == "last_run_completion":
-        return func.coalesce(Conversation.last_run_completion, Conversation.created_at)
+        last = (
+            select(func.max(Run.completed_at))
+            .where(
+                Run.conversation_id == Conversation.id,
+                Run.organization_id == Conversation.organization_id,
+            )
+            .correlate(Conversation)
+            .scalar_subquery()
+        )
+        return func.coalesce(last, Conversation.created_at)
     return Conversation.created_at
 
 

@@ -74,9 +74,6 @@ class ConversationResponse(ResponseModel):
     hidden: bool = False
     description: str | None = None
     last_message_at: Timestamp | None = None
-    # Extensions: when the conversation's last turn ended, and how.
-    last_run_completion: Timestamp | None = None
-    last_stop_reason: str | None = None
 
 
 class ConversationMessageRequest(LettaRequest):

@@ -7,6 +7,7 @@ Routes that take a conversation id also take Letta's agent-direct forms for the 
 thread: ``default`` with an ``agent_id``, or (deprecated) the agent's id itself.
 """
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from app.conversations.schemas import (
     CreateConversation,
     UpdateConversation,
 )
-from app.kit.db import utcnow
+from app.kit.db import Database, utcnow
 from app.kit.errors import BadRequest, NotFound, Unprocessable
 from app.kit.ids import Prefix, is_valid, new_id
 from app.kit.pagination import Order
@@ -81,6 +82,50 @@ async def target(
         return Target((await agents_service.get(session, actor, conversation_id)).id, None)
     conversation = await get(session, actor, conversation_id)
     return Target(conversation.agent_id, conversation)
+
+
+class Owners:
+    """Which agent a conversation belongs to, for the conversations this process sent to
+    last. A conversation never changes agents, so the send route learns it once and leaves
+    every other check (the conversation still exists, is this organization's, is the
+    agent's) to the turn's acceptance, which reads the conversation anyway: a send costs no
+    read of its own."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._agents: OrderedDict[str, str] = OrderedDict()
+        self._size = size
+
+    async def agent_of(self, db: Database, actor: Actor, conversation_id: str) -> str:
+        key = f"{actor.organization_id}/{conversation_id}"
+        agent_id = self._agents.get(key)
+        if agent_id is None:
+            async with db.session(write=False) as session:
+                agent_id = (await get(session, actor, conversation_id)).agent_id
+            self._agents[key] = agent_id
+            while len(self._agents) > self._size:
+                self._agents.popitem(last=False)
+        else:
+            self._agents.move_to_end(key)
+        return agent_id
+
+
+OWNERS = Owners()
+
+
+async def send_target(
+    db: Database, actor: Actor, conversation_id: str, agent_id: str | None
+) -> tuple[str, str | None]:
+    """The agent and thread (None: its main one) a send addresses, as ``target`` names them,
+    reading nothing the turn's acceptance reads again (an unknown agent or a deleted
+    conversation is its 404)."""
+    if conversation_id == DEFAULT:
+        if agent_id is None:
+            raise Unprocessable("agent_id: required with conversation_id 'default'")
+        return agent_id, None
+    if is_valid(Prefix.agent, conversation_id):
+        return conversation_id, None
+    _check_id(conversation_id)
+    return await OWNERS.agent_of(db, actor, conversation_id), conversation_id
 
 
 async def response(

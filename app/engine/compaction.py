@@ -21,6 +21,8 @@ from app.providers.base import LLMRequest
 # Letta's trigger names (SummaryMessage.compaction_stats.trigger).
 OVERFLOW = "context_window_exceeded"
 MANUAL = "manual"
+# Ours: the window reached its share of the message cap before its tokens ran out.
+MESSAGE_CAP = "message_cap_reached"
 # Each further try of the sliding window summarises this much more of the messages.
 SLIDE_STEP = 0.1
 # A line of the transcript the summariser reads is cut to this many characters.

@@ -10,11 +10,12 @@ back to plain eviction, as before compaction existed; the run's metadata and a
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.compaction import CompactionSettings, read
 from app.agents.models import Agent
@@ -55,10 +56,14 @@ class Overflow:
     room_tokens: int  # the room for messages (the summary's included) in that model's window
     previous: str | None  # the thread's current summary, folded into the new one
     context_tokens: int  # the window's estimated size before compaction
+    trigger: str = compaction.OVERFLOW  # or ``compaction.MESSAGE_CAP``
 
 
 class NothingToSummarizeError(Exception):
     """No cut of the window leaves messages to summarise and others to keep."""
+
+
+_NOTHING = "nothing_to_summarize"  # the record's error type for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +99,10 @@ class Compactor:
             log.warning("compaction.model_unavailable", model=handle, reason=exc.message)
             return agent_model
 
-    async def summarize(
-        self, overflow: Overflow, settings: CompactionSettings, *, room_tokens: int | None = None
-    ) -> Summary:
+    async def summarize(self, overflow: Overflow, settings: CompactionSettings) -> Summary:
         """Cut the window and have the summary written (no transaction open). Raises
         ``ProviderError`` or ``NothingToSummarizeError``."""
-        cut = compaction.cut(overflow.rows, settings, room_tokens or overflow.room_tokens)
+        cut = compaction.cut(overflow.rows, settings, overflow.room_tokens)
         if cut is None or not cut.summarized:
             raise NothingToSummarizeError("no cut of the window leaves messages to summarize")
         info = self.summarizer(settings, overflow.info)
@@ -118,16 +121,20 @@ class Compactor:
         summary: Summary,
         sink: EventSink | None = None,
         event: Callable[[Message], Compacted] | None = None,
+        guard: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> Message | None:
         """The summary message, appended to the thread's history in the transaction that
         moves the thread's window past what it summarised (with the compaction's event for
         ``sink``); None if the agent is gone. The main thread's window is on the agent's row,
-        set by the statement that numbers the message; a conversation's on its own row."""
+        set by the statement that numbers the message; a conversation's on its own row.
+        ``guard`` runs first in that transaction and may refuse it by raising."""
         content = [{"type": "text", "text": summary.text}]
         message = new_message(owner, SUMMARY_ROLE, content=content)
         window = {"context_start_seq": summary.cut.start_seq, "summary_message_id": message.id}
         org = owner.organization_id
         async with self.db.session() as session:
+            if guard is not None:
+                await guard(session)
             messages = MessageRepository(session, org)
             if thread.conversation_id is None:
                 stored = await messages.append(owner.agent_id, [message], **window)
@@ -149,20 +156,23 @@ class Compactor:
         ``announce``: the turn shows Letta's ``event_message`` and ``summary_message``."""
         settings = read(overflow.agent.compaction_settings)
         record = compaction.Record(
-            compaction.OVERFLOW, settings.mode, context_tokens_before=overflow.context_tokens
+            overflow.trigger, settings.mode, context_tokens_before=overflow.context_tokens
         )
         event_data = {
-            "trigger": compaction.OVERFLOW,
+            "trigger": overflow.trigger,
             "context_token_estimate": overflow.context_tokens,
             "context_window": overflow.info.context_window,
         }
+        shown = sink if announce else None
         try:
             summary = await self.summarize(overflow, settings)
-        except (ProviderError, NothingToSummarizeError) as exc:
-            return await self._fell_back(record, exc, owner, sink if announce else None, event_data)
+        except ProviderError as exc:
+            return await self._fell_back(record, exc.error_type, str(exc), owner, shown, event_data)
+        except NothingToSummarizeError as exc:
+            return await self._fell_back(record, _NOTHING, str(exc), owner, shown, event_data)
         record.model = summary.info.handle
         stats = {
-            "trigger": compaction.OVERFLOW,
+            "trigger": overflow.trigger,
             "context_tokens_before": overflow.context_tokens,
             "context_tokens_after": compaction.tokens_of(summary.cut.kept),
             "context_window": overflow.info.context_window,
@@ -170,15 +180,15 @@ class Compactor:
             "messages_count_after": len(summary.cut.kept) + 2,
         }
 
-        def event(message: Message) -> Compacted:
-            return Compacted(_event_id(), event_data, message, stats)
+        event_id = _event_id()
 
-        message = await self.store(
-            owner, overflow.thread, summary, sink if announce else None, event
-        )
+        def event(message: Message) -> Compacted:
+            return Compacted(event_id, event_data, message, stats)
+
+        message = await self.store(owner, overflow.thread, summary, shown, event)
         if message is None:
-            error = ProviderError("the agent was deleted while its window was summarized")
-            return await self._fell_back(record, error, owner, None, event_data)
+            gone = "the agent was deleted while its window was summarized"
+            return await self._fell_back(record, "agent_deleted", gone, owner, None, event_data)
         if announce:
             await sink.emit(event(message))
         record.summary_message_id = message.id
@@ -194,21 +204,21 @@ class Compactor:
     async def _fell_back(
         self,
         record: compaction.Record,
-        exc: Exception,
+        error_type: str,
+        message: str,
         owner: Owner,
         sink: EventSink | None,
         event_data: dict[str, Any],
     ) -> compaction.Record:
         record.status = "evicted"
-        error_type = exc.error_type if isinstance(exc, ProviderError) else "nothing_to_summarize"
-        record.error = {"type": error_type, "message": str(exc)}
+        record.error = {"type": error_type, "message": message}
         log.warning(
             "compaction.failed",
             agent_id=owner.agent_id,
             run_id=owner.run_id,
             fallback="eviction",
             error_type=error_type,
-            error=str(exc),
+            error=message,
         )
         if sink is not None:
             event = Compacted(_event_id(), {**event_data, "fallback": "eviction"}, None, None)

@@ -38,7 +38,7 @@ from app.messages.factory import Owner, new_message, tool_result
 from app.messages.models import Message
 from app.messages.recent import ChatRow
 from app.messages.repository import MessageRepository
-from app.messages.thread import LAST_RUN_COLUMNS, Thread, ThreadWindows
+from app.messages.thread import Thread, ThreadWindows
 from app.providers.base import LLMProvider, LLMRequest, LLMResponse, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.runs.models import Step
@@ -162,6 +162,10 @@ class Engine:
         self.registry = registry
         self.providers = providers
         self.max_context_messages = max_context_messages
+        # A window this full (by count) is compacted, so that messages leave a thread's context
+        # through a summary, not by falling past the read's cap; the tenth left over covers
+        # what one step adds.
+        self.compact_at_messages = max(2, max_context_messages - max_context_messages // 10)
         self.tools = tools or ToolRunners()
         self.compactor = Compactor(db, registry, self._provider, compaction or CompactionConfig())
 
@@ -342,10 +346,21 @@ class Engine:
             head.append(summary_chat(summary))
             room -= ctxmod.estimate_tokens(head[-1]["content"])
         window = ctxmod.fit_window(recent, room)
-        if window is not None and window.overflowed and not evict:
-            # The whole prompt's estimate: everything but the answer's reserve and the room.
-            used = info.context_window - ctxmod.reserve(agent) - room + compaction.tokens_of(recent)
-            return Overflow(agent, thread, recent, info, budget, summary, used)
+        if window is not None and not evict:
+            trigger = None
+            if window.overflowed:
+                trigger = compaction.OVERFLOW
+            elif len(recent) >= self.compact_at_messages:
+                trigger = compaction.MESSAGE_CAP
+            if trigger is not None:
+                # The whole prompt's estimate: everything but the answer's reserve and the room.
+                used = (
+                    info.context_window
+                    - ctxmod.reserve(agent)
+                    - room
+                    + compaction.tokens_of(recent)
+                )
+                return Overflow(agent, thread, recent, info, budget, summary, used, trigger)
         if window is None:
             return ContextOverflowError(
                 StopReason.error, "the newest message alone exceeds the window"
@@ -492,7 +507,8 @@ class Engine:
     ) -> bool:
         """Number and add the step's messages, moving the thread's columns the step changes
         (and the agent's ``last_run``) in the same statement; False when the agent is gone.
-        A conversation's columns are on its own row: one more statement when they change."""
+        A conversation's columns are on its own row: one more statement, only when they
+        change."""
         agent, thread, made = step.agent, step.thread, stored[0]
         thread_values = answer.agent_changes(
             context_start=(thread.context_start_seq, step.window.start_seq),
@@ -506,9 +522,9 @@ class Engine:
             return await repository.append(agent.id, stored, **thread_values, **last_run)
         if not await repository.append(agent.id, stored, **last_run):
             return False
-        ended = {k: v for k, v in last_run.items() if k in LAST_RUN_COLUMNS}
-        windows = ThreadWindows(session, spec.organization_id)
-        await windows.save(thread.conversation_id, thread_values | ended)
+        await ThreadWindows(session, spec.organization_id).save(
+            thread.conversation_id, thread_values
+        )
         return True
 
     def _last_run(self, spec: TurnSpec, turn: "_Turn", final: StopReason | None) -> dict[str, Any]:

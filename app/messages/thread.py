@@ -23,8 +23,6 @@ from app.kit.repository import Repository, table_of
 
 # The window columns, the same on ``agents`` (main thread) and ``conversations``.
 WINDOW_COLUMNS = ("context_start_seq", "summary_message_id", "pending_approval")
-# What the end of a turn records on a conversation's row (the agent's row has more).
-LAST_RUN_COLUMNS = ("last_run_completion", "last_stop_reason")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +89,7 @@ class Thread:
 
 
 _CONVERSATIONS = table_of(Conversation)
-_SETTABLE = frozenset(WINDOW_COLUMNS + LAST_RUN_COLUMNS)
+_SETTABLE = frozenset(WINDOW_COLUMNS)
 _THREAD = select(
     _CONVERSATIONS.c.agent_id,
     _CONVERSATIONS.c.id,
@@ -107,9 +105,10 @@ _THREAD = select(
 
 
 class ThreadWindows(Repository):
-    """Reads a conversation's window and writes its window (and last-run) columns. The main
-    thread's are the agent's own columns: read with the agent, written with the agent's seq
-    allocation (``MessageRepository.append``); they never come here."""
+    """Reads a conversation's window and writes its window columns. The main thread's are
+    the agent's own columns: read with the agent, written with the agent's seq allocation
+    (``MessageRepository.append``); they never come here. A conversation's turn records
+    nothing else on its row: when it last ran is read from its runs."""
 
     async def conversation(self, conversation_id: str) -> Thread | None:
         """The conversation's thread (one indexed read), or None if there is no such

@@ -225,10 +225,15 @@ class RunQueue:
         self.session = session
 
     async def lock_next(self, kinds: Collection[str], due_by: datetime) -> Run | None:
-        """Lock the oldest run of ``kinds`` waiting and due by ``due_by`` whose agent has no
-        running run, skipping rows other dispatchers hold."""
+        """Lock the oldest run of ``kinds`` waiting and due by ``due_by`` whose thread (its
+        agent's main thread, or its conversation) has no running run, skipping rows other
+        dispatchers hold. An agent's conversations run side by side."""
         other = aliased(Run)
-        busy = exists().where(other.agent_id == Run.agent_id, other.status == RunStatus.running)
+        busy = exists().where(
+            other.agent_id == Run.agent_id,
+            other.conversation_id.is_not_distinct_from(Run.conversation_id),
+            other.status == RunStatus.running,
+        )
         return await self.session.scalar(
             select(Run)
             .where(Run.status == RunStatus.created, Run.kind.in_(kinds))

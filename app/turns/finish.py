@@ -11,7 +11,6 @@ from app.agents.repository import AgentRepository
 from app.engine.results import TurnOutcome
 from app.kit.db import utcnow
 from app.kit.errors import TurnFailed
-from app.messages.thread import ThreadWindows
 from app.providers.base import failure_status
 from app.runs import lifecycle
 from app.runs.models import Run
@@ -59,16 +58,12 @@ async def finish_turn(
         )
     await end_run(session, run, outcome, duration_ns, owner)
     if not outcome.last_run_recorded:  # a turn that ended without storing a last step
-        at = utcnow()
         await AgentRepository(session, org).record_run(
             run.agent_id,
             stop_reason=outcome.stop_reason,
-            at=at,
+            at=utcnow(),
             duration_ms=duration_ns // 1_000_000,
         )
-        if run.conversation_id is not None:
-            ended = {"last_run_completion": at, "last_stop_reason": outcome.stop_reason}
-            await ThreadWindows(session, org).save(run.conversation_id, ended)
 
 
 async def end_run(

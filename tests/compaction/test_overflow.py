@@ -83,13 +83,17 @@ async def test_a_failed_summary_falls_back_to_eviction_and_says_so(
     agent = await create_agent(client, **WINDOW)
     failures = [Reply(status=500) for _ in range(50)]
     state.summaries.extend(failures)
-    runs = []
+    runs, events = [], []
     for i in range(12):
         state.add(Reply(text=f"reply {i}"))
-        answer = await _send(client, agent["id"], f"message {i}: " + "x" * 2000)
+        text = f"message {i}: " + "x" * 2000
+        answer = await _send(client, agent["id"], text, include_compaction_messages=True)
         assert answer["stop_reason"]["stop_reason"] == "end_turn"
-        runs.append(answer["messages"][0]["run_id"])
+        runs.append(answer["messages"][-1]["run_id"])
+        events += [m for m in answer["messages"] if m["message_type"] != "assistant_message"]
     assert state.summary_requests, "the window never overflowed"
+    assert events and {e["message_type"] for e in events} == {"event_message"}
+    assert all(e["event_data"]["fallback"] == "eviction" for e in events)
     everything = await history(client, agent["id"], limit=1000)
     assert not [m for m in everything if m["message_type"] == "summary_message"]
     assert len(everything) == 24
@@ -171,3 +175,29 @@ async def test_a_stream_shows_the_compaction_and_a_busy_thread_is_not_summarized
     hold.set()
     assert busy.status_code == 409 and busy.json()["detail"]["code"] == "AGENT_BUSY"
     assert (await turn).status_code == 200
+
+
+async def test_a_window_full_by_count_is_summarised_not_dropped(
+    make_client: Any, summarizing: FakeLLMServer
+) -> None:
+    """Short messages that never fill the token window still leave it through a summary once
+    the window holds nine tenths of ``context_max_messages``."""
+    client = await make_client(context_max_messages=10)
+    state = summarizing.state
+    agent = await create_agent(client)
+    for i in range(8):
+        state.add(Reply(text=f"reply {i}"))
+        await _send(client, agent["id"], f"message {i}")
+    assert state.summary_requests, "the window never compacted"
+    summarised = state.summary_requests[0]["messages"][-1]["content"]
+    assert "message 0" in summarised  # the oldest went into the summary
+    for request in state.chat_requests:
+        assert len(request["messages"]) <= 1 + 1 + 10  # system, summary, at most the cap
+    last = state.chat_requests[-1]["messages"]
+    assert last[1]["content"].startswith(NOTICE)
+    runs = await ok(client.get("/v1/runs/", params={"agent_id": agent["id"], "limit": 100}))
+    records = [r["metadata"]["compaction"] for r in runs if "compaction" in (r["metadata"] or {})]
+    assert records and all(r[0]["trigger"] == "message_cap_reached" for r in records)
+    assert all(r[0]["status"] == "summarized" for r in records)
+    said = [m for m in await history(client, agent["id"]) if m["message_type"] == "user_message"]
+    assert len(said) == 8

@@ -1,5 +1,7 @@
 """The context routes: summarize on request, the window part by part, recompile."""
 
+import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -47,6 +49,13 @@ async def test_summarize_compacts_the_window_now(
     assert sent[1]["role"] == "user" and sent[1]["content"].startswith(NOTICE)
     assert sent[1]["content"].endswith("\n\nThey said u0 to u5.")
     assert sent[2]["role"] == "assistant" and sent[-1]["content"] == "u6"
+
+    reset = await ok(client.patch(f"/v1/agents/{agent['id']}/reset-messages", json={}))
+    assert reset is None or len(reset["message_ids"]) == 1
+    assert len((await ok(client.get(f"/v1/agents/{agent['id']}")))["message_ids"]) == 1
+    await ok(client.post(f"/v1/agents/{agent['id']}/messages", json={"input": "fresh"}))
+    fresh = summarizing.state.chat_requests[-1]["messages"]
+    assert [m["role"] for m in fresh] == ["system", "user"]
 
 
 async def test_summarize_all_keeps_only_the_last_exchange(
@@ -184,3 +193,41 @@ async def _stored_system(db: Database, agent_id: str) -> str:
             select(Message.content).where(Message.agent_id == agent_id, Message.seq == 0)
         )
     return str(content[0]["text"])
+
+
+async def test_the_servers_compaction_model_writes_summaries(
+    make_client: Any, summarizing: FakeLLMServer
+) -> None:
+    client = await make_client(compaction_model="openai/gpt-4.1")
+    agent = await create_agent(client)
+    await _talk(client, agent["id"], 3)
+    await ok(client.post(f"/v1/agents/{agent['id']}/summarize"))
+    assert summarizing.state.summary_requests[-1]["model"] == "gpt-4.1"
+    own = {"compaction_settings": {"mode": "self_compact_all"}}
+    await _talk(client, agent["id"], 2)
+    await ok(client.post(f"/v1/agents/{agent['id']}/summarize", json=own))
+    assert summarizing.state.summary_requests[-1]["model"] == "gpt-4o-mini"  # the agent's
+
+
+async def test_a_turn_begun_while_summarizing_wins(
+    client: httpx.AsyncClient, summarizing: FakeLLMServer
+) -> None:
+    state = summarizing.state
+    agent = await create_agent(client)
+    await _talk(client, agent["id"], 3)
+    summary_held, turn_held = threading.Event(), threading.Event()
+    state.summaries.append(Reply(text="late", hold=summary_held))
+    state.add(Reply(text="busy", hold=turn_held))
+    path = f"/v1/agents/{agent['id']}"
+    summarizing_task = asyncio.create_task(client.post(f"{path}/summarize"))
+    await asyncio.to_thread(state.wait_for_summary_requests, 1)
+    chats = len(state.chat_requests)
+    turn = asyncio.create_task(client.post(f"{path}/messages", json={"input": "now"}))
+    await asyncio.to_thread(state.wait_for_chat_requests, chats + 1)
+    summary_held.set()
+    refused = await summarizing_task
+    turn_held.set()
+    assert refused.status_code == 409 and refused.json()["detail"]["code"] == "AGENT_BUSY"
+    assert (await turn).status_code == 200
+    listed = await history(client, agent["id"])
+    assert "summary_message" not in {m["message_type"] for m in listed}

@@ -41,6 +41,19 @@ async def thread(client: httpx.AsyncClient, conversation_id: str, **params: Any)
     ]
 
 
+async def two_threads_and_a_slow_reply(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> tuple[dict[str, Any], str, str, threading.Event]:
+    """An agent with two conversations; the model's next answer ("slow") waits for the
+    event, the one after it ("quick") does not."""
+    agent = await create_agent(client)
+    one = await new_conversation(client, agent["id"])
+    two = await new_conversation(client, agent["id"])
+    release = threading.Event()
+    fake_llm.state.add(Reply(text="slow", hold=release), Reply(text="quick"))
+    return agent, one, two, release
+
+
 def prompt_texts(request: dict[str, Any]) -> list[str]:
     return [str(m.get("content")) for m in request["messages"][1:]]
 
@@ -78,7 +91,7 @@ async def test_two_conversations_keep_their_threads_and_share_memory(
     every = await ok(client.get(f"/v1/agents/{agent['id']}/messages"))
     assert sum(m["message_type"] == "user_message" for m in every) == 3
     retrieved = await ok(client.get(f"{CONV}/{first}"))
-    assert retrieved["summary"] == "first" and retrieved["last_stop_reason"] == "end_turn"
+    assert retrieved["summary"] == "first"
     # The system message, then both turns: user, call, result, reply; user, reply.
     assert len(retrieved["in_context_message_ids"]) == 1 + 4 + 2
 
@@ -157,11 +170,7 @@ async def test_a_streamed_send_and_its_stream_resumed(
 async def test_one_turn_at_a_time_per_conversation(
     client: httpx.AsyncClient, fake_llm: FakeLLMServer
 ) -> None:
-    agent = await create_agent(client)
-    busy_one = await new_conversation(client, agent["id"])
-    other = await new_conversation(client, agent["id"])
-    release = threading.Event()
-    fake_llm.state.add(Reply(text="slow", hold=release), Reply(text="quick"))
+    agent, busy_one, other, release = await two_threads_and_a_slow_reply(client, fake_llm)
     first = asyncio.create_task(say(client, busy_one, "first"))
     await asyncio.to_thread(fake_llm.state.wait_for_chat_requests, 1)
     try:
@@ -198,6 +207,13 @@ async def test_runs_carry_and_filter_by_conversation(
     assert len(await ok(client.get("/v1/runs/", params={"conversation_id": two}))) == 1
     every = await ok(client.get("/v1/runs/", params={"agent_id": agent["id"]}))
     assert sorted(str(r["conversation_id"]) for r in every) == sorted([one, one, two, "None"])
+    # A retried send with the same Idempotency-Key is the same turn.
+    payload = {"input": "once", "streaming": False}
+    keyed = {"Idempotency-Key": "send-once"}
+    first = await ok(client.post(f"{CONV}/{two}/messages", json=payload, headers=keyed))
+    again = await ok(client.post(f"{CONV}/{two}/messages", json=payload, headers=keyed))
+    assert first == again
+    assert len(await ok(client.get("/v1/runs/", params={"conversation_id": two}))) == 2
 
 
 async def test_an_approval_pauses_only_its_conversation(
@@ -222,7 +238,8 @@ async def test_an_approval_pauses_only_its_conversation(
     fake_llm.state.add(Reply(text="thanks"))
     resumed = await ok(say(client, paused, "", messages=[approval]))
     assert resumed["messages"][-1]["content"] == "thanks"
-    assert (await ok(client.get(f"{CONV}/{paused}")))["last_stop_reason"] == "end_turn"
+    runs = await ok(client.get("/v1/runs/", params={"conversation_id": paused}))
+    assert [r["stop_reason"] for r in runs] == ["end_turn", "requires_approval"]
 
 
 async def test_cancel_a_paused_conversation(
@@ -328,6 +345,11 @@ async def test_list_modify_and_delete(client: httpx.AsyncClient, fake_llm: FakeL
     assert ids[0] not in {c["id"] for c in remaining}
     kept = await ok(client.get(f"/v1/agents/{agent['id']}/messages"))
     assert any(m.get("content") == "ran last" for m in kept)  # its messages stay in history
+
+    # Deleting the agent deletes its conversations.
+    await ok(client.delete(f"/v1/agents/{other_agent['id']}"))
+    assert (await client.get(f"{CONV}/{elsewhere}")).status_code == 404
+    assert elsewhere not in {c["id"] for c in await ok(client.get(f"{CONV}/"))}
 
 
 async def test_bad_input(client: httpx.AsyncClient, fake_llm: FakeLLMServer) -> None:
@@ -498,3 +520,31 @@ async def test_a_conversation_with_its_own_model(
     assert bad_window.status_code == 422 and "context_window_limit" in bad_window.text
     agent_now = await ok(client.get(f"/v1/agents/{agent['id']}"))
     assert agent_now["model"] == "openai/gpt-4o-mini"  # the agent is never changed
+
+
+async def test_background_turns_of_two_conversations_run_side_by_side(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent, one, two, release = await two_threads_and_a_slow_reply(client, fake_llm)
+
+    async def background(conversation_id: str, text: str) -> str:
+        body = {"messages": [{"role": "user", "content": text}], "background": True}
+        response = await client.post(f"{CONV}/{conversation_id}/messages", json=body)
+        assert response.status_code == 200, response.text
+        return response.text
+
+    slow = asyncio.create_task(background(one, "first"))
+    await asyncio.to_thread(fake_llm.state.wait_for_chat_requests, 1)
+    try:
+        # The first conversation's queued turn is running; the second's is not held back.
+        assert "quick" in await background(two, "second")
+        running = await ok(client.get("/v1/runs/", params={"conversation_id": one}))
+        assert [r["status"] for r in running] == ["running"]
+    finally:
+        release.set()
+    assert "slow" in await slow
+    runs = await ok(client.get("/v1/runs/", params={"agent_id": agent["id"]}))
+    assert {(r["conversation_id"], r["status"], r["background"]) for r in runs} == {
+        (one, "completed", True),
+        (two, "completed", True),
+    }

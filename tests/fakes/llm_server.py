@@ -100,6 +100,12 @@ class FakeLLMState:
             if not self._arrivals.wait_for(lambda: len(self.chat_requests) >= count, timeout):
                 raise TimeoutError(f"{count} chat requests did not arrive within {timeout}s")
 
+    def wait_for_summary_requests(self, count: int, timeout: float = 30) -> None:
+        """Block (in a worker thread) until ``count`` summarisation requests have arrived."""
+        with self._arrivals:
+            if not self._arrivals.wait_for(lambda: len(self.summary_requests) >= count, timeout):
+                raise TimeoutError(f"{count} summary requests did not arrive within {timeout}s")
+
     def reset(self) -> None:
         self.script.clear()
         self.chat_requests.clear()
@@ -121,7 +127,9 @@ class FakeLLMState:
         )
 
     def summary_reply(self, body: dict[str, Any]) -> Reply:
-        self.summary_requests.append(body)
+        with self._arrivals:
+            self.summary_requests.append(body)
+            self._arrivals.notify_all()
         if self.summaries:
             return self.summaries.popleft()
         return Reply(text=f"summary {len(self.summary_requests)}")
