@@ -76,6 +76,32 @@ async def _insert(
         return [PassageResponse.of(p) for p in passages]
 
 
+ArchivesOf = Callable[[AsyncSession], Awaitable[list[Archive]]]
+
+
+async def _search(
+    db: DatabaseDep,
+    actor: Actor,
+    deps: service.Deps,
+    archives_of: ArchivesOf,
+    query: str | None,
+    where: PassageFilter,
+    limit: int,
+    response: Response,
+) -> service.Search:
+    """Read which archives, embed the query with no transaction open, then search."""
+    async with db.session(write=False) as session:
+        archives = await archives_of(session)
+    vectors = await service.query_vectors(deps, archives, query)
+    scoped = PassageFilter(
+        [a.id for a in archives], where.tags, where.match_all, where.start, where.end
+    )
+    async with db.session(write=False) as session:
+        found = await service.search(session, actor, archives, query, vectors, scoped, limit)
+    _mode(response, found)
+    return found
+
+
 # --- an agent's archival memory -----------------------------------------------------------
 
 
@@ -112,7 +138,7 @@ async def insert_agent_passage(
 @router.get(f"{_AGENT}/archival-memory/search", response_model=AgentSearchResponse)
 async def search_agent_passages(
     agent_id: AgentIdPath,
-    session: SessionDep,
+    db: DatabaseDep,
     actor: ActorDep,
     deps: ArchivalDeps,
     response: Response,
@@ -123,13 +149,12 @@ async def search_agent_passages(
     start_datetime: datetime | None = None,
     end_datetime: datetime | None = None,
 ) -> AgentSearchResponse:
-    agent = await agents.get(session, actor, agent_id)
-    archives = await service.agent_archives(session, actor, agent)
-    where = PassageFilter(
-        [a.id for a in archives], tags or (), tag_match_mode == "all", start_datetime, end_datetime
-    )
-    found = await service.search(session, actor, deps, archives, query, where, top_k or 10)
-    _mode(response, found)
+    async def of_agent(session: AsyncSession) -> list[Archive]:
+        agent = await agents.get(session, actor, agent_id)
+        return await service.agent_archives(session, actor, agent)
+
+    where = PassageFilter((), tags or (), tag_match_mode == "all", start_datetime, end_datetime)
+    found = await _search(db, actor, deps, of_agent, query, where, top_k or 10, response)
     results = [
         AgentSearchResult(id=p.id, content=p.text, timestamp=p.created_at.isoformat(), tags=p.tags)
         for p, _ in found.hits
@@ -271,29 +296,25 @@ async def delete_archive_passage(
 @router.post("/v1/passages/search", response_model=list[PassageSearchItem])
 async def search_passages(
     body: PassageSearchRequest,
-    session: SessionDep,
+    db: DatabaseDep,
     actor: ActorDep,
     deps: ArchivalDeps,
     response: Response,
 ) -> list[PassageSearchItem]:
-    """Passages of one archive, of one agent's archives, or of every archive of the
-    organization, best match first."""
-    if body.archive_id is not None:
-        archives = [await service.get_archive(session, actor, body.archive_id)]
-    elif body.agent_id is not None:
-        agent = await agents.get(session, actor, body.agent_id)
-        archives = await service.agent_archives(session, actor, agent)
-    else:
+    """Passages of one archive or of one agent's archives, best match first."""
+    if body.archive_id is None and body.agent_id is None:
         raise BadRequest("agent_id or archive_id: one of them is required")
+
+    async def chosen(session: AsyncSession) -> list[Archive]:
+        if body.archive_id is not None:
+            return [await service.get_archive(session, actor, body.archive_id)]
+        agent = await agents.get(session, actor, body.agent_id or "")
+        return await service.agent_archives(session, actor, agent)
+
     where = PassageFilter(
-        [a.id for a in archives],
-        body.tags or (),
-        body.tag_match_mode == "all",
-        body.start_date,
-        body.end_date,
+        (), body.tags or (), body.tag_match_mode == "all", body.start_date, body.end_date
     )
-    found = await service.search(session, actor, deps, archives, body.query, where, body.limit)
-    _mode(response, found)
+    found = await _search(db, actor, deps, chosen, body.query, where, body.limit, response)
     return [
         PassageSearchItem(passage=PassageResponse.of(p), score=score) for p, score in found.hits
     ]

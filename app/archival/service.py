@@ -7,7 +7,7 @@ vectors of that model only, ranks full-text matches, and fuses the rankings. An 
 no embedding model is searched by full text alone (``Search.semantic`` says which ran).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -243,32 +243,44 @@ async def list_passages(
     return await repo.list_page(PassageFilter(archive_ids), page, search=search)
 
 
+async def query_vectors(
+    deps: Deps, archives: Sequence[Archive], query: str | None
+) -> dict[str, list[float]]:
+    """The query's vector by each embedding model among ``archives`` (call it with no
+    transaction open: each is a provider call)."""
+    vectors: dict[str, list[float]] = {}
+    if not query or not query.strip():
+        return vectors
+    for handle in dict.fromkeys(a.embedding for a in archives if a.embedding):
+        embedded = await embed(deps, handle, [query])
+        if embedded is not None:
+            vectors[embedded.model] = embedded.vectors[0]
+    return vectors
+
+
 async def search(
     session: AsyncSession,
     actor: Actor,
-    deps: Deps,
     archives: Sequence[Archive],
     query: str | None,
+    vectors: Mapping[str, list[float]],
     where: PassageFilter,
     limit: int,
 ) -> Search:
-    """The passages of ``archives`` that best match ``query`` under ``where``, best first;
-    with no query, the newest."""
+    """The passages of ``archives`` that best match ``query`` under ``where``, best first
+    (``vectors``: the query embedded by each archive's model); with no query, the newest."""
     repo = PassageRepository(session, actor.organization_id)
     result = Search()
-    words = fulltext.words(query or "")
     if not query or not query.strip():
         ids = await repo.recent_ids(where, limit)
         return await _hits(repo, [(pid, 1.0) for pid in ids], result)
     rankings: list[list[str]] = []
-    for handle in dict.fromkeys(a.embedding for a in archives if a.embedding):
-        embedded = await embed(deps, handle, [query])
-        if embedded is None:
-            continue
+    for handle, vector in vectors.items():
         scope = [a.id for a in archives if a.embedding == handle]
-        stored = await repo.vectors(_narrowed(where, scope), embedded.model)
-        rankings.append(ranking.nearest(embedded.vectors[0], stored, _CANDIDATES))
+        stored = await repo.vectors(_narrowed(where, scope), handle)
+        rankings.append(ranking.nearest(vector, stored, _CANDIDATES))
         result.semantic = True
+    words = fulltext.words(query)
     if words:
         rankings.append(await repo.fulltext_ids(where, words, _CANDIDATES))
     log.debug("archival.search", semantic=result.semantic, rankings=[len(r) for r in rankings])
