@@ -102,6 +102,13 @@ async def _search(
     return found
 
 
+def _named(actor: Actor, archive_id: str) -> ArchiveOf:
+    async def named(session: AsyncSession) -> Archive:
+        return await service.get_archive(session, actor, archive_id)
+
+    return named
+
+
 # --- an agent's archival memory -----------------------------------------------------------
 
 
@@ -262,10 +269,7 @@ async def create_archive_passage(
     actor: ActorDep,
     deps: ArchivalDeps,
 ) -> PassageResponse:
-    async def named(session: AsyncSession) -> Archive:
-        return await service.get_archive(session, actor, archive_id)
-
-    return (await _insert(db, actor, deps, named, [body]))[0]
+    return (await _insert(db, actor, deps, _named(actor, archive_id), [body]))[0]
 
 
 @router.post("/v1/archives/{archive_id}/passages/batch", response_model=list[PassageResponse])
@@ -276,10 +280,7 @@ async def create_archive_passages(
     actor: ActorDep,
     deps: ArchivalDeps,
 ) -> list[PassageResponse]:
-    async def named(session: AsyncSession) -> Archive:
-        return await service.get_archive(session, actor, archive_id)
-
-    return await _insert(db, actor, deps, named, body.passages)
+    return await _insert(db, actor, deps, _named(actor, archive_id), body.passages)
 
 
 @router.delete("/v1/archives/{archive_id}/passages/{passage_id}", response_model=None)
