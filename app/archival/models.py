@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.kit.db import Base, JSONType, TimestampMixin, UTCDateTime, utcnow
@@ -20,6 +20,8 @@ class Archive(TimestampMixin, Base):
     # The handle of the model that embeds this archive's passages; None: full text only.
     embedding: Mapped[str | None] = mapped_column(String(255))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    # Raised by every write of its passages: cached vectors of an older version are stale.
+    passages_version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ArchiveAgent(Base):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 
 from app.archival import fulltext
 from app.archival.models import Archive, ArchiveAgent, Passage, PassageTag
@@ -120,6 +120,22 @@ class PassageRepository(Repository):
             for tag in dict.fromkeys(p.tags)
         ]
         await self.insert_rows(PassageTag, tags)
+        await self._touch({p.archive_id for p in passages})
+
+    async def _touch(self, archive_ids: set[str]) -> None:
+        """Raise the archives' ``passages_version`` (cached vectors of theirs go stale)."""
+        if archive_ids:
+            await self.session.execute(
+                update(Archive)
+                .where(Archive.id.in_(archive_ids), Archive.organization_id == self.organization_id)
+                .values(passages_version=Archive.passages_version + 1)
+            )
+
+    async def version(self, archive_id: str) -> int | None:
+        stmt = select(Archive.passages_version).where(
+            Archive.id == archive_id, Archive.organization_id == self.organization_id
+        )
+        return await self.session.scalar(stmt)
 
     async def get(self, passage_id: str, archive_ids: Sequence[str]) -> Passage | None:
         stmt = self._scoped(PassageFilter(archive_ids)).where(Passage.id == passage_id)
@@ -137,6 +153,7 @@ class PassageRepository(Repository):
                 Passage.id == passage.id, Passage.organization_id == self.organization_id
             )
         )
+        await self._touch({passage.archive_id})
 
     async def list_page(
         self, where: PassageFilter, params: PageParams, *, search: str | None

@@ -20,6 +20,7 @@ from app.archival import fulltext, ranking
 from app.archival.models import Archive, Passage
 from app.archival.repository import ArchiveRepository, PassageFilter, PassageRepository
 from app.archival.schemas import ArchiveCreate, ArchiveUpdate, PassageCreate
+from app.archival.vectors import CACHE, Matrix, top
 from app.auth.deps import Actor
 from app.config import Settings
 from app.kit.db import utcnow
@@ -277,14 +278,31 @@ async def search(
     rankings: list[list[str]] = []
     for handle, vector in vectors.items():
         scope = [a.id for a in archives if a.embedding == handle]
-        stored = await repo.vectors(_narrowed(where, scope), handle)
-        rankings.append(ranking.nearest(vector, stored, _CANDIDATES))
+        if where.tags or where.start or where.end:
+            stored = await repo.vectors(_narrowed(where, scope), handle)
+            matrices = [Matrix.of(stored, len(vector))]
+        else:
+            matrices = [await _matrix(repo, a, handle, len(vector)) for a in scope]
+        rankings.append(top(vector, matrices, _CANDIDATES))
         result.semantic = True
     words = fulltext.words(query)
     if words:
         rankings.append(await repo.fulltext_ids(where, words, _CANDIDATES))
     log.debug("archival.search", semantic=result.semantic, rankings=[len(r) for r in rankings])
     return await _hits(repo, ranking.fuse(rankings, limit), result)
+
+
+async def _matrix(repo: PassageRepository, archive_id: str, model: str, dim: int) -> Matrix:
+    """The archive's vectors of ``model``, from this process's cache while its passages are
+    unchanged. The version is read before the vectors, so an entry is never older than its
+    key says."""
+    version = await repo.version(archive_id) or 0
+    key = (repo.organization_id, archive_id, model, version, dim)
+    cached = CACHE.get(key)
+    if cached is None:
+        cached = Matrix.of(await repo.vectors(PassageFilter([archive_id]), model), dim)
+        CACHE.put(key, cached)
+    return cached
 
 
 def _narrowed(where: PassageFilter, archive_ids: Sequence[str]) -> PassageFilter:

@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("embedding", sa.String(length=255), nullable=True),
         sa.Column("metadata", JSON, nullable=False),
+        sa.Column("passages_version", sa.BigInteger(), nullable=False),
         *_timestamps(),
         _org_fk("archives"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_archives")),

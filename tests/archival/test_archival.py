@@ -67,6 +67,14 @@ async def test_an_agent_files_lists_finds_and_forgets_passages(
     )
     assert [r["content"][:6] for r in work.json()["results"]] == ["We boo"]
 
+    # A passage filed after a search is ranked by the next one (no stale vectors).
+    puppy = await _insert(client, agent, "A puppy chewed my shoes")
+    found = await client.get(
+        f"/v1/agents/{agent}/archival-memory/search", params={"query": "canine", "top_k": 1}
+    )
+    assert found.json()["results"][0]["id"] == puppy
+    await client.delete(f"/v1/agents/{agent}/archival-memory/{puppy}")
+
     gone = await client.delete(f"/v1/agents/{agent}/archival-memory/{cat}")
     assert gone.status_code == 200
     again = await client.delete(f"/v1/agents/{agent}/archival-memory/{cat}")
