@@ -1,15 +1,18 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, inspect, select, update
+from sqlalchemy import Select, bindparam, delete, exists, func, inspect, select, update
 
 from app.agents.models import Agent, AgentTag
 from app.blocks.models import AgentBlock
 from app.kit.db import utcnow
 from app.kit.pagination import PageParams, paginate
 from app.kit.repository import Repository, table_of
+from app.runs.models import Run
+from app.runs.states import ACTIVE
 
 _AGENTS = table_of(Agent)
 # Read on every turn: built once, so only their parameters change.
@@ -39,6 +42,22 @@ _RECORD_RUN = (
 )
 
 
+@cache
+def _main_thread_state(turn_kinds: tuple[str, ...]) -> Select[tuple[Any, bool]]:
+    """A streamed turn's admission check on the main thread, in one statement (built once):
+    the approval the thread waits on, and whether one of its turns is running."""
+    busy = exists().where(
+        Run.organization_id == Agent.organization_id,
+        Run.agent_id == Agent.id,
+        Run.conversation_id.is_(None),
+        Run.status.in_(ACTIVE),
+        Run.kind.in_(turn_kinds),
+    )
+    return select(Agent.pending_approval, busy.label("busy")).where(
+        Agent.id == bindparam("b_agent"), Agent.organization_id == bindparam("b_org")
+    )
+
+
 class AgentRepository(Repository):
     """Every agent query, scoped to one organization."""
 
@@ -49,6 +68,16 @@ class AgentRepository(Repository):
         stmt = _GET_FOR_UPDATE if for_update else _GET
         params = {"b_agent": agent_id, "b_org": self.organization_id}
         return await self.session.scalar(stmt, params)
+
+    async def main_thread_state(
+        self, agent_id: str, turn_kinds: Sequence[str]
+    ) -> tuple[dict[str, Any] | None, bool] | None:
+        """The approval the agent's main thread waits on and whether a turn of ``turn_kinds``
+        runs on it, read together; None when there is no such agent."""
+        params = {"b_agent": agent_id, "b_org": self.organization_id}
+        stmt = _main_thread_state(tuple(turn_kinds))
+        row = (await self.session.execute(stmt, params)).first()
+        return None if row is None else (row.pending_approval, bool(row.busy))
 
     async def take_seq(self, agent_id: str, count: int) -> tuple[Agent, int] | None:
         """Lock the agent by reserving its next ``count`` message numbers; the agent as it

@@ -55,7 +55,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A cursor that holds a finished statement's description, rows and counts; it keeps no
     aiosqlite cursor open between statements, so closing it costs no trip."""
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
     _awaitable_cursor_close = False
 
     def __init__(self, adapt_connection: Any) -> None:  # no cursor opened in advance
@@ -67,6 +67,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._description: Description = None
         self._rowcount = -1
         self._lastrowid: int | None = None
+        self._arraysize = 1  # sqlite3's default: what ``fetchmany()`` takes without a size
 
     @property
     def description(self) -> Description:
@@ -75,6 +76,14 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     @property
     def rowcount(self) -> int:
         return self._rowcount
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
 
     @property
     def lastrowid(self) -> int | None:  # type: ignore[override]

@@ -54,6 +54,22 @@ async def conversation_thread(
     return thread
 
 
+async def _main_thread_busy(
+    session: AsyncSession, organization_id: str, agent_id: str, *, approving: bool
+) -> bool:
+    """``require_startable`` for the main thread, and whether a turn runs on it, read in one
+    statement (this check is on the way to a stream's first byte)."""
+    state = await AgentRepository(session, organization_id).main_thread_state(
+        agent_id, lifecycle.TURN_KINDS
+    )
+    if state is None:
+        raise NotFound(f"Agent {agent_id} not found")
+    pending, active = state
+    if not approving and pending:
+        raise approvals.pending_error(Thread(agent_id, None, pending_approval=pending))
+    return active
+
+
 class Admission:
     def __init__(self, deps: TurnDeps) -> None:
         self.deps = deps
@@ -93,12 +109,17 @@ class Admission:
         deadline = time.monotonic() + (wait_seconds or 0.0)
         while True:
             async with self.deps.db.session(write=False) as session:
-                agent = await AgentRepository(session, org).get(agent_id)
-                thread = None
-                if agent is not None and conversation_id is not None:
-                    thread = await conversation_thread(session, org, agent_id, conversation_id)
-                require_startable(agent, agent_id, approving=approving, thread=thread)
-                active = await lifecycle.active_turns(session, org, agent_id, conversation_id)
+                if conversation_id is None:
+                    active = await _main_thread_busy(session, org, agent_id, approving=approving)
+                else:
+                    agent = await AgentRepository(session, org).get(agent_id)
+                    thread = None
+                    if agent is not None:
+                        thread = await conversation_thread(session, org, agent_id, conversation_id)
+                    require_startable(agent, agent_id, approving=approving, thread=thread)
+                    active = bool(
+                        await lifecycle.active_turns(session, org, agent_id, conversation_id)
+                    )
             if not active:
                 return
             remaining = deadline - time.monotonic()
