@@ -28,6 +28,7 @@ from app.archival.schemas import (
     PassageSearchItem,
     PassageSearchRequest,
     TagMatchMode,
+    as_utc,
 )
 from app.auth.deps import Actor, ActorDep
 from app.kit.deps import DatabaseDep, SessionDep
@@ -160,7 +161,8 @@ async def search_agent_passages(
         agent = await agents.get(session, actor, agent_id)
         return await service.agent_archives(session, actor, agent)
 
-    where = PassageFilter((), tags or (), tag_match_mode == "all", start_datetime, end_datetime)
+    start, end = as_utc(start_datetime), as_utc(end_datetime)
+    where = PassageFilter((), tags or (), tag_match_mode == "all", start, end)
     found = await _search(db, actor, deps, of_agent, query, where, top_k or 10, response)
     results = [
         AgentSearchResult(id=p.id, content=p.text, timestamp=p.created_at.isoformat(), tags=p.tags)

@@ -1,15 +1,24 @@
 """Letta's shapes for archives and passages (``schemas/archive.py``, ``schemas/passage.py``)."""
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from app.archival.models import Archive, Passage
 from app.kit.schemas import RequestModel, ResponseModel, Timestamp
 from app.providers.schemas import EMBEDDING_DIMS
 
 TagMatchMode = Literal["any", "all"]
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC (timestamps are stored in UTC)."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+When = Annotated[datetime | None, AfterValidator(as_utc)]
+Tag = Annotated[str, Field(min_length=1, max_length=255)]
 MAX_TEXT = 100_000
 MAX_TAGS = 64
 
@@ -104,9 +113,9 @@ class PassageCreate(RequestModel):
     """One passage to store; ``created_at`` backdates it."""
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
     metadata: dict[str, Any] | None = None
-    created_at: datetime | None = None
+    created_at: When = None
 
 
 class PassageBatchCreate(RequestModel):
@@ -129,10 +138,10 @@ class PassageSearchRequest(RequestModel):
     query: str | None = Field(default=None, max_length=MAX_TEXT)
     agent_id: str | None = None
     archive_id: str | None = None
-    tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
     tag_match_mode: TagMatchMode = "any"
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+    start_date: When = None
+    end_date: When = None
     limit: int = Field(default=50, ge=1, le=100)
 
 

@@ -180,6 +180,17 @@ async def test_search_filters_by_date_and_pages_by_cursor(client: httpx.AsyncCli
     assert [h["passage"]["id"] for h in found.json()] == [new]
     page = await client.get(f"/v1/agents/{agent}/archival-memory", params={"after": old})
     assert [p["id"] for p in page.json()] == [new]
+    # Times without a zone are UTC, wherever they come in.
+    naive = await _insert(client, agent, "apples in 2022", created_at="2022-05-01T00:00:00")
+    found = await client.get(
+        f"/v1/agents/{agent}/archival-memory/search",
+        params={
+            "query": "apples",
+            "start_datetime": "2022-01-01T00:00:00",
+            "end_datetime": "2023-01-01T00:00:00",
+        },
+    )
+    assert [r["id"] for r in found.json()["results"]] == [naive]
 
 
 async def test_bad_input_is_refused_by_name(client: httpx.AsyncClient) -> None:
@@ -189,5 +200,8 @@ async def test_bad_input_is_refused_by_name(client: httpx.AsyncClient) -> None:
     agent = await _agent(client)
     empty = await client.post(f"/v1/agents/{agent}/archival-memory", json={"text": ""})
     assert empty.status_code == 422
+    long_tag = {"text": "x", "tags": ["t" * 256]}
+    refused = await client.post(f"/v1/agents/{agent}/archival-memory", json=long_tag)
+    assert refused.status_code == 422 and "tags" in refused.text
     nowhere = await client.post("/v1/passages/search", json={"query": "x"})
     assert nowhere.status_code == 400 and "agent_id" in nowhere.json()["detail"]
