@@ -147,6 +147,10 @@ class PassageRepository(Repository):
         )
         return {p.id: p for p in (await self.session.scalars(stmt)).all()}
 
+    async def all_in(self, archive_id: str) -> list[Passage]:
+        stmt = self._scoped(PassageFilter([archive_id])).order_by(Passage.created_at, Passage.id)
+        return list((await self.session.scalars(stmt)).all())
+
     async def delete(self, passage: Passage) -> None:
         await self.session.execute(
             delete(Passage).where(

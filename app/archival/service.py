@@ -172,6 +172,37 @@ async def default_archive(session: AsyncSession, actor: Actor, agent: Agent) -> 
     return archive
 
 
+async def archives_of(
+    session: AsyncSession, actor: Actor, agent_id: str
+) -> list[tuple[Archive, bool]]:
+    """The archives an agent reads, each with whether it is the agent's own."""
+    repo = ArchiveRepository(session, actor.organization_id)
+    found = []
+    for link in await repo.links(agent_id):
+        archive = await repo.get(link.archive_id)
+        if archive is not None:
+            found.append((archive, link.is_owner))
+    return found
+
+
+async def restore_archive(
+    session: AsyncSession,
+    actor: Actor,
+    archive: Archive,
+    agent_ids: Sequence[str],
+    owner_id: str | None,
+) -> None:
+    """Write an imported archive and attach it to its agents."""
+    repo = ArchiveRepository(session, actor.organization_id)
+    await repo.add(archive)
+    for agent_id in agent_ids:
+        await repo.attach(archive.id, agent_id, is_owner=agent_id == owner_id)
+
+
+async def all_passages(session: AsyncSession, actor: Actor, archive_id: str) -> list[Passage]:
+    return await PassageRepository(session, actor.organization_id).all_in(archive_id)
+
+
 async def agent_archives(session: AsyncSession, actor: Actor, agent: Agent) -> list[Archive]:
     """Every archive the agent reads, its own first."""
     repo = ArchiveRepository(session, actor.organization_id)
@@ -220,6 +251,24 @@ async def store(
         )
     await PassageRepository(session, actor.organization_id).add(passages)
     return passages
+
+
+async def restore_passages(
+    session: AsyncSession,
+    actor: Actor,
+    archive: Archive,
+    items: Sequence[tuple[PassageCreate, list[float] | None]],
+) -> None:
+    """Write imported passages with their vectors (made by the archive's model, or none)."""
+    with_vectors = [(item, vector) for item, vector in items if vector is not None]
+    without = [item for item, vector in items if vector is None]
+    if with_vectors and archive.embedding:
+        embedded = Embedded(archive.embedding, [vector for _, vector in with_vectors])
+        await store(session, actor, archive, [item for item, _ in with_vectors], embedded)
+    else:
+        without = [item for item, _ in items]
+    if without:
+        await store(session, actor, archive, without, None)
 
 
 async def delete_passage(
