@@ -11,6 +11,7 @@ from app import __version__, letta_routes
 from app.agentfile.endpoints import router as agent_files_router
 from app.agents.endpoints import block_agents_router
 from app.agents.endpoints import router as agents_router
+from app.archival.endpoints import router as archival_router
 from app.blocks.endpoints import router as blocks_router
 from app.compaction.endpoints import router as context_router
 from app.config import Settings, get_settings
@@ -63,6 +64,7 @@ ROUTERS = (
     tags_router,
     conversations_router,
     conversation_compact_router,
+    archival_router,
 )
 
 

@@ -1,6 +1,7 @@
 """Imports every ORM model so ``Base.metadata`` is complete (for Alembic and the schema test)."""
 
 from app.agents.models import Agent, AgentTag
+from app.archival.models import Archive, ArchiveAgent, Passage, PassageTag
 from app.auth.models import ApiKey, Organization
 from app.blocks.models import AgentBlock, Block, BlockHistory
 from app.conversations.models import Conversation
@@ -16,6 +17,8 @@ __all__ = [
     "AgentBlock",
     "AgentTag",
     "ApiKey",
+    "Archive",
+    "ArchiveAgent",
     "Base",
     "Block",
     "BlockHistory",
@@ -25,6 +28,8 @@ __all__ = [
     "MCPServer",
     "Message",
     "Organization",
+    "Passage",
+    "PassageTag",
     "Run",
     "RunEvent",
     "Step",

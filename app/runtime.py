@@ -86,7 +86,7 @@ async def runtime(
         timeout = httpx.Timeout(settings.provider_timeout_seconds, connect=10.0)
         async with httpx.AsyncClient(timeout=timeout) as http, AsyncExitStack() as stack:
             registry = ProviderRegistry(settings, http)
-            tools = await build_runners(settings, http, stack)
+            tools = await build_runners(settings, http, stack, db)
             engine = Engine(
                 db,
                 registry,

@@ -10,6 +10,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from app.archival import fulltext
 from app.config import get_settings
 from app.kit.dialect import create_engine
 from app.models import Base
@@ -23,6 +24,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=fulltext.include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

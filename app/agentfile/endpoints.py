@@ -52,6 +52,9 @@ async def export_agent_file(
     ] = False,
     conversation_id: str | None = None,
     scrub_messages: bool = False,
+    include_archives: Annotated[
+        bool, Query(description="Carry the agents' archives and passages (extension).")
+    ] = False,
 ) -> IndentedJSONResponse:
     """The agent (with its sleeptime agents and group) as an agent file."""
     if use_legacy_format:
@@ -63,6 +66,7 @@ async def export_agent_file(
         _registry(request),
         scrub_messages=scrub_messages,
         conversation_id=_conversation(conversation_id),
+        include_archives=include_archives,
     )
     return IndentedJSONResponse(data)
 
@@ -85,6 +89,7 @@ async def export_agent_file_with_skills(
         scrub_messages=body.scrub_messages,
         skills=body.skills,
         conversation_id=_conversation(body.conversation_id),
+        include_archives=body.include_archives,
     )
     return IndentedJSONResponse(data)
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import __version__
+from app.agentfile.archives import export_archives
 from app.agentfile.messages import to_file
 from app.agentfile.schemas import (
     AgentFileSchema,
@@ -198,9 +199,11 @@ async def export_agent(
     scrub_messages: bool = False,
     skills: Sequence[dict[str, Any]] = (),
     conversation_id: str | None = None,
+    include_archives: bool = False,
 ) -> dict[str, Any]:
     """The agent file of ``agent_id`` as JSON-ready data; with ``conversation_id``, the
-    agent's messages are that conversation's (as Letta exports one)."""
+    agent's messages are that conversation's (as Letta exports one); with
+    ``include_archives``, the archives the agents read, with their passages."""
     agents = await _agents(session, actor, agent_id)
     states = await views.agent_states(session, actor, agents, registry)
     ids = FileIds()
@@ -228,10 +231,15 @@ async def export_agent(
         tools=[_tool(t, ids) for t in tools.values()],
         mcp_servers=[_mcp_server(s, ids) for s in servers],
         skills=list(skills),
+        archives=(
+            await export_archives(session, actor, agents, ids.of_kind("agent"))
+            if include_archives
+            else None
+        ),
         metadata={"revision_id": migrate.head_revision(), "server": f"{SERVER_MARK} {__version__}"},
         created_at=utcnow(),
     )
-    return file.model_dump(mode="json")
+    return file.model_dump(mode="json", exclude={"archives"} if file.archives is None else None)
 
 
 async def _conversation(

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agentfile import tools as file_tools
+from app.agentfile.archives import import_archives
 from app.agentfile.export import SERVER_MARK
 from app.agentfile.importer import ImportOptions, check, model_of, parse, rules_of
 from app.agentfile.messages import from_file
@@ -339,6 +340,8 @@ async def import_file(
         attached = [blocks[b] for b in dict.fromkeys(agent.block_ids)]
         where = f"agents[{index}] ({agent.name})"
         await messages.insert(_thread(agent, rows[agent.id], attached, groups, options, where))
+    if file.archives:
+        await import_archives(session, actor, file.archives, rows)
     group_repo = GroupRepository(session, actor.organization_id)
     for group in file.groups:
         manager = rows[group.manager_config.manager_agent_id or ""]

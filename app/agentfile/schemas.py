@@ -6,8 +6,9 @@ Letta-made files leniently (unknown keys are ignored, Letta's many null fields m
 absent) and write every field Letta writes, so a file made here imports into Letta too.
 
 Folders (``sources``, ``files``, ``files_agents``) are read but not taken: a file that has
-any is refused. ``skills`` are carried as given (Letta's clients resolve them); archival
-memory has no place in Letta's format yet, and none here either.
+any is refused. ``skills`` are carried as given (Letta's clients resolve them). Archival
+memory has no place in Letta's format; ours carries it, when asked, under ``archives`` (an
+extension Letta's reader ignores).
 """
 
 from typing import Annotated, Any, Literal
@@ -180,6 +181,28 @@ class MCPServerSchema(FileModel):
     metadata_: dict[str, Any] | None = None
 
 
+class PassageFileSchema(FileModel):
+    text: str = Field(min_length=1, max_length=100_000)
+    tags: list[Annotated[str, Field(min_length=1, max_length=255)]] = []
+    metadata: dict[str, Any] = {}
+    created_at: Timestamp | None = None
+    # The vector and the model that made it; taken only where the archive uses that model.
+    embedding: list[float] | None = None
+    embedding_model: Text255 | None = None
+
+
+class ArchiveFileSchema(FileModel):
+    """An archive the file's agents read (an extension of Letta's format)."""
+
+    id: Text64
+    name: Text255
+    description: str | None = None
+    embedding: Text255 | None = None
+    agent_ids: list[Text64] = []
+    owner_agent_id: Text64 | None = None  # the agent whose own archive it is
+    passages: list[PassageFileSchema] = []
+
+
 class AgentFileSchema(FileModel):
     agents: list[AgentSchema] = Field(min_length=1)
     groups: list[GroupSchema] = []
@@ -189,6 +212,7 @@ class AgentFileSchema(FileModel):
     tools: list[ToolSchema] = []
     mcp_servers: list[MCPServerSchema] = []
     skills: list[dict[str, Any]] = []
+    archives: list[ArchiveFileSchema] | None = None
     metadata: dict[str, str] = {}
     created_at: Timestamp | None = None
 
@@ -217,3 +241,6 @@ class ExportAgentRequest(BaseModel):
         description="Export this conversation's messages instead of the agent's main thread.",
     )
     scrub_messages: bool = Field(default=False, description="Leave every message out.")
+    include_archives: bool = Field(
+        default=False, description="Carry the agents' archives and their passages (extension)."
+    )

@@ -33,11 +33,9 @@ from app.tools.builtin import BUILTIN_TOOLS
 from app.tools.repository import ToolRepository
 from app.tools.schemas import ToolCreate
 
-# Letta built-ins not served here yet (archival memory, folders): agents come without them.
+# Letta built-ins not served here yet (folders): agents come without them.
 NOT_YET = frozenset(
     {
-        "archival_memory_insert",
-        "archival_memory_search",
         "open_files",
         "grep_files",
         "semantic_search_files",

@@ -15,8 +15,9 @@ _BASE_TOOLS = {
     "memgpt_v2_agent": ("send_message", "conversation_search", "memory_replace", "memory_insert"),
     "letta_v1_agent": ("conversation_search", "memory_replace", "memory_insert"),
 }
-# A sleeptime-enabled primary answers through send_message and leaves memory to its helpers.
-_SLEEPTIME_PRIMARY_TOOLS = ("send_message", "conversation_search")
+# A sleeptime-enabled primary answers through send_message, leaves memory edits to its
+# helpers and reads archival memory (as in Letta).
+_SLEEPTIME_PRIMARY_TOOLS = ("send_message", "conversation_search", "archival_memory_search")
 
 _ADJECTIVES = (
     "Amber",

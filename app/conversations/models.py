@@ -1,10 +1,9 @@
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.kit.db import Base, JSONType, TimestampMixin, UTCDateTime
+from app.kit.db import Base, JSONType, TimestampMixin
 
 
 class Conversation(TimestampMixin, Base):
@@ -27,8 +26,6 @@ class Conversation(TimestampMixin, Base):
     # The message that summarises what compaction took out of the window, shown first in it.
     summary_message_id: Mapped[str | None] = mapped_column(String(64))
     pending_approval: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    last_run_completion: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_stop_reason: Mapped[str | None] = mapped_column(String(64))
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     # Left out of listings (Letta's ``hidden``), still addressable by id.
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)

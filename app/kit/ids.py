@@ -22,6 +22,8 @@ class Prefix(StrEnum):
     apikey = "apikey"
     mcp_server = "mcp_server"
     conversation = "conv"
+    archive = "archive"
+    passage = "passage"
 
 
 def new_id(prefix: Prefix) -> str:

@@ -36,6 +36,6 @@ async def list_embedding_models(
     request: Request, response: Response, actor: ActorDep
 ) -> list[EmbeddingModel]:
     """The embedding models the configured providers offer (none, unless a provider lists
-    one). This server computes no embeddings itself; an agent's ``embedding`` is stored."""
+    one); an agent's or archive's ``embedding`` handle picks one for archival memory."""
     listing = await _listing(request, response)
     return [EmbeddingModel.of(info) for info in listing.models if is_embedding_model(info.model)]

@@ -224,9 +224,48 @@ _SERVER_TOOLS = (
         required=("url",),
     ),
 )
-_TOOLS = (*_CORE_TOOLS, *_SERVER_TOOLS)
+_TAGS = {"type": "array", "items": {"type": "string"}}
+# Archival memory: run outside the step's transaction (an embedding is a provider call), in
+# units of work of their own, by ``app.tools.server.archival``.
+_ARCHIVAL_TOOLS = (
+    BuiltinTool(
+        name="archival_memory_insert",
+        description=(
+            "Add a passage to archival memory, your long-term store outside the context "
+            "window. Phrase it so it can be found later; tags help narrow searches."
+        ),
+        tool_type="letta_core",
+        properties={
+            "content": _string("The text to store; any unicode is allowed."),
+            "tags": {**_TAGS, "description": "Optional tags to file the passage under."},
+        },
+        required=("content",),
+    ),
+    BuiltinTool(
+        name="archival_memory_search",
+        description=(
+            "Search archival memory by meaning and by words; the most relevant passages "
+            "come first, each with its time and tags."
+        ),
+        tool_type="letta_core",
+        properties={
+            "query": _string("What to look for."),
+            "tags": {**_TAGS, "description": "Only passages with these tags."},
+            "tag_match_mode": {
+                "type": "string",
+                "enum": ["any", "all"],
+                "description": "`any` (default): passages with any of the tags; `all`: all.",
+            },
+            "top_k": {"type": "integer", "description": "How many results at most (default 5)."},
+            "start_datetime": _string("Only passages made on or after this time (ISO 8601)."),
+            "end_datetime": _string("Only passages made on or before this time (ISO 8601)."),
+        },
+        required=("query",),
+    ),
+)
+_TOOLS = (*_CORE_TOOLS, *_SERVER_TOOLS, *_ARCHIVAL_TOOLS)
 
-SERVER_BUILTINS: frozenset[str] = frozenset(tool.name for tool in _SERVER_TOOLS)
+SERVER_BUILTINS: frozenset[str] = frozenset(t.name for t in (*_SERVER_TOOLS, *_ARCHIVAL_TOOLS))
 """Built-ins run outside any transaction (``ToolKind.server``), by ``app.tools.server``."""
 
 BUILTIN_TOOLS: dict[str, BuiltinTool] = {tool.name: tool for tool in _TOOLS}

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.blocks import memory_edits
 from app.blocks.memory import Edit, EditFailedError, MemoryWriter
 from app.config import Settings
+from app.kit.db import Database
 from app.messages.chat import text_of
 from app.messages.repository import MessageRepository
 from app.sandbox.backend import Sandbox
@@ -198,6 +199,7 @@ class RunnerResources:
     http: httpx.AsyncClient
     stack: AsyncExitStack
     sandbox: Sandbox
+    db: Database | None = None  # for built-ins that open units of work of their own
 
 
 RunnerFactory = Callable[[RunnerResources], Awaitable[ExternalRunner]]

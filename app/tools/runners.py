@@ -12,8 +12,10 @@ import httpx
 # Each of these registers its kind's runner (or server built-ins) when imported.
 import app.mcp.runner
 import app.sandbox.runner
+import app.tools.server.archival
 import app.tools.server.run_code  # noqa: F401
 from app.config import Settings
+from app.kit.db import Database
 from app.sandbox.backend import Sandbox
 from app.tools import server
 from app.tools.run import RunnerResources, ToolRunners, factories
@@ -31,13 +33,13 @@ TIMEOUT_GRACE_SECONDS = 5.0
 
 
 async def build_runners(
-    settings: Settings, http: httpx.AsyncClient, stack: AsyncExitStack
+    settings: Settings, http: httpx.AsyncClient, stack: AsyncExitStack, db: Database | None = None
 ) -> ToolRunners:
     """Every registered kind's runner, built once for the process."""
     # The sandbox's self-check runs while the process goes on starting (see ``Sandbox``).
     sandbox = await Sandbox.start(settings, check_later=True)
     stack.push_async_callback(sandbox.close)
-    resources = RunnerResources(settings, http, stack, sandbox)
+    resources = RunnerResources(settings, http, stack, sandbox, db)
     external = {kind: await factory(resources) for kind, factory in factories().items()}
 
     async def described() -> dict[str, Any]:

@@ -42,8 +42,6 @@ def upgrade() -> None:
         sa.Column("context_start_seq", sa.BigInteger(), nullable=False),
         sa.Column("summary_message_id", sa.String(length=64), nullable=True),
         sa.Column("pending_approval", JSON, nullable=True),
-        sa.Column("last_run_completion", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_stop_reason", sa.String(length=64), nullable=True),
         sa.Column("is_deleted", sa.Boolean(), nullable=False),
         sa.Column("created_by_id", sa.String(length=64), nullable=True),
         sa.Column("last_updated_by_id", sa.String(length=64), nullable=True),

@@ -147,15 +147,20 @@ async def test_a_letta_sleeptime_file_imports_and_its_sleeptime_agent_runs(
 ) -> None:
     app, client = await make_app()
     imported = await ok(upload(client, _letta_sleeptime_file()))
-    assert imported["skipped_tools"] == ["archival_memory_search"]
+    assert imported["skipped_tools"] == []
     primary_id, helper_id = imported["agent_ids"]
     primary = await ok(client.get(f"/v1/agents/{primary_id}"))
     assert primary["enable_sleeptime"] is True
     assert primary["managed_group"]["agent_ids"] == [helper_id]
-    assert [t["name"] for t in primary["tools"]] == ["send_message", "conversation_search"]
+    assert [t["name"] for t in primary["tools"]] == [
+        "send_message",
+        "conversation_search",
+        "archival_memory_search",
+    ]
     assert [r["tool_name"] for r in primary["tool_rules"]] == [
         "send_message",
         "conversation_search",
+        "archival_memory_search",
     ]
     helper = await ok(client.get(f"/v1/agents/{helper_id}"))
     assert helper["name"] == "memgpt_agent-sleeptime_copy"

@@ -126,13 +126,13 @@ async def test_existing_tools_are_overwritten_unless_told_not_to(
 async def test_letta_built_ins_not_served_here_are_left_out(client: httpx.AsyncClient) -> None:
     data = letta_file("memgpt_agent.af")
     search = data["tools"][0]
-    data["tools"].append({**search, "id": "tool-9", "name": "archival_memory_search"})
+    data["tools"].append({**search, "id": "tool-9", "name": "open_files"})
     data["agents"][0]["tool_ids"].append("tool-9")
-    data["agents"][0]["tool_rules"] = [{"tool_name": "archival_memory_search", "type": "exit_loop"}]
+    data["agents"][0]["tool_rules"] = [{"tool_name": "open_files", "type": "exit_loop"}]
     imported = await ok(upload(client, data))
-    assert imported["skipped_tools"] == ["archival_memory_search"]
+    assert imported["skipped_tools"] == ["open_files"]
     agent = await ok(client.get(f"/v1/agents/{imported['agent_ids'][0]}"))
-    assert "archival_memory_search" not in [t["name"] for t in agent["tools"]]
+    assert "open_files" not in [t["name"] for t in agent["tools"]]
     assert agent["tool_rules"] == []
 
 

@@ -49,7 +49,11 @@ async def test_create_makes_agent_blocks_and_group(client: httpx.AsyncClient) ->
     shared = {b["label"]: b["id"] for b in primary["blocks"]}
     own = {b["label"]: b["id"] for b in helper["blocks"]}
     assert own == {**shared, "memory_persona": own["memory_persona"]}
-    assert [t["name"] for t in primary["tools"]] == ["send_message", "conversation_search"]
+    assert [t["name"] for t in primary["tools"]] == [
+        "send_message",
+        "conversation_search",
+        "archival_memory_search",
+    ]
     groups = await ok(client.get("/v1/groups/"))
     assert [g["id"] for g in groups] == [group["id"]]
 

@@ -7,6 +7,11 @@ It also counts tokens as Anthropic's ``POST /v1/messages/count_tokens`` does (on
 word of the body's text, ten per tool), answering ``count_status`` when a test sets it, and
 records those requests in ``count_requests`` (with their headers).
 
+Embeddings (``POST /v1/embeddings``) are deterministic bags of words hashed into
+``EMBEDDING_DIM`` dimensions, with a few words folded into one concept (``CONCEPTS``) so that
+paraphrases are near each other as with a real model; requests land in
+``embedding_requests``, and ``embedding_status`` scripts a failure.
+
 Summarisation requests (a system message containing ``summary_marker``, when a test sets it)
 are answered apart, from ``summaries`` or with a numbered summary, and recorded in
 ``summary_requests``: the agent's own script and requests stay as they were.
@@ -19,9 +24,11 @@ their last chunks, broken off (the connection dropped mid-body) or stalled.
 
 import asyncio
 import json
+import math
 import socket
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -77,6 +84,8 @@ class FakeLLMState:
     summary_requests: list[dict[str, Any]] = field(default_factory=list)
     count_requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
     count_status: int = 200
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
+    embedding_status: int = 200
     _arrivals: threading.Condition = field(default_factory=threading.Condition)
 
     def record_chat(self, body: dict[str, Any]) -> None:
@@ -107,6 +116,8 @@ class FakeLLMState:
         self.summary_requests.clear()
         self.count_requests.clear()
         self.count_status = 200
+        self.embedding_requests.clear()
+        self.embedding_status = 200
 
     def is_summary(self, body: dict[str, Any]) -> bool:
         marker = self.summary_marker
@@ -259,6 +270,7 @@ def _app(state: FakeLLMState) -> Starlette:
             Route("/v1/models", models),
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/messages/count_tokens", _counter(state), methods=["POST"]),
+            Route("/v1/embeddings", _embedder(state), methods=["POST"]),
         ]
     )
 
@@ -275,6 +287,47 @@ def _counter(state: FakeLLMState) -> Callable[[Request], Awaitable[JSONResponse]
         return JSONResponse({"input_tokens": count_words(body)})
 
     return count_tokens
+
+
+EMBEDDING_DIM = 64
+CONCEPTS = {
+    word: concept
+    for concept, words in {
+        "cat": ("cat", "cats", "kitten", "kittens", "feline"),
+        "dog": ("dog", "dogs", "puppy", "puppies", "canine"),
+        "food": ("food", "meal", "dinner", "lunch", "eat", "eats", "cuisine"),
+        "travel": ("travel", "trip", "journey", "flight", "vacation"),
+    }.items()
+    for word in words
+}
+
+
+def fake_embedding(text: str) -> list[float]:
+    """The fake's vector of ``text``: its words (or their concepts) counted in hashed
+    buckets, normalised to unit length."""
+    vector = [0.0] * EMBEDDING_DIM
+    for raw in text.lower().split():
+        word = CONCEPTS.get(raw.strip(".,!?;:'\""), raw.strip(".,!?;:'\""))
+        if word:
+            vector[zlib.crc32(word.encode()) % EMBEDDING_DIM] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+def _embedder(state: FakeLLMState) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def embeddings(request: Request) -> JSONResponse:
+        body = await request.json()
+        state.embedding_requests.append(body)
+        if state.embedding_status != 200:
+            return JSONResponse({"error": {"message": "scripted"}}, state.embedding_status)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(t)}
+            for i, t in enumerate(texts)
+        ]
+        return JSONResponse({"object": "list", "data": data, "model": body.get("model")})
+
+    return embeddings
 
 
 def count_words(body: dict[str, Any]) -> int:

@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+from app.archival import fulltext
 from app.kit import migrate
 from app.kit.db import Database
 from app.kit.ids import DEFAULT_ORG_ID
@@ -21,12 +22,14 @@ from tests.conftest import DatabaseFactory
 
 
 def _diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": fulltext.include_name}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 
 def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
+    return set(inspect(connection).get_table_names()) - fulltext.SQLITE_TABLES
 
 
 async def test_upgrade_downgrade_upgrade(database_factory: DatabaseFactory) -> None:

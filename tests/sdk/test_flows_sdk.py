@@ -117,7 +117,7 @@ def test_a_provider_failure_raises(flow: Flow, fake_llm: FakeLLMServer, server: 
 
 def test_an_unsupported_route_raises_501_once(flow: Flow, fake_llm: FakeLLMServer) -> None:
     seen = flow("unsupported")
-    route = "GET /v1/archives/"
+    route = "GET /v1/folders/"
     assert (seen["raised"], seen["api_error"], seen["status"]) == ("InternalServerError", True, 501)
     assert seen["body"] == {
         "detail": {

@@ -199,7 +199,7 @@ async def test_list_pages_builtins_then_registered_tools(client: httpx.AsyncClie
     assert [t["name"] for t in picked] == ["send_message", "roll_dice"]
     assert await ok(client.get("/v1/tools/count")) == len(builtins) + 2
     assert await ok(client.get("/v1/tools/count", params={"exclude_letta_tools": True})) == 2
-    assert await ok(client.get("/v1/tools/count", params={"tool_types": "letta_core"})) == 2
+    assert await ok(client.get("/v1/tools/count", params={"tool_types": "letta_core"})) == 4
     missing = "tool-00000000-0000-4000-8000-000000000000"
     response = await client.get("/v1/tools/", params={"after": missing})
     assert response.status_code == 400

@@ -46,6 +46,8 @@ async def test_filters(client: httpx.AsyncClient) -> None:
     assert sleeptime == ["memory_replace", "memory_insert", "memory_rethink", "memory_finish_edits"]
     rest = await names(client, exclude_tool_types=["letta_sleeptime_core", "letta_memory_core"])
     assert sorted(rest) == [
+        "archival_memory_insert",
+        "archival_memory_search",
         "conversation_search",
         "fetch_webpage",
         "run_code",
@@ -56,7 +58,7 @@ async def test_filters(client: httpx.AsyncClient) -> None:
     assert builtin == ["run_code", "web_search", "fetch_webpage"]
     assert await names(client, tool_types="custom") == []
     assert len(await names(client, return_only_letta_tools=True)) == len(CATALOGUE)
-    assert await ok(client.get("/v1/tools/count", params={"tool_types": "letta_core"})) == 2
+    assert await ok(client.get("/v1/tools/count", params={"tool_types": "letta_core"})) == 4
     assert await ok(client.get("/v1/tools/count", params={"exclude_letta_tools": True})) == 0
 
 

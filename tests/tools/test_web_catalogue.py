@@ -8,7 +8,8 @@ from tests.helpers import create_agent, ok
 
 
 def test_the_server_builtins_have_letta_names_and_parameters() -> None:
-    assert frozenset({"run_code", "web_search", "fetch_webpage"}) == SERVER_BUILTINS
+    web = frozenset({"run_code", "web_search", "fetch_webpage"})
+    assert web | {"archival_memory_insert", "archival_memory_search"} == SERVER_BUILTINS
     params = {n: BUILTIN_TOOLS[n].json_schema["parameters"] for n in SERVER_BUILTINS}
     assert params["run_code"]["required"] == ["code", "language"]
     assert params["run_code"]["properties"]["language"]["enum"] == [
@@ -31,7 +32,9 @@ def test_the_server_builtins_have_letta_names_and_parameters() -> None:
         "end_published_date",
         "user_location",
     }
-    assert all(BUILTIN_TOOLS[n].tool_type == "letta_builtin" for n in SERVER_BUILTINS)
+    assert all(BUILTIN_TOOLS[n].tool_type == "letta_builtin" for n in web)
+    # Archival memory runs outside the step's transaction too, under Letta's core type.
+    assert all(BUILTIN_TOOLS[n].tool_type == "letta_core" for n in SERVER_BUILTINS - web)
 
 
 async def test_an_agent_created_with_web_search_and_run_code(client: httpx.AsyncClient) -> None:

@@ -75,7 +75,7 @@ def unsupported(base_url: str) -> dict[str, Any]:
     hooks = {"request": [lambda request: sent.append(f"{request.method} {request.url.path}")]}
     client = Letta(base_url=base_url, http_client=httpx.Client(event_hooks=hooks))
     try:
-        client.archives.list()
+        client.folders.list()
     except APIStatusError as error:
         return {**described(error), "requests": sent}
     return {"raised": None, "requests": sent}

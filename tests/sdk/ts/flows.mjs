@@ -73,7 +73,7 @@ async function unsupported(baseURL) {
   };
   const client = new Letta({ baseURL, fetch: counting });
   try {
-    await client.archives.list();
+    await client.folders.list();
     return { raised: null, requests };
   } catch (error) {
     if (!(error instanceof Letta.APIError)) throw error;
