@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from app.auth.deps import get_actor
+from app.auth.deps import resolve_actor
 from app.kit.schemas import refuse_unstorable_parameters
 
 NOT_SUPPORTED = "NOT_SUPPORTED"
@@ -376,7 +376,7 @@ def _not_supported(method: str, path: str) -> Callable[[Request], Awaitable[JSON
     async def endpoint(request: Request) -> JSONResponse:
         await refuse_unstorable_parameters(request)
         state = request.app.state
-        await get_actor(state.db, state.settings, request.headers.get("authorization"))
+        await resolve_actor(state.db, state.settings, request.headers.get("authorization"))
         body = {
             "code": NOT_SUPPORTED,
             "message": f"{route} is a Letta API route that this server does not support.",

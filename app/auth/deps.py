@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from app.auth import service
-from app.config import AuthMode
-from app.kit.deps import DatabaseDep, SettingsDep
+from app.config import AuthMode, Settings
+from app.kit.db import Database
 from app.kit.errors import Unauthorized
 from app.kit.ids import DEFAULT_ORG_ID
 
@@ -21,10 +21,15 @@ _DEFAULT_ACTOR = Actor(organization_id=DEFAULT_ORG_ID)
 
 
 async def get_actor(
-    db: DatabaseDep,
-    settings: SettingsDep,
-    authorization: Annotated[str | None, Header()] = None,
+    request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Actor:
+    """The request's actor. One dependency that reads the app's state itself: each
+    sub-dependency costs FastAPI a resolution on every request of every route."""
+    state = request.app.state
+    return await resolve_actor(state.db, state.settings, authorization)
+
+
+async def resolve_actor(db: Database, settings: Settings, authorization: str | None) -> Actor:
     # Letta's `user_id` header is accepted and ignored: scoping comes from the key alone.
     if settings.auth is AuthMode.disabled:
         return _DEFAULT_ACTOR

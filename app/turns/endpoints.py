@@ -19,7 +19,7 @@ from app.streaming.deps import FollowerDep
 from app.streaming.follow import Follower
 from app.streaming.sse import refusal, stream_response
 from app.turns import cancel
-from app.turns.deps import CallbacksDep, TurnsDep
+from app.turns.deps import CallbacksDep, TurnRouteDep, TurnsDep
 from app.turns.service import TurnService
 
 router = APIRouter(prefix="/v1", tags=["messages"])
@@ -94,15 +94,14 @@ async def send_message(
     agent_id: AgentIdPath,
     body: LettaRequest,
     actor: ActorDep,
-    turns: TurnsDep,
-    follower: FollowerDep,
-    settings: SettingsDep,
+    route: TurnRouteDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """A turn: the JSON response, or with ``streaming: true`` the same turn as SSE."""
+    turns = route.turns
     if body.streaming:
         return await stream_turn(
-            turns, follower, settings, actor, agent_id, body, key=idempotency_key
+            turns, route.follower, route.settings, actor, agent_id, body, key=idempotency_key
         )
     check_json_request(body)
     return json_response(await turns.send(actor, agent_id, body, idempotency_key=idempotency_key))
@@ -113,12 +112,12 @@ async def stream_message(
     agent_id: AgentIdPath,
     body: LettaRequest,
     actor: ActorDep,
-    turns: TurnsDep,
-    follower: FollowerDep,
-    settings: SettingsDep,
+    route: TurnRouteDep,
     idempotency_key: IdempotencyKey = None,
 ) -> EventSourceResponse:
-    return await stream_turn(turns, follower, settings, actor, agent_id, body, key=idempotency_key)
+    return await stream_turn(
+        route.turns, route.follower, route.settings, actor, agent_id, body, key=idempotency_key
+    )
 
 
 @router.post("/agents/{agent_id}/messages/async", response_model=RunResponse)
