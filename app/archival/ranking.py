@@ -4,19 +4,18 @@ of the vector and full-text rankings (Letta ranks hybrid search the same way).
 Vectors are stored as little-endian float32 (``app.archival.vectors`` ranks them); no vector
 is ever compared with one from another model."""
 
+import struct
 from collections.abc import Sequence
-
-import numpy as np
 
 RRF_K = 60
 
 
 def pack(vector: Sequence[float]) -> bytes:
-    return np.asarray(vector, dtype="<f4").tobytes()
+    return struct.pack(f"<{len(vector)}f", *vector)
 
 
 def unpack(blob: bytes) -> list[float]:
-    return [float(x) for x in np.frombuffer(blob, dtype="<f4")]
+    return list(struct.unpack(f"<{len(blob) // 4}f", blob))
 
 
 def fuse(rankings: Sequence[Sequence[str]], limit: int) -> list[tuple[str, float]]:

@@ -8,12 +8,16 @@ has since changed; a stale entry is simply never asked for again and ages out. T
 at most ``MAX_VECTORS`` vectors; the least recently used archives leave first.
 """
 
+from __future__ import annotations
+
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy loads with the first search, not at start-up
+    import numpy as np
+    import numpy.typing as npt
 
 MAX_VECTORS = 400_000
 
@@ -26,7 +30,9 @@ class Matrix:
     rows: npt.NDArray[np.float32]
 
     @classmethod
-    def of(cls, stored: Sequence[tuple[str, bytes]], dim: int) -> "Matrix":
+    def of(cls, stored: Sequence[tuple[str, bytes]], dim: int) -> Matrix:
+        import numpy as np  # noqa: PLC0415 (numpy loads with the first search)
+
         usable = [(pid, blob) for pid, blob in stored if len(blob) == dim * 4]
         if not usable:
             return cls([], np.zeros((0, dim), dtype=np.float32))
@@ -68,6 +74,8 @@ CACHE = VectorCache()
 
 def top(query: Sequence[float], matrices: Sequence[Matrix], k: int) -> list[str]:
     """Ids of the ``k`` rows most similar to ``query`` (cosine) across ``matrices``."""
+    import numpy as np  # noqa: PLC0415 (numpy loads with the first search)
+
     q = np.asarray(query, dtype=np.float32)
     norm = float(np.linalg.norm(q))
     parts = [m for m in matrices if m.ids]
