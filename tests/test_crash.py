@@ -110,8 +110,10 @@ async def test_kill_during_a_sleeptime_run(
                 stack.enter_context(_stopping(Process.worker(env)))
                 base_url = base
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-            run = (await client.get(f"/v1/runs/{run_id}", params={"wait": 30})).json()
+            answer = await client.get(f"/v1/runs/{run_id}", params={"wait": 30})
             recovered = time.monotonic() - killed_at
+            assert answer.status_code == 200, answer.text
+            run = answer.json()
             assert (run["status"], run["attempts"]) == ("completed", 2), run
             block = (await client.get(f"/v1/agents/{agent['id']}/core-memory/blocks/human")).json()
             assert block["value"] == "Ana, says hi"
