@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from fastapi import Path as PathParam
 
+from app.console import lag
 from app.kit.errors import NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -96,3 +97,6 @@ async def static(
     if asset is None:
         raise NotFound(f"console file {name!r} not found")
     return _serve(asset, if_none_match)
+
+
+router.include_router(lag.router)

@@ -24,6 +24,7 @@ async def _agent(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 
 
 async def test_the_page_is_served_strictly(live: Live) -> None:
+    key = {"Authorization": f"Bearer {live.key}"}
     async with httpx.AsyncClient(base_url=live.base_url) as client:
         page = await client.get("/console")
         assert page.status_code == 200, "the page itself needs no key"
@@ -40,6 +41,10 @@ async def test_the_page_is_served_strictly(live: Live) -> None:
         assert (await client.get("/console/static/../endpoints.py")).status_code == 404
         assert (await client.get("/console/static/nothing.js")).status_code == 404
         assert (await client.get("/v1/agents/")).status_code == 401
+        missing = "/console/api/groups/group-00000000-0000-4000-8000-000000000000/lag"
+        assert (await client.get(missing)).status_code == 401
+        assert (await client.get(missing, headers=key)).status_code == 404
+        assert "/console" not in (await client.get("/openapi.json")).text
 
 
 async def test_a_key_typed_into_the_page_opens_the_agents(
@@ -140,7 +145,19 @@ async def _other_tabs(console: Console, run_id: str) -> None:
 
     await console.tab_link("Group").click()
     await expect(page.locator("dl.facts")).to_contain_text("every 5 turn(s)")
-    await expect(page.locator(".lag")).to_have_text("0 turn(s) since the sleeptime agents last ran")
+    await expect(page.locator(".lag")).to_have_text(
+        "0 turn(s) not yet read by the sleeptime agents"
+    )
+    # The second turn is not due (every 5 turns): the sleeptime agents fall one turn behind.
+    await page.get_by_label("Message", exact=True).fill("I also sail")
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await expect(page.locator("section[data-kind=turn]").first).to_contain_text("Noted.")
+    await expect(page.locator(".lag")).to_have_text(
+        "1 turn(s) not yet read by the sleeptime agents"
+    )
+    await expect(page.locator("dl.facts")).to_contain_text(
+        "pilot-friend-sleeptime · 1 turn(s) behind"
+    )
     await page.get_by_label("Run the sleeptime agents every N turns").fill("2")
     await page.get_by_role("button", name="Save schedule").click()
     await expect(page.locator("dl.facts")).to_contain_text("every 2 turn(s)")
@@ -156,6 +173,7 @@ async def test_a_message_from_the_page_and_the_sleeptime_run_that_rewrites_memor
         Reply(text="Nice to meet you, Ana."),
         Reply(tool_calls=[("memory_insert", {"label": "human", "new_string": "Works as a pilot"})]),
         Reply(tool_calls=[("memory_finish_edits", {})], hold=hold),
+        Reply(text="Noted."),
     )
     page = console.page
     human = page.locator("article.block[data-label=human]")
@@ -187,6 +205,9 @@ async def test_a_message_from_the_page_and_the_sleeptime_run_that_rewrites_memor
     await _memory_after(console, run_id)
     await _other_tabs(console, run_id)
     assert not watcher.errors, watcher.errors
+    group_id = agent["managed_group"]["id"]
+    lag = await _ok(await api.get(f"/console/api/groups/{group_id}/lag"))
+    assert lag["turns"] == 1 and [m["turns"] for m in lag["members"]] == [1]
 
 
 async def test_an_approval_from_the_page(

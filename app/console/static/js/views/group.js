@@ -16,9 +16,12 @@ export async function render(el, view, signal) {
     );
     return;
   }
-  const group = await get(`/v1/groups/${encodeURIComponent(view.group.id)}`, signal);
+  const id = encodeURIComponent(view.group.id);
+  const [group, lag] = await Promise.all([
+    get(`/v1/groups/${id}`, signal),
+    get(`/console/api/groups/${id}/lag`, signal),
+  ]);
   const frequency = group.sleeptime_agent_frequency;
-  const lag = group.turns_since_last_processed;
   replace(
     el,
     h("h2", {}, "Sleeptime group"),
@@ -28,8 +31,8 @@ export async function render(el, view, signal) {
       fact("Group", h("code", {}, group.id)),
       fact("Schedule", frequency ? `every ${frequency} turn(s)` : "after every turn"),
       fact("Debounce", group.sleeptime_debounce_seconds ? `${group.sleeptime_debounce_seconds} s idle` : "none"),
-      fact("Lag", h("span", { class: "lag" }, `${lag} turn(s) since the sleeptime agents last ran`)),
-      fact("Turn counter", group.turns_counter ?? "—"),
+      fact("Lag", h("span", { class: "lag" }, `${lag.turns} turn(s) not yet read by the sleeptime agents`)),
+      fact("Since the schedule fired", `${group.turns_since_last_processed} turn(s)`),
       fact("Last processed message", group.last_processed_message_id ? h("code", {}, shortId(group.last_processed_message_id)) : "—"),
       fact(
         "Last sleeptime run",
@@ -43,11 +46,21 @@ export async function render(el, view, signal) {
       ),
       fact(
         "Sleeptime agents",
-        h("ul", { class: "plain" }, group.agent_ids.map((id) => h("li", {}, h("a", { href: `#/agents/${encodeURIComponent(id)}` }, view.nameOf(id))))),
+        h("ul", { class: "plain" }, group.agent_ids.map((member) => memberItem(member, lag, view))),
       ),
       fact("Updated", when(group.updated_at)),
     ),
     scheduleForm(group, view, signal),
+  );
+}
+
+function memberItem(agentId, lag, view) {
+  const behind = lag.members.find((m) => m.agent_id === agentId);
+  return h(
+    "li",
+    { dataset: { agent: agentId } },
+    h("a", { href: `#/agents/${encodeURIComponent(agentId)}` }, view.nameOf(agentId)),
+    behind ? h("span", { class: "muted" }, ` · ${behind.turns} turn(s) behind`) : null,
   );
 }
 
