@@ -58,6 +58,9 @@ async def test_a_key_typed_into_the_page_opens_the_agents(
     await expect(page.get_by_role("alert")).to_contain_text("needs an API key")
     await console.shoot("01-key-needed")
 
+    await page.get_by_label("API key").fill("sk-not-a-key")
+    await page.get_by_role("button", name="Use key").click()
+    await expect(page.get_by_role("alert")).to_contain_text("refused this key")
     await page.get_by_label("API key").fill(live.key)
     await page.get_by_role("button", name="Use key").click()
     rows = page.locator("table.list tbody tr")
@@ -74,6 +77,20 @@ async def test_a_key_typed_into_the_page_opens_the_agents(
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("scout-alpha")
     await console.shoot("02-agents-filtered")
+
+    await page.get_by_text("New agent").click()
+    await page.get_by_label("Name", exact=True).fill("made-in-console")
+    await expect(page.get_by_label("Model")).to_have_value(MODEL)
+    await page.get_by_label("Human", exact=True).fill("Name: Cy")
+    await page.get_by_label("Tags (comma-separated)").fill("team-c, new")
+    await console.shoot("03-new-agent-form")
+    await page.get_by_role("button", name="Create agent").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("made-in-console")
+    await expect(page.locator(".agent-head")).to_contain_text("sleeptime on")
+    human = page.locator("article.block[data-label=human]")
+    await expect(human.locator("pre.value")).to_have_text("Name: Cy")
+    await console.tab_link("Group").click()
+    await expect(page.locator("dl.facts")).to_contain_text("every 5 turn(s)")
 
     await page.get_by_role("button", name="Forget").click()
     await expect(page.locator("#key-state")).to_have_text("no key")
@@ -107,7 +124,7 @@ async def _watch_live(console: Console, live: Live, run_id: str) -> Console:
     # Its first step came through the stream while the run still runs.
     await expect(page.locator("ol.live")).to_contain_text("memory_insert")
     await expect(page.locator("ol.live")).to_contain_text("Works as a pilot")
-    await watcher.shoot("03-run-live-while-running")
+    await watcher.shoot("04-run-live-while-running")
     return watcher
 
 
@@ -123,7 +140,7 @@ async def _memory_after(console: Console, run_id: str) -> None:
     await expect(newest.get_by_role("link")).to_have_attribute("href", f"#/runs/{run_id}")
     await expect(versions.nth(1).locator("ins")).to_have_text("+Likes: tea\n")
     await expect(versions.nth(1)).to_contain_text("the API")
-    await console.shoot("05-memory-after-sleeptime")
+    await console.shoot("06-memory-after-sleeptime")
 
 
 async def _other_tabs(console: Console, run_id: str) -> None:
@@ -141,7 +158,7 @@ async def _other_tabs(console: Console, run_id: str) -> None:
     await expect(nested).to_contain_text("completed")
     await expect(nested).to_contain_text("2 step(s)")
     await expect(foreground.locator(".run-meta").first).to_contain_text("end_turn")
-    await console.shoot("06-runs-timeline")
+    await console.shoot("07-runs-timeline")
 
     # A finished run's page replays its stored events.
     await foreground.locator(".run-head a").first.click()
@@ -168,7 +185,7 @@ async def _other_tabs(console: Console, run_id: str) -> None:
     await page.get_by_label("Run the sleeptime agents every N turns").fill("2")
     await page.get_by_role("button", name="Save schedule").click()
     await expect(page.locator("dl.facts")).to_contain_text("every 2 turn(s)")
-    await console.shoot("07-group")
+    await console.shoot("08-group")
 
 
 async def test_a_message_from_the_page_and_the_sleeptime_run_that_rewrites_memory(
@@ -207,7 +224,7 @@ async def test_a_message_from_the_page_and_the_sleeptime_run_that_rewrites_memor
 
     await expect(watcher.page.locator(".stream-state")).to_contain_text("The run ended: completed")
     await expect(watcher.page.locator("ol.live")).to_contain_text("memory_finish_edits")
-    await watcher.shoot("04-run-ended")
+    await watcher.shoot("05-run-ended")
     await expect(sleeptime).to_contain_text("ended: completed")
     await _memory_after(console, run_id)
     await _other_tabs(console, run_id)
@@ -247,7 +264,7 @@ async def test_an_approval_from_the_page(
     approval = page.locator("fieldset.approval")
     await expect(approval).to_contain_text("memory_insert")
     await expect(approval.locator("pre")).to_contain_text('"new_string": "likes <b>jazz</b>"')
-    await console.shoot("08-approval-pending")
+    await console.shoot("09-approval-pending")
     await expect(page.get_by_label("Approve")).to_be_checked()
     await page.get_by_role("button", name="Send decision").click()
 
@@ -265,4 +282,4 @@ async def test_an_approval_from_the_page(
     await page.emulate_media(color_scheme="dark")
     await human.locator("summary").click()
     await expect(human.locator("li.version")).to_have_count(2)
-    await console.shoot("09-memory-dark")
+    await console.shoot("10-memory-dark")
