@@ -283,3 +283,7 @@ async def test_an_approval_from_the_page(
     await human.locator("summary").click()
     await expect(human.locator("li.version")).to_have_count(2)
     await console.shoot("10-memory-dark")
+
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Runs")
+    await expect(page.locator("li.run[data-kind=foreground]").first).to_contain_text("end_turn")
