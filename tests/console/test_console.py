@@ -10,7 +10,7 @@ import httpx
 from playwright.async_api import expect
 
 from tests.conftest import MODEL
-from tests.console.conftest import Console, Live
+from tests.console.conftest import HOLD_SECONDS, Console, Live
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
 
@@ -196,7 +196,7 @@ async def test_a_message_from_the_page_and_the_sleeptime_run_that_rewrites_memor
     fake_llm.state.add(
         Reply(text="Nice to meet you, Ana."),
         Reply(tool_calls=[("memory_insert", {"label": "human", "new_string": "Works as a pilot"})]),
-        Reply(tool_calls=[("memory_finish_edits", {})], hold=hold),
+        Reply(tool_calls=[("memory_finish_edits", {})], hold=hold, hold_seconds=HOLD_SECONDS),
         Reply(text="Noted."),
     )
     page = console.page
