@@ -61,7 +61,7 @@ async def test_a_key_typed_into_the_page_opens_the_agents(
     await page.get_by_label("API key").fill(live.key)
     await page.get_by_role("button", name="Use key").click()
     rows = page.locator("table.list tbody tr")
-    await expect(rows).to_have_count(3)
+    await expect(page.locator("table.list")).to_contain_text("other-gamma")
     key = await page.evaluate("sessionStorage.getItem('sleeptime.console.apiKey')")
     assert key == live.key
     assert await page.evaluate("localStorage.length") == 0
@@ -142,6 +142,13 @@ async def _other_tabs(console: Console, run_id: str) -> None:
     await expect(nested).to_contain_text("2 step(s)")
     await expect(foreground.locator(".run-meta").first).to_contain_text("end_turn")
     await console.shoot("06-runs-timeline")
+
+    # A finished run's page replays its stored events.
+    await foreground.locator(".run-head a").first.click()
+    await expect(page.locator(".stream-state")).to_have_text("The run ended: completed (end_turn).")
+    await expect(page.locator("ol.live")).to_contain_text("Nice to meet you, Ana.")
+    await expect(page.locator("ol.live")).to_contain_text("1 step(s)")
+    await page.go_back()
 
     await console.tab_link("Group").click()
     await expect(page.locator("dl.facts")).to_contain_text("every 5 turn(s)")
@@ -255,3 +262,7 @@ async def test_an_approval_from_the_page(
     await expect(human.locator("pre.value")).to_have_text("Bo\nlikes <b>jazz</b>")
     await expect(human).to_contain_text("by agent careful in run")
     assert await page.locator("b").count() == 0, "data is shown as text, never as markup"
+    await page.emulate_media(color_scheme="dark")
+    await human.locator("summary").click()
+    await expect(human.locator("li.version")).to_have_count(2)
+    await console.shoot("09-memory-dark")
