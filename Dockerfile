@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     PATH="/app/.venv/bin:$PATH" \
-    SLEEPTIME_DATABASE_URL="sqlite+aiosqlite:////app/data/sleeptime.db"
+    SLEEPTIME_DATABASE_URL="sqlite+aiosqlite:////app/data/sleeptime.db" \
+    SLEEPTIME_WORKER_HTTP_PORT=8284
 
 RUN pip install --no-cache-dir uv==0.13.8 \
     && useradd --create-home --uid 10001 sleeptime

@@ -3,9 +3,9 @@ container runs whether it is alive.
 
 One image runs both roles, so the check reads the container's main process (PID 1) to find
 which it is: ``sleeptime serve`` answers ``/livez`` on its ``--port`` (8283 by default),
-``sleeptime worker`` on ``SLEEPTIME_WORKER_HTTP_PORT`` (8284 by default). Anything else the
-image runs (``sleeptime migrate``, a shell) has nothing to ask and counts as healthy. Exit
-status 0 is healthy, 1 is not, as Docker reads it.
+``sleeptime worker`` on ``SLEEPTIME_WORKER_HTTP_PORT`` (the image sets 8284). Anything else
+the image runs (``sleeptime migrate``, a shell, a worker with no probe port) has nothing to
+ask and counts as healthy. Exit status 0 is healthy, 1 is not, as Docker reads it.
 """
 
 import itertools
@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 API_PORT = 8283
-WORKER_PORT = 8284
 TIMEOUT_SECONDS = 2.0
 
 
@@ -36,9 +35,9 @@ def livez_url(argv: Sequence[str], environ: dict[str, str]) -> str | None:
             if arg.startswith("--port="):
                 port = int(arg.removeprefix("--port="))
         return f"http://127.0.0.1:{port}/livez"
-    if "worker" in argv:
-        port = int(environ.get("SLEEPTIME_WORKER_HTTP_PORT") or WORKER_PORT)
-        return f"http://127.0.0.1:{port}/livez"
+    port_setting = environ.get("SLEEPTIME_WORKER_HTTP_PORT", "").strip()
+    if "worker" in argv and port_setting:
+        return f"http://127.0.0.1:{int(port_setting)}/livez"
     return None
 
 

@@ -97,7 +97,8 @@ def test_the_image_check_follows_the_role() -> None:
     python = ["/app/.venv/bin/python", "/app/.venv/bin/sleeptime"]
     assert livez_url([*python, "serve", "--port", "9000"], {}) == "http://127.0.0.1:9000/livez"
     assert livez_url([*python, "serve", "--port=9001"], {}) == "http://127.0.0.1:9001/livez"
-    assert livez_url([*python, "worker"], {}) == "http://127.0.0.1:8284/livez"
+    assert livez_url([*python, "worker"], {}) is None  # no probe port: nothing to ask
+    assert "SLEEPTIME_WORKER_HTTP_PORT=8284" in dockerfile  # which the image sets
     env = {"SLEEPTIME_WORKER_HTTP_PORT": "9100"}
     assert livez_url([*python, "worker"], env) == "http://127.0.0.1:9100/livez"
     assert livez_url([*python, "migrate"], {}) is None

@@ -22,6 +22,8 @@ class Archive(TimestampMixin, Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     # Raised by every write of its passages: cached vectors of an older version are stale.
     passages_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Raised by every deletion of its passages (cached vectors then drop the deleted ones).
+    passages_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ArchiveAgent(Base):
@@ -48,6 +50,7 @@ class Passage(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_passages_archive_created", "archive_id", "created_at", "id"),
         Index("ix_passages_archive_model", "archive_id", "embedding_model"),
+        Index("ix_passages_archive_written", "archive_id", "written_version"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -61,6 +64,8 @@ class Passage(TimestampMixin, Base):
     embedding_dim: Mapped[int | None] = mapped_column(Integer)
     agent_id: Mapped[str | None] = mapped_column(String(64))  # the agent that filed it
     run_id: Mapped[str | None] = mapped_column(String(64))  # the run that filed it
+    # The archive's passages_version raised by the write that stored it.
+    written_version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class PassageTag(Base):

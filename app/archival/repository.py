@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 
@@ -111,6 +111,10 @@ class PassageRepository(Repository):
         return filtered
 
     async def add(self, passages: Sequence[Passage]) -> None:
+        """Insert passages, each marked with its archive's version this write raises to."""
+        versions = await self._touch({p.archive_id for p in passages})
+        for passage in passages:
+            passage.written_version = versions.get(passage.archive_id, 0)
         await self.insert_rows(Passage, passages)
         tags = [
             PassageTag(
@@ -120,22 +124,32 @@ class PassageRepository(Repository):
             for tag in dict.fromkeys(p.tags)
         ]
         await self.insert_rows(PassageTag, tags)
-        await self._touch({p.archive_id for p in passages})
 
-    async def _touch(self, archive_ids: set[str]) -> None:
-        """Raise the archives' ``passages_version`` (cached vectors of theirs go stale)."""
-        if archive_ids:
-            await self.session.execute(
-                update(Archive)
-                .where(Archive.id.in_(archive_ids), Archive.organization_id == self.organization_id)
-                .values(passages_version=Archive.passages_version + 1)
+    async def _touch(self, archive_ids: set[str], *, deleted: int = 0) -> dict[str, int]:
+        """Raise the archives' ``passages_version`` (and ``passages_deleted`` by ``deleted``):
+        cached vectors of theirs are behind. Answers each archive's new version. On
+        PostgreSQL the row stays locked to the commit, so versions follow commit order."""
+        if not archive_ids:
+            return {}
+        stmt = (
+            update(Archive)
+            .where(Archive.id.in_(archive_ids), Archive.organization_id == self.organization_id)
+            .values(
+                passages_version=Archive.passages_version + 1,
+                passages_deleted=Archive.passages_deleted + deleted,
             )
+            .returning(Archive.id, Archive.passages_version)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {row[0]: row[1] for row in rows}
 
-    async def version(self, archive_id: str) -> int | None:
-        stmt = select(Archive.passages_version).where(
+    async def state(self, archive_id: str) -> tuple[int, int] | None:
+        """The archive's ``passages_version`` and ``passages_deleted``, read together."""
+        stmt = select(Archive.passages_version, Archive.passages_deleted).where(
             Archive.id == archive_id, Archive.organization_id == self.organization_id
         )
-        return await self.session.scalar(stmt)
+        row = (await self.session.execute(stmt)).first()
+        return (row[0], row[1]) if row is not None else None
 
     async def get(self, passage_id: str, archive_ids: Sequence[str]) -> Passage | None:
         stmt = self._scoped(PassageFilter(archive_ids)).where(Passage.id == passage_id)
@@ -157,7 +171,7 @@ class PassageRepository(Repository):
                 Passage.id == passage.id, Passage.organization_id == self.organization_id
             )
         )
-        await self._touch({passage.archive_id})
+        await self._touch({passage.archive_id}, deleted=1)
 
     async def list_page(
         self, where: PassageFilter, params: PageParams, *, search: str | None
@@ -183,20 +197,42 @@ class PassageRepository(Repository):
         ranked = fulltext.ranked(stmt, dialect, words).limit(limit)
         return list((await self.session.scalars(ranked)).all())
 
-    async def vectors(self, where: PassageFilter, model: str) -> list[tuple[str, bytes]]:
-        """Every stored vector ``model`` made among the filtered passages."""
-        columns = cast("Select[Any]", select(Passage.id, Passage.embedding))
-        stmt = _filtered(
-            columns.where(
-                Passage.organization_id == self.organization_id,
-                Passage.archive_id.in_(where.archive_ids),
-                Passage.embedding_model == model,
-                Passage.embedding.is_not(None),
-            ),
-            where,
+    def _embedded(self, archive_id: str, model: str, dim: int) -> Select[Any]:
+        return select(Passage.id).where(
+            Passage.organization_id == self.organization_id,
+            Passage.archive_id == archive_id,
+            Passage.embedding_model == model,
+            Passage.embedding_dim == dim,
+            Passage.embedding.is_not(None),
+        )
+
+    async def vectors_written(
+        self, archive_id: str, model: str, dim: int, after: int, upto: int
+    ) -> list[tuple[str, bytes]]:
+        """The vectors ``model`` made (``dim`` values) of the archive's passages written by
+        versions ``after`` (excluded) to ``upto``."""
+        stmt = (
+            self._embedded(archive_id, model, dim)
+            .add_columns(Passage.embedding)
+            .where(Passage.written_version > after, Passage.written_version <= upto)
         )
         rows = (await self.session.execute(stmt)).all()
         return [(row[0], row[1]) for row in rows if row[1] is not None]
+
+    async def embedded_ids(self, archive_id: str, model: str, dim: int) -> set[str]:
+        """Ids of the archive's passages with a vector ``model`` made (no vectors read)."""
+        return set((await self.session.scalars(self._embedded(archive_id, model, dim))).all())
+
+    async def matching_ids(self, where: PassageFilter) -> set[str]:
+        """Ids of the passages ``where`` selects (its tags and dates), no vectors read."""
+        stmt = _filtered(
+            select(Passage.id).where(
+                Passage.organization_id == self.organization_id,
+                Passage.archive_id.in_(where.archive_ids),
+            ),
+            where,
+        )
+        return set((await self.session.scalars(stmt)).all())
 
     async def recent_ids(self, where: PassageFilter, limit: int) -> list[str]:
         stmt = _filtered(

@@ -325,14 +325,11 @@ async def search(
         ids = await repo.recent_ids(where, limit)
         return await _hits(repo, [(pid, 1.0) for pid in ids], result)
     rankings: list[list[str]] = []
+    only = await repo.matching_ids(where) if where.tags or where.start or where.end else None
     for handle, vector in vectors.items():
         scope = [a.id for a in archives if a.embedding == handle]
-        if where.tags or where.start or where.end:
-            stored = await repo.vectors(_narrowed(where, scope), handle)
-            matrices = [Matrix.of(stored, len(vector))]
-        else:
-            matrices = [await _matrix(repo, a, handle, len(vector)) for a in scope]
-        rankings.append(top(vector, matrices, _CANDIDATES))
+        matrices = [await _matrix(repo, archive_id, handle, len(vector)) for archive_id in scope]
+        rankings.append(top(vector, matrices, _CANDIDATES, only))
         result.semantic = True
     words = fulltext.words(query)
     if words:
@@ -342,20 +339,27 @@ async def search(
 
 
 async def _matrix(repo: PassageRepository, archive_id: str, model: str, dim: int) -> Matrix:
-    """The archive's vectors of ``model``, from this process's cache while its passages are
-    unchanged. The version is read before the vectors, so an entry is never older than its
-    key says."""
-    version = await repo.version(archive_id) or 0
-    key = (repo.organization_id, archive_id, model, version, dim)
-    cached = CACHE.get(key)
-    if cached is None:
-        cached = Matrix.of(await repo.vectors(PassageFilter([archive_id]), model), dim)
-        CACHE.put(key, cached)
-    return cached
-
-
-def _narrowed(where: PassageFilter, archive_ids: Sequence[str]) -> PassageFilter:
-    return PassageFilter(archive_ids, where.tags, where.match_all, where.start, where.end)
+    """The archive's vectors of ``model``, from this process's cache, brought up to date by
+    the passages written and deleted since (see ``app.archival.vectors``)."""
+    state = await repo.state(archive_id)
+    version, deleted = state if state is not None else (0, 0)
+    key = (repo.organization_id, archive_id, model, dim)
+    matrix = CACHE.get(key) or Matrix(dim)
+    if matrix.version > version:  # the archive was deleted and made again: start over
+        matrix = Matrix(dim)
+    if matrix.version < version:
+        base = matrix.version
+        written = await repo.vectors_written(archive_id, model, dim, base, version)
+        present = None
+        if matrix.deleted != deleted:
+            present = await repo.embedded_ids(archive_id, model, dim)
+        if matrix.version == base:  # no other search of this process updated it meanwhile
+            if present is not None:
+                matrix.keep(present)
+            matrix.append(written)
+            matrix.version, matrix.deleted = version, deleted
+    CACHE.put(key, matrix)
+    return matrix
 
 
 async def _hits(
