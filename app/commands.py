@@ -180,7 +180,8 @@ def _preflight(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "serve":
         preflight.check_listen(args.host, args.port)
     given = os.environ.get("SLEEPTIME_DATABASE_URL", "").strip()
-    if given and given != settings.database_url:
+    starting = args.command in {"serve", "worker", "migrate"}  # not the operator's lookups
+    if starting and given and given != settings.database_url:
         log.info(
             "config.database_url_normalized",
             given=urls.scheme_of(given),

@@ -27,7 +27,9 @@ _SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 def _org(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--org", metavar="ORG_ID", help="only this organization's (default: every organization)"
+        "--org",
+        metavar="ORG_ID",
+        help="only rows of this organization (default: every organization)",
     )
 
 
