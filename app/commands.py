@@ -18,6 +18,7 @@ from app.kit.db import Database
 from app.kit.errors import AppError
 from app.kit.logging import configure_logging
 from app.runtime import runtime
+from app.worker import http as worker_http
 
 log = structlog.get_logger("app.cli")
 
@@ -77,7 +78,10 @@ async def _work(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with runtime(settings, dispatch=True, role="worker") as rt:
+        async with (
+            runtime(settings, dispatch=True, role="worker") as rt,
+            worker_http.serving(rt),
+        ):
             signals = asyncio.create_task(stop.wait())
             broken = asyncio.create_task(rt.vitals.broken.wait())
             await asyncio.wait({signals, broken}, return_when=asyncio.FIRST_COMPLETED)

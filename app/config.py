@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     worker_concurrency: int = Field(default=8, ge=1)
+    # `sleeptime worker` serves /livez, /readyz and /metrics on this port (unset: none).
+    worker_http_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_http_host: str = "0.0.0.0"  # noqa: S104 - a probe port, reached from outside
+    # /metrics reads the database series (runs, queue, lag) at most once per this long.
+    metrics_refresh_seconds: float = Field(default=5.0, ge=0)
     sleeptime_max_steps: int = Field(default=10, ge=1)
     sleeptime_max_tokens: int = Field(default=200_000, ge=1)
     sleeptime_max_seconds: float = Field(default=300.0, gt=0)

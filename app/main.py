@@ -15,6 +15,7 @@ from app.archival.endpoints import router as archival_router
 from app.blocks.endpoints import router as blocks_router
 from app.compaction.endpoints import router as context_router
 from app.config import Settings, get_settings
+from app.console.endpoints import router as console_router
 from app.conversations.compact import router as conversation_compact_router
 from app.conversations.endpoints import router as conversations_router
 from app.groups.endpoints import router as groups_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for router in (_NOT_SUPPORTED_FIRST, *ROUTERS, _NOT_SUPPORTED_LAST):
         app.include_router(router)
+    app.include_router(console_router)
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(ObservabilityMiddleware)

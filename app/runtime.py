@@ -17,6 +17,7 @@ from app import __version__
 from app.config import Settings
 from app.engine.compactor import CompactionConfig
 from app.engine.loop import Engine
+from app.health.metrics import Scraper
 from app.kit import migrate
 from app.kit.db import Database
 from app.mcp import runner as mcp_runner
@@ -72,6 +73,7 @@ class Runtime:
     vitals: Vitals  # the background loops' states, and the bug that stopped one
     tools: ToolRunners
     mcp: MCPService  # the process's MCP sessions (closed last)
+    scraper: Scraper  # /metrics: the process's series, the database ones read at scrape time
 
 
 @asynccontextmanager
@@ -136,6 +138,7 @@ async def runtime(
                 vitals,
                 tools,
                 _mcp_service(settings, db),
+                Scraper(db, refresh_seconds=settings.metrics_refresh_seconds),
             )
             try:
                 async with (
@@ -161,7 +164,7 @@ async def _announced(rt: Runtime, role: Role, dispatch: bool) -> AsyncIterator[N
     its own, awaited when the process stops."""
 
     async def announce() -> None:
-        log.info(_STARTED[role], **_in_effect(rt, dispatch), **await rt.tools.described())
+        log.info(_STARTED[role], **_in_effect(rt, dispatch, role), **await rt.tools.described())
 
     task = asyncio.create_task(announce(), name="announce")
     try:
@@ -170,10 +173,11 @@ async def _announced(rt: Runtime, role: Role, dispatch: bool) -> AsyncIterator[N
         await task
 
 
-def _in_effect(rt: Runtime, dispatch: bool) -> dict[str, Any]:
-    """What the startup line states: providers, database, auth mode and who runs what;
-    never a key or a password."""
+def _in_effect(rt: Runtime, dispatch: bool, role: Role) -> dict[str, Any]:
+    """What the startup line states: providers, database, auth mode, who runs what and the
+    worker's probe port; never a key or a password."""
     settings = rt.settings
+    worker_port = {"worker_http_port": settings.worker_http_port} if role == "worker" else {}
     return {
         "version": __version__,
         "owner": rt.control.owner,
@@ -183,6 +187,7 @@ def _in_effect(rt: Runtime, dispatch: bool) -> dict[str, Any]:
         "dispatcher": "on" if dispatch else "off",
         "worker_concurrency": settings.worker_concurrency if dispatch else 0,
         "lease_seconds": settings.lease_seconds,
+        **worker_port,
     }
 
 

@@ -1,14 +1,22 @@
-"""Per-request observability: request id, one access log line, Prometheus metrics.
+"""Observability: the process's Prometheus registry and the series the code moves as it
+goes, and per request a request id, one access log line and the HTTP series.
 
-A pure ASGI middleware (not ``BaseHTTPMiddleware``) so streamed responses pass through
-untouched and the measured duration covers the whole response.
+Series computed from the database at scrape time (runs by status, the queue's oldest wait,
+sleeptime lag, the pool in use) are gathered by ``app.health.metrics`` into a ``Snapshot``
+registered here. Every series is prefixed ``sleeptime_``.
+
+The request middleware is pure ASGI (not ``BaseHTTPMiddleware``) so streamed responses pass
+through untouched and the measured duration covers the whole response.
 """
 
 import time
 import uuid
+from collections.abc import Iterator
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("app.http")
@@ -27,6 +35,75 @@ HTTP_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+
+# Moved where the work happens; one cheap increment each, no statement.
+PROVIDER_REQUESTS = Counter(
+    "sleeptime_provider_requests",
+    "Requests to model providers (each attempt, retries included), by provider and outcome "
+    "(ok, or the error type: llm_timeout, llm_rate_limit, llm_error, ...).",
+    ["provider", "outcome"],
+    registry=REGISTRY,
+)
+PROVIDER_SECONDS = Histogram(
+    "sleeptime_provider_request_seconds",
+    "Time of one request to a model provider, to its whole answer (streamed or not).",
+    ["provider"],
+    registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
+)
+TOKENS = Counter(
+    "sleeptime_tokens",
+    "Tokens the model providers reported, by kind (prompt, completion).",
+    ["kind"],
+    registry=REGISTRY,
+)
+SSE_STREAMS_OPEN = Gauge(
+    "sleeptime_sse_streams_open",
+    "Server-sent event streams this process is sending now.",
+    registry=REGISTRY,
+)
+RUNS_REAPED = Counter(
+    "sleeptime_runs_reaped",
+    "Runs whose lease lapsed, settled by this process's reaper, by kind and what became of "
+    "them (retried: queued again; failed; cancelled).",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+
+
+class Snapshot(Collector):
+    """Gauges read from the database at scrape time: the values of the last refresh, each
+    a (labels, value) list per series. ``app.health.metrics`` refreshes it before a scrape."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[tuple[tuple[str, ...], float]]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, (help_text, labels) in SNAPSHOT_SERIES.items():
+            family = GaugeMetricFamily(name, help_text, labels=labels)
+            for label_values, value in self.values.get(name, ()):
+                family.add_metric(list(label_values), value)
+            yield family
+
+
+SNAPSHOT_SERIES: dict[str, tuple[str, list[str]]] = {
+    "sleeptime_runs": (
+        "Runs not ended yet (created: queued; running: under a lease), by kind and status, "
+        "across every process on the database.",
+        ["kind", "status"],
+    ),
+    "sleeptime_run_oldest_queued_seconds": (
+        "How long the oldest queued run that is due has waited (0 when none waits).",
+        [],
+    ),
+    "sleeptime_sleeptime_lag_turns": (
+        "Turns of a primary not yet read by its sleeptime agent, for the worst group.",
+        [],
+    ),
+    "sleeptime_db_pool_in_use": ("Database connections this process has checked out.", []),
+}
+SNAPSHOT = Snapshot()
+REGISTRY.register(SNAPSHOT)
 
 _REQUEST_ID_HEADER = b"x-request-id"
 

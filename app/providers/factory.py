@@ -7,6 +7,7 @@ import httpx
 from app.config import Settings
 from app.providers.anthropic import AnthropicProvider
 from app.providers.base import LLMProvider, ProviderBadRequestError
+from app.providers.metered import MeteredProvider
 from app.providers.openai import OpenAIProvider
 from app.providers.registry import ModelInfo
 from app.providers.retry import RetryingProvider, RetryPolicy, Sleep
@@ -21,9 +22,10 @@ def make_provider(
 ) -> LLMProvider:
     """The provider for ``info``, sharing the service's one HTTP client.
 
-    Retries wrap the adapter here and nowhere else. A model whose provider is unknown or no
-    longer configured (``resolve_stored`` gives it an empty endpoint) raises a
-    ``ProviderBadRequestError``, so the turn ends as an LLM error rather than a crash.
+    Retries wrap the adapter here and nowhere else, around the series that count each
+    attempt (``MeteredProvider``). A model whose provider is unknown or no longer configured
+    (``resolve_stored`` gives it an empty endpoint) raises a ``ProviderBadRequestError``, so
+    the turn ends as an LLM error rather than a crash.
     ``sleep`` is injectable so tests can script failures without waiting.
     """
     if not info.endpoint:
@@ -39,7 +41,8 @@ def make_provider(
         )
     else:
         raise ProviderBadRequestError(f"provider {info.provider!r} is not supported")
-    return RetryingProvider(adapter, RetryPolicy.from_settings(settings, sleep=sleep))
+    metered = MeteredProvider(adapter, info.provider)
+    return RetryingProvider(metered, RetryPolicy.from_settings(settings, sleep=sleep))
 
 
 def make_token_counter(

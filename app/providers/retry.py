@@ -284,12 +284,12 @@ class RetryingProvider:
             else:
                 return
             finally:
-                await _close(items)
+                await close_stream(items)
             await self.policy.pause(failure, attempt)
             attempt += 1
 
 
-async def _close(items: AsyncIterator[StreamItem]) -> None:
+async def close_stream(items: AsyncIterator[StreamItem]) -> None:
     """Close an abandoned stream now, so its HTTP connection goes back to the pool at once
     instead of whenever the generator is collected."""
     aclose: Callable[[], Awaitable[None]] | None = getattr(items, "aclose", None)

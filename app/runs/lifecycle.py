@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit import dialect
 from app.kit.db import now_in, utcnow
+from app.runs import events
 from app.runs.models import Run
 from app.runs.repository import RunQueue, RunRepository
 from app.runs.states import RunStatus, StopReason, status_for
@@ -133,8 +134,10 @@ def opening(
 async def accept(session: AsyncSession, run: Run) -> None:
     """Insert a new run (its fields from ``opening``); queued runs are announced at commit."""
     await RunRepository(session, run.organization_id).add(run)
-    if policy(run.kind).queued:
+    queued = policy(run.kind).queued
+    if queued:
         await dialect.notify_runs(session)
+    events.accepted(run, queued=queued)
 
 
 async def accept_or_join(
@@ -157,6 +160,8 @@ async def accept_or_join(
         raise LookupError(f"could not queue a {values['kind']} run for {values['agent_id']}")
     if waiting.id != values["id"]:
         await runs.save(waiting, join(waiting))
+    else:
+        events.accepted(waiting, queued=True)
     return waiting
 
 
@@ -244,9 +249,11 @@ async def reap(
     for run in lapsed:
         if (clear := _abandoned(run.kind)) is not None:
             await clear(session, run)
+        owner = run.lease_owner
         await queue.save(run, await _settlement(queue, run, max_attempts))
         if run.status != RunStatus.created:
             await dialect.notify_done(session, run.id)
+        events.reaped(run, owner)
     return lapsed
 
 
@@ -316,6 +323,7 @@ async def finish(
     if not ended:
         raise LeaseLostError(f"run {run.id} is no longer ours to finish")
     await dialect.notify_done(session, run.id)
+    events.finished(run, status, stop_reason, duration_ns)
     return status
 
 
@@ -333,12 +341,15 @@ async def cancel(session: AsyncSession, run: Run) -> RunStatus:
     if run.status == RunStatus.created:
         await runs.save(run, cancelled | {"completed_at": now, "updated_at": now})
         await dialect.notify_done(session, run.id)
+        events.cancelled(run, RunStatus.created, requested=False)
         return RunStatus.cancelled
     if run.status == RunStatus.running:
         # The process executing it stops at its next chance; a dead owner's run is reaped.
         await runs.save(run, {"cancel_requested": True, "updated_at": now})
+        events.cancelled(run, RunStatus.running, requested=True)
         return RunStatus.cancelled
     if awaits_approval(run):
         await runs.save(run, cancelled | {"updated_at": now})
+        events.cancelled(run, StopReason.requires_approval, requested=False)
         return RunStatus.cancelled
     return RunStatus(run.status)

@@ -12,8 +12,10 @@ from app.runs.states import RunStatus
 _SLEEPTIME_RUNNING = text("kind = 'sleeptime' AND status = 'running'")
 SLEEPTIME_CREATED = "kind = 'sleeptime' AND status = 'created'"
 _SLEEPTIME_CREATED = text(SLEEPTIME_CREATED)
-_QUEUED = text("status = 'created' AND kind IN ('async', 'sleeptime')")
-_LEASED = text("status = 'running'")
+# Public: a query whose WHERE holds one of these verbatim can use its partial index (SQLite
+# proves a partial index usable only from literal terms, never from bound parameters).
+QUEUED = text("status = 'created' AND kind IN ('async', 'sleeptime')")
+LEASED = text("status = 'running'")
 _IDEMPOTENT = text("idempotency_key IS NOT NULL")
 _ACTIVE = "kind IN ('foreground', 'async') AND status IN ('created', 'running')"
 _MAIN_THREAD_TURN = text(f"{_ACTIVE} AND conversation_id IS NULL")
@@ -40,8 +42,8 @@ class Run(TimestampMixin, Base):
         Index("ix_runs_parent_run_id", "parent_run_id"),
         _partial("ux_runs_sleeptime_running", "agent_id", where=_SLEEPTIME_RUNNING, unique=True),
         _partial("ux_runs_sleeptime_created", "agent_id", where=_SLEEPTIME_CREATED, unique=True),
-        _partial("ix_runs_queue", "available_at", "created_at", where=_QUEUED),
-        _partial("ix_runs_lease", "lease_expires_at", where=_LEASED),
+        _partial("ix_runs_queue", "available_at", "created_at", where=QUEUED),
+        _partial("ix_runs_lease", "lease_expires_at", where=LEASED),
         _partial("ux_runs_agent_active_turn", "agent_id", where=_MAIN_THREAD_TURN, unique=True),
         _partial(
             "ux_runs_conversation_active_turn",

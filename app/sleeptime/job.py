@@ -33,7 +33,7 @@ from app.kit.db import Database
 from app.messages.factory import Owner, new_message
 from app.messages.models import Message
 from app.messages.repository import MessageRepository
-from app.runs import lifecycle
+from app.runs import events, lifecycle
 from app.runs.control import RunControl
 from app.runs.lifecycle import LeaseLostError
 from app.runs.models import Run
@@ -178,9 +178,9 @@ class SleeptimeJob:
 
     async def _retry(self, run: Run, reason: str) -> None:
         """Give the run back to the queue (fenced): its next attempt reads fresh blocks."""
-        log.info("sleeptime.retry", run_id=run.id, reason=reason)
         async with self.db.session() as session:
-            await lifecycle.retry(session, run.id, self.control.owner)
+            if await lifecycle.retry(session, run.id, self.control.owner):
+                events.retried(run, reason)
 
 
 def executor(services: "Services") -> lifecycle.Executor:

@@ -23,6 +23,7 @@ from app.engine.events import (
 )
 from app.kit.db import Database
 from app.messages.convert import compaction_messages, shows_replies, to_letta_many
+from app.runs import events
 from app.streaming.closing import closing_events
 from app.streaming.recorder import Payload, RunRecorder
 from app.streaming.tokens import TokenRenderer
@@ -51,6 +52,8 @@ class RunStream:
                 await self.recorder.delta(self.db, chunk)
         elif isinstance(event, StepCommitted | Compacted | TurnEnded):
             await self.recorder.publish()
+            if isinstance(event, StepCommitted):
+                events.step(self.recorder.run_id, event.step_id, event.usage.total_tokens)
         elif isinstance(event, TurnError):
             log.info("run.failed", run_id=self.recorder.run_id, error_type=event.error_type)
 

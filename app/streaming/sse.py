@@ -10,6 +10,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.kit.db import utcnow
 from app.kit.errors import AppError
+from app.kit.observability import SSE_STREAMS_OPEN
 from app.messages.convert import letta_date
 from app.messages.schemas import MessageType
 from app.runs.states import StopReason
@@ -81,19 +82,24 @@ def stream_response(
 
     async def generate() -> AsyncIterator[ServerSentEvent]:
         last: int | None = None
-        if include_pings:
-            yield ServerSentEvent(data=encode(ping(run_id)))
-        async for seq, text in events:
-            last = seq if seq is not None else last
-            if not text:
-                if include_pings:
-                    yield ServerSentEvent(data=encode(ping(run_id, last)))
-                continue
-            if text == DONE:
-                yield ServerSentEvent(data=DONE)
-                return
-            if keep(text):
-                yield ServerSentEvent(data=text, event="error" if _ERROR_MARK in text else None)
+        SSE_STREAMS_OPEN.inc()
+        try:
+            if include_pings:
+                yield ServerSentEvent(data=encode(ping(run_id)))
+            async for seq, text in events:
+                last = seq if seq is not None else last
+                if not text:
+                    if include_pings:
+                        yield ServerSentEvent(data=encode(ping(run_id, last)))
+                    continue
+                if text == DONE:
+                    yield ServerSentEvent(data=DONE)
+                    return
+                if keep(text):
+                    error = _ERROR_MARK in text
+                    yield ServerSentEvent(data=text, event="error" if error else None)
+        finally:
+            SSE_STREAMS_OPEN.dec()
 
     return EventSourceResponse(
         generate(),

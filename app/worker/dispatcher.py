@@ -24,7 +24,7 @@ import structlog
 from app.config import Settings
 from app.kit import dialect
 from app.kit.db import Database, utcnow
-from app.runs import lifecycle
+from app.runs import events, lifecycle
 from app.runs.control import RunControl
 from app.runs.models import Run
 from app.runs.states import ENDED
@@ -196,7 +196,7 @@ class Dispatcher:
 
     async def _execute(self, run: Run) -> None:
         self.control.register(run.id)
-        structlog.contextvars.bind_contextvars(run_id=run.id, agent_id=run.agent_id)
+        events.claimed(run)  # and its fields bound to this task's log lines
         try:
             await self._attempt(run, asyncio.timeout_at(self._lease_end(run.lease_expires_at)))
         finally:
@@ -228,15 +228,17 @@ class Dispatcher:
                 error = dialect.describe_failure(exc)
                 log.warning("worker.run_interrupted", kind=run.kind, error=error, outcome="retry")
             else:
+                error = f"the run's code failed: {type(exc).__name__}"
                 log.exception("worker.run_crashed", kind=run.kind)
-            await self._release(run)
+            await self._release(run, error)
 
-    async def _release(self, run: Run) -> None:
+    async def _release(self, run: Run, reason: str) -> None:
         """Expire our lease on ``run`` now and reap it, so it is retried without waiting for
         the lease to lapse; when the database cannot be reached, the lease lapses instead."""
         try:
             async with self.db.session() as session:
-                await lifecycle.retry(session, run.id, self.control.owner)
+                if await lifecycle.retry(session, run.id, self.control.owner):
+                    events.retried(run, reason)
             await self._reap_once()
         except Exception as exc:
             if not dialect.is_transient(exc):
@@ -274,7 +276,6 @@ class Dispatcher:
             )
         self._reset = True
         if reaped:
-            log.info("worker.reaped", runs=[(r.id, r.status) for r in reaped])
             self._report(reaped)
             self.control.wakeup.wake()
 

@@ -16,6 +16,7 @@ from app.providers.base import (
     TextDelta,
 )
 from app.providers.factory import make_provider
+from app.providers.metered import MeteredProvider
 from app.providers.openai import OpenAIProvider
 from app.providers.registry import ModelInfo
 from app.providers.retry import RetryingProvider
@@ -55,7 +56,10 @@ def test_adapters_are_chosen_by_provider_and_wrapped_in_retries(wire: Wire) -> N
     for info, adapter in [(OPENAI, OpenAIProvider), (ANTHROPIC, AnthropicProvider)]:
         provider = make_provider(info, http=wire.client, settings=settings())
         assert isinstance(provider, RetryingProvider)
-        assert isinstance(provider.inner, adapter)
+        # Each attempt is counted (the provider series), inside the retries.
+        assert isinstance(provider.inner, MeteredProvider)
+        assert provider.inner.provider == info.provider
+        assert isinstance(provider.inner.inner, adapter)
         assert provider.policy.max_retries == 3
         assert provider.policy.max_seconds == 10.0
 

@@ -1,0 +1,72 @@
+"""``/metrics``: the process's series, with those read from the database refreshed first.
+
+The database series (runs by kind and status, the oldest queued wait, the worst sleeptime
+lag) cost two index-backed statements, run at most once per ``refresh_seconds`` however
+often and however many scrapers come: a scrape within that time gets the last values.
+"""
+
+import asyncio
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from app.kit.db import Database, utcnow
+from app.kit.observability import REGISTRY, SNAPSHOT
+from app.runs import stats
+from app.runs.lifecycle import QUEUED_KINDS, RunKind
+from app.runs.states import RunStatus
+from app.sleeptime.lag import lag
+
+
+class Scraper:
+    def __init__(self, db: Database, *, refresh_seconds: float) -> None:
+        self.db = db
+        self.refresh_seconds = refresh_seconds
+        self._lock = asyncio.Lock()
+        self._at: float | None = None  # when the database series were last read
+
+    async def refresh(self) -> None:
+        """Read the database series unless they were read less than ``refresh_seconds``
+        ago; the pool in use is read every time (it costs nothing)."""
+        SNAPSHOT.values["sleeptime_db_pool_in_use"] = [((), float(self._pool_in_use()))]
+        async with self._lock:
+            if self._at is not None and time.monotonic() - self._at < self.refresh_seconds:
+                return
+            now = utcnow()
+            async with self.db.session(write=False) as session:
+                active = await stats.active(session, now)
+                worst = await lag(session, limit=1)
+            self._at = time.monotonic()
+        since = active.oldest_waiting_since
+        SNAPSHOT.values.update(
+            {
+                "sleeptime_runs": _runs(active.counts),
+                "sleeptime_run_oldest_queued_seconds": [
+                    ((), max((now - since).total_seconds(), 0.0) if since else 0.0)
+                ],
+                "sleeptime_sleeptime_lag_turns": [((), float(worst[0].turns if worst else 0))],
+            }
+        )
+
+    def _pool_in_use(self) -> int:
+        checkedout = getattr(self.db.engine.pool, "checkedout", None)
+        return int(checkedout()) if callable(checkedout) else 0
+
+    async def response(self) -> Response:
+        """The exposition of every series, the database ones refreshed."""
+        await self.refresh()
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+# Every series of ``sleeptime_runs`` is shown, at 0 when no run is in that state: a
+# series that appears only when it is not 0 cannot be alerted on.
+_RUN_STATES = [(kind.value, RunStatus.running.value) for kind in RunKind] + [
+    (kind.value, RunStatus.created.value) for kind in QUEUED_KINDS
+]
+
+
+def _runs(counts: list[tuple[str, str, int]]) -> list[tuple[tuple[str, ...], float]]:
+    found = {(kind, status): n for kind, status, n in counts}
+    labels = _RUN_STATES + [key for key in found if key not in _RUN_STATES]
+    return [(key, float(found.get(key, 0))) for key in labels]
