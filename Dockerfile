@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     PATH="/app/.venv/bin:$PATH" \
-    SLEEPTIME_DATABASE_URL="sqlite+aiosqlite:////app/data/sleeptime.db"
+    SLEEPTIME_DATABASE_URL="sqlite+aiosqlite:////app/data/sleeptime.db" \
+    SLEEPTIME_WORKER_HTTP_PORT=8284
 
 RUN pip install --no-cache-dir uv==0.13.8 \
     && useradd --create-home --uid 10001 sleeptime
@@ -27,7 +28,10 @@ RUN uv sync --locked --no-dev \
 
 USER sleeptime
 VOLUME ["/app/data"]
-EXPOSE 8283
-HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8283/livez', timeout=2)"
+# 8283: the API (`sleeptime serve`); 8284: a worker's /livez, /readyz and /metrics.
+EXPOSE 8283 8284
+# One image, two roles: the check asks whichever of them the container runs (see
+# app/healthcheck.py); a one-shot `sleeptime migrate` counts as healthy.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "app.healthcheck"]
 CMD ["sleeptime", "serve", "--host", "0.0.0.0", "--port", "8283"]

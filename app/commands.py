@@ -1,19 +1,24 @@
-"""The ``sleeptime`` commands: serve, worker, migrate, manage API keys, export and import
-agents (``app.cli`` is the entry point)."""
+"""The ``sleeptime`` commands: serve, worker, migrate, manage API keys, list, export and
+import agents, look at runs and block histories (``app.cli`` is the entry point)."""
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
+from typing import Any
 
 import structlog
 import uvicorn
+from pydantic import ValidationError
 
+from app import __version__, preflight
+from app.admin import cli as admin_cli
 from app.agentfile import cli as agentfile_cli
 from app.auth import service as auth_service
 from app.config import AuthMode, Settings, get_settings
-from app.kit import dialect, migrate
+from app.kit import dialect, migrate, urls
 from app.kit.db import Database
 from app.kit.errors import AppError
 from app.kit.logging import configure_logging
@@ -131,11 +136,20 @@ async def _keys(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sleeptime", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="sleeptime",
+        description=__doc__,
+        epilog="Settings come from SLEEPTIME_* environment variables (see the README).",
+    )
+    parser.add_argument("--version", action="version", version=f"sleeptime {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the API server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8283)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    serve.add_argument("--port", type=int, default=8283, help="port to listen on (default 8283)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations before starting")
     commands.add_parser("worker", help="run only the background-run dispatcher")
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
@@ -146,8 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default=None, help="a note to tell the key apart")
     key_commands.add_parser("list", help="list keys")
     revoke = key_commands.add_parser("revoke", help="revoke a key")
-    revoke.add_argument("key_id")
-    agentfile_cli.add_commands(commands)
+    revoke.add_argument("key_id", help="the key's id (apikey-...), as `keys list` shows it")
+    admin_cli.add_commands(commands, agentfile_cli.add_commands(commands))
     return parser
 
 
@@ -155,24 +169,65 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return _parser().parse_args(argv)
 
 
+def _refuse(problem: str) -> int:
+    """A misconfiguration: one line on stderr, whatever the log format, and status 1."""
+    sys.stderr.write(f"sleeptime: error: {problem}\n")
+    return 1
+
+
+def _preflight(args: argparse.Namespace, settings: Settings) -> None:
+    asyncio.run(preflight.check_database(settings.database_url))
+    if args.command == "serve":
+        preflight.check_listen(args.host, args.port)
+    given = os.environ.get("SLEEPTIME_DATABASE_URL", "").strip()
+    starting = args.command in {"serve", "worker", "migrate"}  # not the operator's lookups
+    if starting and given and given != settings.database_url:
+        log.info(
+            "config.database_url_normalized",
+            given=urls.scheme_of(given),
+            using=urls.scheme_of(settings.database_url),
+        )
+
+
+async def _print(lines: Awaitable[list[str]]) -> None:
+    for line in await lines:
+        _out(line)
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None]:
+    """The coroutine that does a command other than serve and worker."""
+    if args.command == "migrate":
+        return _migrate(settings)
+    if args.command == "keys":
+        return _keys(args, settings)
+    if args.command == "agents" and args.agents_command != "list":
+        return _print(agentfile_cli.run(args, settings))
+    return _print(admin_cli.run(args, settings))
+
+
+def _worker(settings: Settings) -> int:
+    if settings.is_sqlite:
+        log.error("worker.refused", reason="on SQLite the API process runs the dispatcher")
+        return 1
+    return asyncio.run(_work(settings))
+
+
 def run(args: argparse.Namespace) -> int:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        return _refuse(preflight.settings_problem(exc))
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        _preflight(args, settings)
+    except preflight.StartupError as exc:
+        return _refuse(str(exc))
     if args.command == "serve":
         return _serve(args, settings)
     try:
         if args.command == "worker":
-            if settings.is_sqlite:
-                log.error("worker.refused", reason="on SQLite the API process runs the dispatcher")
-                return 1
-            return asyncio.run(_work(settings))
-        if args.command == "migrate":
-            asyncio.run(_migrate(settings))
-        elif args.command == "agents":
-            for line in asyncio.run(agentfile_cli.run(args, settings)):
-                _out(line)
-        else:
-            asyncio.run(_keys(args, settings))
+            return _worker(settings)
+        asyncio.run(_command(args, settings))
     except (AppError, migrate.SchemaNotReadyError, OSError, ValueError) as exc:
         log.error("cli.failed", reason=str(exc))
         return 1

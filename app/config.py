@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.kit.urls import check_http_url, normalize_database_url
+
 
 class AuthMode(StrEnum):
     disabled = "disabled"
@@ -163,6 +165,39 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_model_list(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_driver(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("openai_base_url", "searxng_url", mode="before")
+    @classmethod
+    def _optional_http_url(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None  # set but empty, as compose passes an unset variable: not configured
+        if isinstance(value, str):
+            return check_http_url(value, example="http://127.0.0.1:11434/v1")
+        return value
+
+    @field_validator("anthropic_base_url", "exa_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_http_url(value, example="https://api.anthropic.com")
+
+    @field_validator("openai_api_key", "anthropic_api_key", "exa_api_key", mode="before")
+    @classmethod
+    def _api_key(cls, value: object) -> object:
+        """A key pasted with a newline is trimmed; one with quotes or spaces inside is a
+        paste of more than the key (``"sk-..."``, ``Bearer sk-...``) and is refused."""
+        if not isinstance(value, str):
+            return value
+        key = value.strip()
+        if not key:
+            return None
+        if any(c.isspace() or c in "\"'" for c in key):
+            raise ValueError("has quotes or spaces in it: give the key alone, like sk-...")
+        return key
 
     @field_validator("log_level")
     @classmethod

@@ -39,6 +39,7 @@ from app.tags.endpoints import router as tags_router
 from app.tools.endpoints import router as tools_router
 from app.turns.endpoints import router as turns_router
 from app.turns.endpoints import run_router as turn_runs_router
+from app.turns.fast import JsonTurnFastPath
 
 # The turn's routes come first: a turn's request is matched at its first router instead of
 # after every route of six others. No path of theirs is a path of a router before them in
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_router)
     install_error_handlers(app)
     install_openapi(app)
+    app.add_middleware(JsonTurnFastPath)  # inside the observability middleware
     app.add_middleware(ObservabilityMiddleware)
     if settings.cors_origins:
         # Outermost, so preflights are answered before anything else and errors carry it too.

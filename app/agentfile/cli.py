@@ -20,11 +20,14 @@ from app.kit.ids import DEFAULT_ORG_ID
 from app.providers.registry import ProviderRegistry
 
 
-def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    agents = commands.add_parser("agents", help="export and import agent files (.af)")
+def add_commands(
+    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> "argparse._SubParsersAction[argparse.ArgumentParser]":
+    """The ``agents`` command with export and import; returns its verbs for others to add to."""
+    agents = commands.add_parser("agents", help="list, export and import agents")
     verbs = agents.add_subparsers(dest="agents_command", required=True)
     export = verbs.add_parser("export", help="write an agent's file to standard output")
-    export.add_argument("agent_id")
+    export.add_argument("agent_id", help="the agent's id (agent-...)")
     export.add_argument("--scrub-messages", action="store_true", help="leave messages out")
     importing = verbs.add_parser("import", help="import an agent file; prints the new ids")
     importing.add_argument("path", help="the .af file ('-' for standard input)")
@@ -45,6 +48,7 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
         parser.add_argument(
             "--org", default=DEFAULT_ORG_ID, help="organization id (default: the default one)"
         )
+    return verbs
 
 
 def _options(args: argparse.Namespace) -> ImportOptions:

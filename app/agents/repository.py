@@ -10,7 +10,7 @@ from app.agents.models import Agent, AgentTag
 from app.blocks.models import AgentBlock
 from app.kit.db import utcnow
 from app.kit.pagination import PageParams, paginate
-from app.kit.repository import Repository, table_of
+from app.kit.repository import Repository, detached, table_of
 from app.runs.models import Run
 from app.runs.states import ACTIVE
 
@@ -87,7 +87,9 @@ class AgentRepository(Repository):
         row = (await self.execute(_TAKE_SEQ, params)).first()
         if row is None:
             return None
-        agent = Agent(**{attr: value for (attr, _), value in zip(_COLUMNS, row, strict=True)})
+        agent = detached(
+            Agent, {attr: value for (attr, _), value in zip(_COLUMNS, row, strict=True)}
+        )
         return agent, agent.last_message_seq - count + 1
 
     async def get_many(self, agent_ids: Sequence[str]) -> Sequence[Agent]:

@@ -7,6 +7,7 @@ Model output is stored as said: U+0000 and the like are escaped by the storage l
 from typing import Any
 
 from app.kit.db import utcnow
+from app.kit.repository import detached
 from app.messages.chat import SEND_MESSAGE
 from app.providers.base import LLMResponse, ProviderError
 from app.providers.registry import ModelInfo
@@ -40,17 +41,20 @@ def step_row(
     info: ModelInfo,
     duration_ns: int,
 ) -> Step:
-    return Step(
-        id=step_id,
-        organization_id=organization_id,
-        run_id=run_id,
-        agent_id=agent_id,
-        provider_name=info.provider,
-        model=info.model,
-        model_endpoint=info.endpoint,
-        context_window_limit=info.context_window,
-        duration_ns=duration_ns,
-        created_at=utcnow(),
+    return detached(
+        Step,
+        {
+            "id": step_id,
+            "organization_id": organization_id,
+            "run_id": run_id,
+            "agent_id": agent_id,
+            "provider_name": info.provider,
+            "model": info.model,
+            "model_endpoint": info.endpoint,
+            "context_window_limit": info.context_window,
+            "duration_ns": duration_ns,
+            "created_at": utcnow(),
+        },
     )
 
 

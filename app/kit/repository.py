@@ -8,11 +8,12 @@ callers: ``insert_params`` reads them and fills in the column defaults the ORM w
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Executable, Insert, Table, inspect
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from app.kit.db import Base
 
@@ -21,6 +22,10 @@ from app.kit.db import Base
 _Field = tuple[str, str, Callable[[], Any] | None]
 _FIELDS: dict[type[Base], list[_Field]] = {}
 _INSERTS: dict[type[Base], Insert] = {}
+_Row = TypeVar("_Row", bound=Base)
+_ATTRS: dict[type[Base], frozenset[str]] = {}
+# The key under which a session's ``info`` holds (its transaction, that transaction's connection).
+_HELD = "app.kit.repository.connection"
 
 
 class Repository:
@@ -31,14 +36,25 @@ class Repository:
         self.organization_id = organization_id
 
     async def connection(self) -> AsyncConnection:
-        """The connection of the session's transaction (begun if it was not yet)."""
-        return await self.session.connection()
+        """The connection of the session's transaction (begun if it was not yet). Kept on
+        the session for the rest of that transaction: asking the session costs a trip
+        through its greenlet on every statement, and a turn's statements all ask."""
+        session = self.session
+        held = session.info.get(_HELD)
+        if held is not None:
+            transaction, connection = held
+            current = session.sync_session.get_transaction()
+            if current is not None and current is transaction and current.is_active:
+                return connection  # type: ignore[no-any-return]
+        connection = await session.connection()
+        session.info[_HELD] = (session.sync_session.get_transaction(), connection)
+        return connection
 
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> Result[Any]:
         """Run a Core statement in the session's transaction, bypassing the ORM."""
-        connection = await self.session.connection()
+        connection = await self.connection()
         return await connection.execute(statement, params)
 
     async def insert_rows(self, entity: type[Base], rows: Sequence[Base]) -> None:
@@ -105,3 +121,20 @@ def insert_params(row: Base) -> dict[str, Any]:
         else:
             params[key] = None
     return params
+
+
+def detached(entity: type[_Row], values: Mapping[str, Any]) -> _Row:
+    """An object of ``entity`` holding ``values`` (attribute names), made the way the ORM
+    makes the objects it loads: its attributes filled in directly, without the events the
+    constructor fires for each one. For rows written or read with Core on the hot path, which
+    no session tracks: no unit of work needs their history. Attributes set later behave as
+    on any object."""
+    known = _ATTRS.get(entity)
+    if known is None:
+        known = _ATTRS[entity] = frozenset(inspect(entity).attrs.keys())
+    if not known.issuperset(values):
+        unknown = sorted(set(values) - known)
+        raise TypeError(f"{entity.__name__} has no mapped attributes {unknown}")
+    row: _Row = manager_of_class(entity).new_instance()
+    row.__dict__.update(values)
+    return row

@@ -5,6 +5,7 @@ from typing import Any, NamedTuple
 
 from app.kit.db import utcnow
 from app.kit.ids import Prefix, new_id
+from app.kit.repository import detached
 from app.messages.chat import text_of
 from app.messages.models import Message
 from app.messages.schemas import ImagePart, MessageCreate, TextPart
@@ -28,18 +29,23 @@ class Owner(NamedTuple):
 
 
 def new_message(owner: Owner, role: str, *, step_id: str | None = None, **fields: Any) -> Message:
-    return Message(
-        id=new_id(Prefix.message),
-        organization_id=owner.organization_id,
-        agent_id=owner.agent_id,
-        run_id=owner.run_id,
-        group_id=owner.group_id,
-        conversation_id=owner.conversation_id,
-        step_id=step_id,
-        role=role,
-        is_err=False,
-        created_at=utcnow(),
-        **{"content": [], **fields},
+    """A new message, not yet in any session (messages are written with one Core INSERT)."""
+    return detached(
+        Message,
+        {
+            "id": new_id(Prefix.message),
+            "organization_id": owner.organization_id,
+            "agent_id": owner.agent_id,
+            "run_id": owner.run_id,
+            "group_id": owner.group_id,
+            "conversation_id": owner.conversation_id,
+            "step_id": step_id,
+            "role": role,
+            "is_err": False,
+            "created_at": utcnow(),
+            "content": [],
+            **fields,
+        },
     )
 
 

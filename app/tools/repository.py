@@ -8,6 +8,7 @@ database, so a turn whose agent uses only built-ins issues no tool query at all.
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, select, tuple_
@@ -67,7 +68,9 @@ def tool_def(tool: Tool, mcp_server_name: str | None = None) -> ToolDef:
     )
 
 
+@cache
 def builtin_tool_def(name: str) -> ToolDef | None:
+    """A built-in's definition, made once: the built-ins are fixed for the process."""
     tool = BUILTIN_TOOLS.get(name)
     if tool is None:
         return None

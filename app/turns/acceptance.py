@@ -14,6 +14,7 @@ from app.engine.loop import TurnSpec
 from app.kit.db import utcnow
 from app.kit.errors import BadRequest, NotFound
 from app.kit.ids import Prefix, new_id
+from app.kit.repository import detached
 from app.messages.convert import to_letta_many
 from app.messages.factory import Owner, new_message, sent_message, tool_result
 from app.messages.models import Message
@@ -248,22 +249,25 @@ def _new_run(
 ) -> Run:
     now = utcnow()
     queued = lifecycle.policy(intake.kind).queued
-    return Run(
-        id=intake.run_id or new_id(Prefix.run),
-        organization_id=actor.organization_id,
-        agent_id=agent.id,
-        group_id=intake.group_id,
-        conversation_id=intake.conversation_id,
-        **lifecycle.opening(intake.kind, owner=owner, lease_seconds=lease_seconds, now=now),
-        metadata_={"run_type": _run_type(queued, intake.conversation_id)},
-        request_config={
-            "include_return_message_types": body.include_return_message_types,
-            "use_assistant_message": body.use_assistant_message,
+    return detached(
+        Run,
+        {
+            "id": intake.run_id or new_id(Prefix.run),
+            "organization_id": actor.organization_id,
+            "agent_id": agent.id,
+            "group_id": intake.group_id,
+            "conversation_id": intake.conversation_id,
+            **lifecycle.opening(intake.kind, owner=owner, lease_seconds=lease_seconds, now=now),
+            "metadata_": {"run_type": _run_type(queued, intake.conversation_id)},
+            "request_config": {
+                "include_return_message_types": body.include_return_message_types,
+                "use_assistant_message": body.use_assistant_message,
+            },
+            "request": body.model_dump(mode="json") if queued else None,
+            "idempotency_key": intake.key,
+            "request_hash": intake.digest,
+            "callback_url": intake.callback_url,
+            "created_at": now,
+            "updated_at": now,
         },
-        request=body.model_dump(mode="json") if queued else None,
-        idempotency_key=intake.key,
-        request_hash=intake.digest,
-        callback_url=intake.callback_url,
-        created_at=now,
-        updated_at=now,
     )

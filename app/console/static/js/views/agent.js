@@ -28,6 +28,7 @@ export class AgentView {
     this.tabController = null;
     this.agent = null;
     this.names = new Map();
+    this.openHistories = new Set(); // blocks whose history stays open across refreshes
   }
 
   accepts(parts) {
