@@ -13,6 +13,7 @@ from app.agents.models import Agent
 from app.agents.prompts import DEFAULT_SYSTEM, SLEEPTIME_PERSONA
 from app.agents.repository import AgentRepository
 from app.agents.schemas import CreateAgent, UpdateAgent, dump_response_format
+from app.archival import service as archival
 from app.auth.deps import Actor
 from app.blocks import service as blocks_service
 from app.blocks.models import Block
@@ -415,6 +416,7 @@ async def delete(session: AsyncSession, actor: Actor, agent_id: str) -> None:
         remaining = (await groups.member_ids([group.id])).get(group.id, [])
         if set(remaining) <= set(doomed):
             await groups_service.delete_group(session, actor, group)
+    await archival.delete_owned(session, actor, doomed)
     await AgentRepository(session, actor.organization_id).delete_many(doomed)
     await session.flush()
 

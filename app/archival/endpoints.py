@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents import service as agents
@@ -291,6 +291,18 @@ async def delete_archive_passage(
 ) -> None:
     archive = await service.get_archive(session, actor, archive_id)
     await service.delete_passage(session, actor, [archive.id], passage_id)
+
+
+@router.get("/v1/embeddings/total_storage_size", response_model=float)
+async def total_storage_size(
+    session: SessionDep,
+    actor: ActorDep,
+    storage_unit: Annotated[str, Header(alias="storage_unit")] = "GB",
+) -> float:
+    """The size of the organization's stored embeddings, in the ``storage_unit`` header's
+    unit (B, KB, MB, GB, TB; 1 KB = 1024 B): the bytes actually stored, where Letta
+    estimates every passage at its largest embedding size."""
+    return await service.storage_size(session, actor, storage_unit)
 
 
 # --- search across archives ---------------------------------------------------------------

@@ -1,13 +1,12 @@
 """Full-text matching of passages, the one place its SQL differs between the databases:
-FTS5 (BM25) on SQLite, ``to_tsvector`` with a GIN index (``ts_rank``) on PostgreSQL. Both
-structures are made by migration 0008 and kept current by the database itself."""
+FTS5 (BM25) on SQLite; on PostgreSQL, a stored ``to_tsvector('english', text)`` column
+(``text_search``) with a GIN index, ranked by ``ts_rank``. Both structures are made by the
+migrations (0008, 0009) and kept current by the database itself."""
 
 import re
 from typing import Any
 
-from sqlalchemy import Select, column, func, literal_column, table
-
-from app.archival.models import Passage
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, table
 
 # Derived structures the migration makes that no model describes (schema comparisons skip them).
 SQLITE_TABLES = frozenset(
@@ -15,6 +14,7 @@ SQLITE_TABLES = frozenset(
     | {"passages_fts_config"}
 )
 POSTGRES_INDEXES = frozenset({"ix_passages_fts"})
+POSTGRES_COLUMNS = frozenset({"text_search"})
 _FTS = table("passages_fts", column("rowid"), column("passages_fts"))
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -24,6 +24,7 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     return not (
         (type_ == "table" and name in SQLITE_TABLES)
         or (type_ == "index" and name in POSTGRES_INDEXES)
+        or (type_ == "column" and name in POSTGRES_COLUMNS)
     )
 
 
@@ -41,6 +42,6 @@ def ranked(stmt: Select[Any], dialect: str, query_words: list[str]) -> Select[An
             .where(_FTS.c.passages_fts.op("MATCH")(match))
             .order_by(func.bm25(literal_column("passages_fts")))
         )
-    vector = func.to_tsvector(literal_column("'english'"), Passage.text)
+    vector: ColumnElement[Any] = literal_column("passages.text_search")
     tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(query_words))
     return stmt.where(vector.op("@@")(tsquery)).order_by(func.ts_rank(vector, tsquery).desc())

@@ -9,8 +9,10 @@ from sqlalchemy import Select, delete, func, select, update
 
 from app.archival import fulltext
 from app.archival.models import Archive, ArchiveAgent, Passage, PassageTag
+from app.groups.models import Group
 from app.kit.pagination import PageParams, paginate
 from app.kit.repository import Repository
+from app.runs.models import Run
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,53 @@ class ArchiveRepository(Repository):
                 ArchiveAgent.organization_id == self.organization_id,
             )
         )
+
+    async def orphaned_by(self, agent_ids: Sequence[str]) -> list[str]:
+        """The archives one of ``agent_ids`` owns that no agent outside them reads."""
+        owned = select(ArchiveAgent.archive_id).where(
+            ArchiveAgent.organization_id == self.organization_id,
+            ArchiveAgent.agent_id.in_(agent_ids),
+            ArchiveAgent.is_owner.is_(True),
+        )
+        shared = select(ArchiveAgent.archive_id).where(
+            ArchiveAgent.archive_id.in_(owned), ArchiveAgent.agent_id.not_in(agent_ids)
+        )
+        stmt = self._scoped().with_only_columns(Archive.id)
+        stmt = stmt.where(Archive.id.in_(owned), Archive.id.not_in(shared))
+        return list((await self.session.scalars(stmt)).all())
+
+    async def delete_ids(self, archive_ids: Sequence[str]) -> None:
+        """Delete archives (their passages and links go with them)."""
+        if archive_ids:
+            await self.session.execute(
+                delete(Archive).where(
+                    Archive.id.in_(archive_ids), Archive.organization_id == self.organization_id
+                )
+            )
+
+    async def storage_bytes(self) -> int:
+        """The bytes the organization's stored vectors take (4 a value)."""
+        stmt = select(func.coalesce(func.sum(Passage.embedding_dim), 0)).where(
+            Passage.organization_id == self.organization_id, Passage.embedding.is_not(None)
+        )
+        return 4 * int(await self.session.scalar(stmt) or 0)
+
+    async def filing_agent(self, agent_id: str, run_id: str | None) -> str:
+        """Whose archive an insert by ``agent_id`` in run ``run_id`` goes to: the primary's,
+        for a run of a sleeptime group with ``sleeptime_archival_insert`` on; else its own."""
+        if run_id is None:
+            return agent_id
+        stmt = (
+            select(Group.manager_agent_id)
+            .join(Run, Run.group_id == Group.id)
+            .where(
+                Run.id == run_id,
+                Run.organization_id == self.organization_id,
+                Group.sleeptime_archival_insert.is_(True),
+            )
+        )
+        manager = await self.session.scalar(stmt)
+        return manager or agent_id
 
 
 class PassageRepository(Repository):

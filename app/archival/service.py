@@ -24,7 +24,7 @@ from app.archival.vectors import CACHE, Matrix, top
 from app.auth.deps import Actor
 from app.config import Settings
 from app.kit.db import utcnow
-from app.kit.errors import BadGateway, NotFound
+from app.kit.errors import BadGateway, BadRequest, NotFound
 from app.kit.ids import Prefix, new_id
 from app.kit.pagination import PageParams
 from app.providers.base import ProviderError
@@ -170,6 +170,39 @@ async def default_archive(session: AsyncSession, actor: Actor, agent: Agent) -> 
     await repo.add(archive)
     await repo.attach(archive.id, agent.id, is_owner=True)
     return archive
+
+
+async def delete_owned(session: AsyncSession, actor: Actor, agent_ids: Sequence[str]) -> None:
+    """With agents being deleted: delete the archives they own that no other agent reads."""
+    repo = ArchiveRepository(session, actor.organization_id)
+    await repo.delete_ids(await repo.orphaned_by(agent_ids))
+
+
+STORAGE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+async def storage_size(session: AsyncSession, actor: Actor, unit: str) -> float:
+    """The size of the organization's stored vectors in ``unit`` (one of STORAGE_UNITS)."""
+    if unit not in STORAGE_UNITS:
+        raise BadRequest(f"storage_unit: {unit!r} is not one of {', '.join(STORAGE_UNITS)}")
+    total = await ArchiveRepository(session, actor.organization_id).storage_bytes()
+    return total / STORAGE_UNITS[unit]
+
+
+async def filing_agent(
+    session: AsyncSession, actor: Actor, agent_id: str, run_id: str | None
+) -> str:
+    return await ArchiveRepository(session, actor.organization_id).filing_agent(agent_id, run_id)
+
+
+async def own_embedding(session: AsyncSession, actor: Actor, agent: Agent) -> str | None:
+    """The model that embeds the agent's own archive (made on first use with the agent's)."""
+    repo = ArchiveRepository(session, actor.organization_id)
+    for link in await repo.links(agent.id):
+        if link.is_owner:
+            archive = await repo.get(link.archive_id)
+            return archive.embedding if archive is not None else agent.embedding
+    return agent.embedding
 
 
 async def archives_of(

@@ -47,8 +47,8 @@ Key = tuple[str, str, str, int]  # organization, archive, model, dimension
 
 class Matrix:
     """Unit-length rows of one model's vectors of one archive, with their passage ids, and
-    their sign bits for the first pass. Rows are appended in place (the arrays keep spare
-    capacity) and dropped by compaction."""
+    their sign bits for the first pass. Rows are appended in place (the arrays keep a
+    quarter spare, so only one write in many copies them) and dropped by compaction."""
 
     def __init__(self, dim: int) -> None:
         import numpy as np  # noqa: PLC0415 (numpy loads with the first search)
@@ -77,7 +77,7 @@ class Matrix:
         raw = np.frombuffer(b"".join(b for _, b in fresh), dtype="<f4").reshape(-1, self.dim)
         n, grown = len(self.ids), len(self.ids) + len(fresh)
         if grown > self.rows.shape[0]:
-            capacity = max(grown, self.rows.shape[0] * 3 // 2, 64)
+            capacity = grown + grown // 4 + 64  # room for the writes to come
             self.rows = _resized(self.rows, capacity, n, axis=0)
             self.bits = _resized(self.bits, capacity, n, axis=1)
         norms = np.sqrt(np.einsum("ij,ij->i", raw, raw))[:, None]

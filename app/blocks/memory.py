@@ -20,6 +20,7 @@ from app.blocks.models import Block
 from app.blocks.repository import BlockRepository
 from app.blocks.schemas import BlockUpdate
 from app.kit.errors import BlockLimitExceeded
+from app.tools.result import Write
 
 
 class MemoryView(Protocol):
@@ -112,6 +113,11 @@ class StagedMemory:
         self.original = {b.label: StagedBlock.of(b) for b in blocks}
         self.current = dict(self.original)
         self.log: list[tuple[str, Edit]] = []
+        self.writes: list[Write] = []  # other writes of the run's tools (archival inserts)
+
+    def defer(self, write: Write) -> None:
+        """Make ``write`` with the staged edits, in the run's final transaction."""
+        self.writes.append(write)
 
     async def edit(self, label: str, edit: Edit) -> str:
         block = self.current.get(label)
@@ -147,6 +153,8 @@ class StagedMemory:
             if fresh.version != before.version or fresh.label != label:
                 value = self._replay(fresh, label)
             await blocks_service.write(repo, fresh, BlockUpdate(value=value), source)
+        for deferred in self.writes:
+            await deferred(session)
 
     def _replay(self, fresh: Block, label: str) -> str:
         value = fresh.value

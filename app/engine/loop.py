@@ -579,6 +579,10 @@ class Engine:
             if call.get("requires_approval"):
                 continue
             result = ran.get(index) or await self._run_tool(tctx, step.toolset, call)
+            if result.write is not None and spec.staged is not None:
+                spec.staged.defer(result.write)
+            elif result.write is not None:
+                await result.write(session)  # lands with the step, like a block edit
             owner, call_id = self._owner(spec), str(call["id"])
             returned = tool_result(
                 owner,

@@ -1,6 +1,6 @@
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.kit.db import Base, JSONType, TimestampMixin
@@ -24,6 +24,8 @@ class Group(TimestampMixin, Base):
     last_processed_message_id: Mapped[str | None] = mapped_column(String(64))
     sleeptime_debounce_seconds: Mapped[float | None] = mapped_column(Float)
     budgets: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The members are given archival_memory_insert, filing into the manager's own archive.
+    sleeptime_archival_insert: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class GroupAgent(Base):

@@ -13,6 +13,7 @@ class SleeptimeManagerConfig(RequestModel):
     manager_agent_id: str = Field(pattern=AGENT_ID)
     sleeptime_agent_frequency: int | None = Field(default=None, ge=1, le=INT32_MAX)
     sleeptime_debounce_seconds: Seconds | None = None
+    sleeptime_archival_insert: bool = False  # an extension (see the README)
 
 
 class SleeptimeManagerUpdate(RequestModel):
@@ -20,6 +21,7 @@ class SleeptimeManagerUpdate(RequestModel):
     manager_agent_id: str | None = Field(default=None, pattern=AGENT_ID)
     sleeptime_agent_frequency: int | None = Field(default=None, ge=1, le=INT32_MAX)
     sleeptime_debounce_seconds: Seconds | None = None
+    sleeptime_archival_insert: bool | None = None
 
 
 class GroupCreate(RequestModel):
@@ -50,6 +52,7 @@ class GroupResponse(ResponseModel):
     turns_since_last_processed: int = 0
     last_sleeptime_run_id: str | None = None
     last_sleeptime_run_status: str | None = None
+    sleeptime_archival_insert: bool = False
     max_turns: int | None = None
     termination_token: str | None = None
     max_message_buffer_length: int | None = None

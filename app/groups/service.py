@@ -21,6 +21,7 @@ from app.kit.ids import Prefix, new_id
 from app.kit.pagination import PageParams
 
 SLEEPTIME = "sleeptime"
+ARCHIVAL_INSERT = "archival_memory_insert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class GroupView:
             turns_since_last_processed=max(g.turns_counter or 0, 0),
             last_sleeptime_run_id=self.last_run[0] if self.last_run else None,
             last_sleeptime_run_status=self.last_run[1] if self.last_run else None,
+            sleeptime_archival_insert=g.sleeptime_archival_insert,
             created_at=g.created_at,
             updated_at=g.updated_at,
         )
@@ -96,6 +98,7 @@ async def create_group(
     frequency: int | None,
     description: str = "",
     debounce_seconds: float | None = None,
+    archival_insert: bool = False,
 ) -> GroupView:
     """Insert a sleeptime group (inputs already checked) and switch its manager on."""
     repo = GroupRepository(session, actor.organization_id)
@@ -109,6 +112,7 @@ async def create_group(
         sleeptime_agent_frequency=frequency,
         turns_counter=-1 if frequency is not None else None,
         sleeptime_debounce_seconds=debounce_seconds,
+        sleeptime_archival_insert=archival_insert,
         created_at=now,
         updated_at=now,
     )
@@ -116,8 +120,20 @@ async def create_group(
     await session.flush()
     await repo.set_members(group, member_ids)
     manager.enable_sleeptime = True
+    if archival_insert:
+        await _offer_archival_insert(session, actor, member_ids, offered=True)
     await session.flush()
     return GroupView(group, list(member_ids))
+
+
+async def _offer_archival_insert(
+    session: AsyncSession, actor: Actor, member_ids: Sequence[str], *, offered: bool
+) -> None:
+    """Give the members ``archival_memory_insert`` (or take it away): the group's
+    ``sleeptime_archival_insert`` setting. Their runs file into the manager's archive."""
+    for member in await AgentRepository(session, actor.organization_id).get_many(member_ids):
+        names = [n for n in member.tool_names if n != ARCHIVAL_INSERT]
+        member.tool_names = [*names, ARCHIVAL_INSERT] if offered else names
 
 
 async def create(session: AsyncSession, actor: Actor, data: GroupCreate) -> GroupView:
@@ -134,6 +150,7 @@ async def create(session: AsyncSession, actor: Actor, data: GroupCreate) -> Grou
         frequency=config.sleeptime_agent_frequency,
         description=data.description,
         debounce_seconds=config.sleeptime_debounce_seconds,
+        archival_insert=config.sleeptime_archival_insert,
     )
 
 
@@ -173,6 +190,23 @@ async def _change_manager(
     new_manager.enable_sleeptime = True
 
 
+async def _update_archival_insert(
+    session: AsyncSession, actor: Actor, group: Group, groups: GroupRepository, data: GroupUpdate
+) -> None:
+    """Apply a changed ``sleeptime_archival_insert``; a member added while it is on gets the
+    tool too."""
+    config = data.manager_config
+    wanted = config.sleeptime_archival_insert if config is not None else None
+    if wanted is None and not (group.sleeptime_archival_insert and data.agent_ids is not None):
+        return
+    members = (await groups.member_ids([group.id])).get(group.id, [])
+    if data.agent_ids is not None:
+        members = list(data.agent_ids)
+    offered = group.sleeptime_archival_insert if wanted is None else wanted
+    group.sleeptime_archival_insert = offered
+    await _offer_archival_insert(session, actor, members, offered=offered)
+
+
 async def update(
     session: AsyncSession, actor: Actor, group_id: str, data: GroupUpdate
 ) -> GroupView:
@@ -187,6 +221,7 @@ async def update(
     if data.agent_ids is not None:
         await _check_members(agents, data.agent_ids, group.manager_agent_id)
         await groups.set_members(group, data.agent_ids)
+    await _update_archival_insert(session, actor, group, groups, data)
     if config is not None and "sleeptime_agent_frequency" in config.model_fields_set:
         group.sleeptime_agent_frequency = config.sleeptime_agent_frequency
         group.turns_counter = -1 if config.sleeptime_agent_frequency is not None else None

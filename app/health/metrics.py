@@ -2,21 +2,30 @@
 
 The database series (runs by kind and status, the oldest queued wait, the worst sleeptime
 lag) cost two index-backed statements, run at most once per ``refresh_seconds`` however
-often and however many scrapers come: a scrape within that time gets the last values.
+often and however many scrapers come: a scrape within that time gets the last values, and so
+does one while the database cannot be read (the process's own series matter most then).
 """
 
 import asyncio
 import time
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
+from app.kit import dialect
 from app.kit.db import Database, utcnow
 from app.kit.observability import REGISTRY, SNAPSHOT
 from app.runs import stats
 from app.runs.lifecycle import QUEUED_KINDS, RunKind
 from app.runs.states import RunStatus
 from app.sleeptime.lag import lag
+
+log = structlog.get_logger("app.health")
+
+# A scrape waits this long for the database series; then it answers with the last ones.
+READ_SECONDS = 5.0
 
 
 class Scraper:
@@ -34,9 +43,14 @@ class Scraper:
             if self._at is not None and time.monotonic() - self._at < self.refresh_seconds:
                 return
             now = utcnow()
-            async with self.db.session(write=False) as session:
-                active = await stats.active(session, now)
-                worst = await lag(session, limit=1)
+            try:
+                async with asyncio.timeout(READ_SECONDS), self.db.session(write=False) as session:
+                    active = await stats.active(session, now)
+                    worst = await lag(session, limit=1)
+            except (SQLAlchemyError, OSError) as exc:  # OSError: timeouts too
+                # The process's own series are still worth a scrape; these keep their values.
+                log.warning("metrics.database_unavailable", error=dialect.describe_failure(exc))
+                return
             self._at = time.monotonic()
         since = active.oldest_waiting_since
         SNAPSHOT.values.update(

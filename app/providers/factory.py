@@ -7,7 +7,6 @@ import httpx
 from app.config import Settings
 from app.providers.anthropic import AnthropicProvider
 from app.providers.base import LLMProvider, ProviderBadRequestError
-from app.providers.metered import MeteredProvider
 from app.providers.openai import OpenAIProvider
 from app.providers.registry import ModelInfo
 from app.providers.retry import RetryingProvider, RetryPolicy, Sleep
@@ -22,8 +21,8 @@ def make_provider(
 ) -> LLMProvider:
     """The provider for ``info``, sharing the service's one HTTP client.
 
-    Retries wrap the adapter here and nowhere else, around the series that count each
-    attempt (``MeteredProvider``). A model whose provider is unknown or no longer configured
+    Retries wrap the adapter here and nowhere else, and count each attempt in the provider
+    series under the vendor's name. A model whose provider is unknown or no longer configured
     (``resolve_stored`` gives it an empty endpoint) raises a ``ProviderBadRequestError``, so
     the turn ends as an LLM error rather than a crash.
     ``sleep`` is injectable so tests can script failures without waiting.
@@ -41,8 +40,8 @@ def make_provider(
         )
     else:
         raise ProviderBadRequestError(f"provider {info.provider!r} is not supported")
-    metered = MeteredProvider(adapter, info.provider)
-    return RetryingProvider(metered, RetryPolicy.from_settings(settings, sleep=sleep))
+    policy = RetryPolicy.from_settings(settings, sleep=sleep)
+    return RetryingProvider(adapter, policy, info.provider)
 
 
 def make_token_counter(

@@ -33,9 +33,11 @@ from app.providers.base import (
     ProviderRateLimitError,
     ProviderServerError,
     ProviderTimeoutError,
+    StreamEnd,
     StreamIncompleteError,
     StreamItem,
 )
+from app.providers.metered import Meter
 
 log = structlog.get_logger("app.providers")
 
@@ -246,44 +248,58 @@ class RetryPolicy:
 
 
 class RetryingProvider:
-    """Wraps an adapter with a ``RetryPolicy``.
+    """Wraps an adapter with a ``RetryPolicy``, and counts each attempt in the provider
+    series (``app.providers.metered``) under ``provider``, the vendor's name.
 
     A stream is retried only until it yields its first item: after that the consumer has
     already shown or stored part of an answer, and replaying the call would duplicate it.
     """
 
-    def __init__(self, inner: LLMProvider, policy: RetryPolicy) -> None:
+    def __init__(self, inner: LLMProvider, policy: RetryPolicy, provider: str = "") -> None:
         self.inner = inner
         self.policy = policy
+        self.provider = provider
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         attempt = 0
         while True:
+            meter = Meter(self.provider)
             try:
-                return await self.inner.complete(request)
+                response = await self.inner.complete(request)
             except ProviderError as exc:
+                meter.failed(exc)
                 if not self.policy.should_retry(exc, attempt):
                     raise
                 await self.policy.pause(exc, attempt)
                 attempt += 1
+            else:
+                meter.answered(response)
+                return response
+            finally:
+                meter.interrupted()
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamItem]:
         attempt = 0
         while True:
             items = self.inner.stream(request)
+            meter = Meter(self.provider)
             started = False
             failure: ProviderError
             try:
                 async for item in items:
                     started = True
+                    if isinstance(item, StreamEnd):
+                        meter.answered(item.response)
                     yield item
             except ProviderError as exc:
+                meter.failed(exc)
                 if started or not self.policy.should_retry(exc, attempt):
                     raise
                 failure = exc
             else:
                 return
             finally:
+                meter.interrupted()
                 await close_stream(items)
             await self.policy.pause(failure, attempt)
             attempt += 1

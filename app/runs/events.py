@@ -2,8 +2,9 @@
 ``kind``: ``run.accepted``, ``run.claimed``, ``run.step``, ``run.finished``, ``run.reaped``,
 ``run.retried`` and ``run.cancelled``.
 
-Per turn they stay cheap: a foreground turn's acceptance and every step are DEBUG lines
-(dropped before any formatting at the default INFO); its one INFO line is ``run.finished``.
+Per turn they stay cheap: a foreground turn that completes logs only DEBUG lines (dropped
+before any formatting at the default INFO); its request's ``http.request`` line carries its
+fields. Background runs, and turns that fail or are cancelled, log at INFO.
 A run this process executes has its fields bound to the context of the task executing it, so
 every other line logged meanwhile carries them too.
 """
@@ -45,9 +46,12 @@ def step(run_id: str, step_id: str, tokens: int) -> None:
 
 
 def finished(run: Run, status: str, stop_reason: str, duration_ns: int) -> None:
+    """INFO, but DEBUG for a foreground turn that completed: its request's ``http.request``
+    line (which carries the run's bound fields) already says it."""
     duration_ms = round(duration_ns / 1e6, 1)
     fields = {"status": status, "stop_reason": stop_reason, "duration_ms": duration_ms}
-    log.info("run.finished", **_fields(run), **fields)
+    quiet = run.kind == "foreground" and status == "completed"
+    (log.debug if quiet else log.info)("run.finished", **_fields(run), **fields)
 
 
 def reaped(run: Run, previous_owner: str | None) -> None:

@@ -1,17 +1,26 @@
 """What running a tool gives back, whatever its kind."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# A database write a tool run outside any transaction hands back, to be made where the
+# result is stored: in the step's transaction, or with a staged run's memory edits.
+Write = Callable[[AsyncSession], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
     """``text`` is what the model is shown; ``stdout`` and ``stderr`` are what a tool run
-    out of process printed (kept with the result, never shown to the model)."""
+    out of process printed (kept with the result, never shown to the model). ``write`` is
+    what the result stands for in the database, made where the result is stored."""
 
     status: str  # "success" | "error"
     text: str
     stdout: tuple[str, ...] = ()
     stderr: tuple[str, ...] = ()
+    write: Write | None = None
 
 
 def ok(text: str) -> ToolResult:
@@ -34,4 +43,5 @@ def truncated(result: ToolResult, limit: int) -> ToolResult:
     if limit <= 0 or len(result.text) <= limit:
         return result
     note = TRUNCATED_NOTE.format(length=len(result.text), limit=limit)
-    return ToolResult(result.status, result.text[:limit] + note, result.stdout, result.stderr)
+    text = result.text[:limit] + note
+    return ToolResult(result.status, text, result.stdout, result.stderr, result.write)

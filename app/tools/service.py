@@ -586,7 +586,11 @@ async def run_for_agent(
             ctx = external_context(agent, [b for _, b in pairs], None)
     arguments = json.dumps(args)
     if tool.external:
-        return await tools.one(ctx, tool, arguments)
+        result = await tools.one(ctx, tool, arguments)
+        if result.write is not None:
+            async with db.session() as session:
+                await result.write(session)
+        return result
     async with db.session() as session:
         memory = DirectMemory(session, organization_id, agent_id, None)
         tctx = ToolContext(session, organization_id, agent_id, None, memory)

@@ -147,6 +147,8 @@ async def resolve(
                 f"Error: the approved call of `{tool.name}` did not run: the pending approval "
                 "changed while it was being approved."
             )
+            if result.write is not None:
+                await result.write(session)
         else:
             result = await runners.session(ctx, tool, call["arguments"])
         out.append(Resolution(item.tool_call_id, result))

@@ -31,6 +31,8 @@ from tests.processes import Process
 CHROMIUM = os.environ.get("SLEEPTIME_CHROMIUM", "/usr/bin/chromium")
 # Generous: the suite runs on a loaded two-core machine; these bound waits, never pace them.
 WAIT_MS = 60_000
+# How long a held model answer waits for the test to release it, at most.
+HOLD_SECONDS = 240
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ async def live(
         "SLEEPTIME_AUTO_MIGRATE": "true",
         "SLEEPTIME_AUTH": "required",
         "SLEEPTIME_PROVIDER_MAX_RETRIES": "0",
+        # A held model answer (see HOLD_SECONDS) must not time out first.
+        "SLEEPTIME_PROVIDER_TIMEOUT_SECONDS": "300",
         "SLEEPTIME_LOG_LEVEL": "INFO",
     }
     process, base_url = Process.serve(env)

@@ -10,7 +10,7 @@ import httpx
 from playwright.async_api import expect
 
 from tests.conftest import MODEL
-from tests.console.conftest import Console, Live
+from tests.console.conftest import HOLD_SECONDS, Console, Live
 from tests.fakes.llm_server import FakeLLMServer, Reply
 
 
@@ -25,7 +25,7 @@ async def _agent(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 
 async def test_the_page_is_served_strictly(live: Live) -> None:
     key = {"Authorization": f"Bearer {live.key}"}
-    async with httpx.AsyncClient(base_url=live.base_url) as client:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=60) as client:
         page = await client.get("/console")
         assert page.status_code == 200, "the page itself needs no key"
         assert page.headers["content-type"].startswith("text/html")
@@ -58,10 +58,13 @@ async def test_a_key_typed_into_the_page_opens_the_agents(
     await expect(page.get_by_role("alert")).to_contain_text("needs an API key")
     await console.shoot("01-key-needed")
 
+    await page.get_by_label("API key").fill("sk-not-a-key")
+    await page.get_by_role("button", name="Use key").click()
+    await expect(page.get_by_role("alert")).to_contain_text("refused this key")
     await page.get_by_label("API key").fill(live.key)
     await page.get_by_role("button", name="Use key").click()
     rows = page.locator("table.list tbody tr")
-    await expect(rows).to_have_count(3)
+    await expect(page.locator("table.list")).to_contain_text("other-gamma")
     key = await page.evaluate("sessionStorage.getItem('sleeptime.console.apiKey')")
     assert key == live.key
     assert await page.evaluate("localStorage.length") == 0
@@ -74,6 +77,20 @@ async def test_a_key_typed_into_the_page_opens_the_agents(
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("scout-alpha")
     await console.shoot("02-agents-filtered")
+
+    await page.get_by_text("New agent").click()
+    await page.get_by_label("Name", exact=True).fill("made-in-console")
+    await expect(page.get_by_label("Model")).to_have_value(MODEL)
+    await page.get_by_label("Human", exact=True).fill("Name: Cy")
+    await page.get_by_label("Tags (comma-separated)").fill("team-c, new")
+    await console.shoot("03-new-agent-form")
+    await page.get_by_role("button", name="Create agent").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("made-in-console")
+    await expect(page.locator(".agent-head")).to_contain_text("sleeptime on")
+    human = page.locator("article.block[data-label=human]")
+    await expect(human.locator("pre.value")).to_have_text("Name: Cy")
+    await console.tab_link("Group").click()
+    await expect(page.locator("dl.facts")).to_contain_text("every 5 turn(s)")
 
     await page.get_by_role("button", name="Forget").click()
     await expect(page.locator("#key-state")).to_have_text("no key")
@@ -107,7 +124,7 @@ async def _watch_live(console: Console, live: Live, run_id: str) -> Console:
     # Its first step came through the stream while the run still runs.
     await expect(page.locator("ol.live")).to_contain_text("memory_insert")
     await expect(page.locator("ol.live")).to_contain_text("Works as a pilot")
-    await watcher.shoot("03-run-live-while-running")
+    await watcher.shoot("04-run-live-while-running")
     return watcher
 
 
@@ -115,7 +132,7 @@ async def _memory_after(console: Console, run_id: str) -> None:
     human = console.page.locator("article.block[data-label=human]")
     await expect(human.locator("pre.value")).to_have_text("Name: Ana\nLikes: tea\nWorks as a pilot")
     await expect(human).to_contain_text("by sleeptime agent pilot-friend-sleeptime in run")
-    await human.locator("summary").click()
+    # Opened before the run ended, the history stays open as the block is drawn again.
     versions = human.locator("li.version")
     await expect(versions).to_have_count(3)
     newest = versions.first
@@ -123,7 +140,7 @@ async def _memory_after(console: Console, run_id: str) -> None:
     await expect(newest.get_by_role("link")).to_have_attribute("href", f"#/runs/{run_id}")
     await expect(versions.nth(1).locator("ins")).to_have_text("+Likes: tea\n")
     await expect(versions.nth(1)).to_contain_text("the API")
-    await console.shoot("05-memory-after-sleeptime")
+    await console.shoot("06-memory-after-sleeptime")
 
 
 async def _other_tabs(console: Console, run_id: str) -> None:
@@ -141,7 +158,14 @@ async def _other_tabs(console: Console, run_id: str) -> None:
     await expect(nested).to_contain_text("completed")
     await expect(nested).to_contain_text("2 step(s)")
     await expect(foreground.locator(".run-meta").first).to_contain_text("end_turn")
-    await console.shoot("06-runs-timeline")
+    await console.shoot("07-runs-timeline")
+
+    # A finished run's page replays its stored events.
+    await foreground.locator(".run-head a").first.click()
+    await expect(page.locator(".stream-state")).to_have_text("The run ended: completed (end_turn).")
+    await expect(page.locator("ol.live")).to_contain_text("Nice to meet you, Ana.")
+    await expect(page.locator("ol.live")).to_contain_text("1 step(s)")
+    await page.go_back()
 
     await console.tab_link("Group").click()
     await expect(page.locator("dl.facts")).to_contain_text("every 5 turn(s)")
@@ -161,7 +185,7 @@ async def _other_tabs(console: Console, run_id: str) -> None:
     await page.get_by_label("Run the sleeptime agents every N turns").fill("2")
     await page.get_by_role("button", name="Save schedule").click()
     await expect(page.locator("dl.facts")).to_contain_text("every 2 turn(s)")
-    await console.shoot("07-group")
+    await console.shoot("08-group")
 
 
 async def test_a_message_from_the_page_and_the_sleeptime_run_that_rewrites_memory(
@@ -172,7 +196,7 @@ async def test_a_message_from_the_page_and_the_sleeptime_run_that_rewrites_memor
     fake_llm.state.add(
         Reply(text="Nice to meet you, Ana."),
         Reply(tool_calls=[("memory_insert", {"label": "human", "new_string": "Works as a pilot"})]),
-        Reply(tool_calls=[("memory_finish_edits", {})], hold=hold),
+        Reply(tool_calls=[("memory_finish_edits", {})], hold=hold, hold_seconds=HOLD_SECONDS),
         Reply(text="Noted."),
     )
     page = console.page
@@ -195,12 +219,14 @@ async def test_a_message_from_the_page_and_the_sleeptime_run_that_rewrites_memor
         await expect(sleeptime.locator("ol.live")).to_contain_text("memory_insert")
         # The run's edits become visible when it ends, not before.
         await expect(human.locator("pre.value")).to_have_text("Name: Ana\nLikes: tea")
+        await human.locator("summary").click()
+        await expect(human.locator("li.version")).to_have_count(2)
     finally:
         hold.set()
 
     await expect(watcher.page.locator(".stream-state")).to_contain_text("The run ended: completed")
     await expect(watcher.page.locator("ol.live")).to_contain_text("memory_finish_edits")
-    await watcher.shoot("04-run-ended")
+    await watcher.shoot("05-run-ended")
     await expect(sleeptime).to_contain_text("ended: completed")
     await _memory_after(console, run_id)
     await _other_tabs(console, run_id)
@@ -240,7 +266,7 @@ async def test_an_approval_from_the_page(
     approval = page.locator("fieldset.approval")
     await expect(approval).to_contain_text("memory_insert")
     await expect(approval.locator("pre")).to_contain_text('"new_string": "likes <b>jazz</b>"')
-    await console.shoot("08-approval-pending")
+    await console.shoot("09-approval-pending")
     await expect(page.get_by_label("Approve")).to_be_checked()
     await page.get_by_role("button", name="Send decision").click()
 
@@ -255,3 +281,11 @@ async def test_an_approval_from_the_page(
     await expect(human.locator("pre.value")).to_have_text("Bo\nlikes <b>jazz</b>")
     await expect(human).to_contain_text("by agent careful in run")
     assert await page.locator("b").count() == 0, "data is shown as text, never as markup"
+    await page.emulate_media(color_scheme="dark")
+    await human.locator("summary").click()
+    await expect(human.locator("li.version")).to_have_count(2)
+    await console.shoot("10-memory-dark")
+
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Runs")
+    await expect(page.locator("li.run[data-kind=foreground]").first).to_contain_text("end_turn")

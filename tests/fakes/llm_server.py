@@ -66,6 +66,7 @@ class Reply:
     finish_reason: str | None = None
     reasoning: str | None = None  # sent as ``reasoning_content``, as vLLM and DeepSeek do
     hold: threading.Event | None = None  # the answer waits until the test sets it
+    hold_seconds: float = 30  # ... or until this long has passed
     delay: float = 0.0
     piece: int = 5  # streamed tool-call arguments come in pieces of this many characters
     cut: Cut | None = None  # a stream stops early (see ``Cut``)
@@ -231,7 +232,7 @@ async def _scripted(reply: Reply, chunks: AsyncIterator[str]) -> AsyncIterator[s
     if reply.cut.how == "drop":
         raise DroppedConnection("the scripted stream breaks off here")
     assert reply.hold is not None, "a stalling stream waits for the test to release it"
-    await asyncio.to_thread(reply.hold.wait, 30)
+    await asyncio.to_thread(reply.hold.wait, reply.hold_seconds)
 
 
 def _app(state: FakeLLMState) -> Starlette:
@@ -248,7 +249,7 @@ def _app(state: FakeLLMState) -> Starlette:
             state.record_chat(body)
             reply = state.script.popleft() if state.script else _echo(body)
         if reply.hold is not None and reply.cut is None:
-            await asyncio.to_thread(reply.hold.wait, 30)
+            await asyncio.to_thread(reply.hold.wait, reply.hold_seconds)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.raw_body is not None:

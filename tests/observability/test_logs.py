@@ -26,7 +26,7 @@ class Lines:
 
     def listen(self) -> None:
         logging.getLogger().addHandler(self.caplog.handler)
-        for name in ("app.runs", "app.worker"):
+        for name in ("app.runs", "app.worker", "app.http"):
             self.caplog.set_level(logging.DEBUG, logger=name)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -65,6 +65,11 @@ async def test_a_turn_and_its_sleeptime_run_log_their_lifecycle(
     [finished] = _of(lines, "run.finished", foreground)
     assert (finished["status"], finished["stop_reason"]) == ("completed", "end_turn")
     assert finished["duration_ms"] > 0
+    # The request's own line names the turn it ran.
+    [request] = [
+        line for line in _of(lines, "http.request", foreground) if line["method"] == "POST"
+    ]
+    assert bound.items() <= request.items() and request["status"] == 200
 
     sleeptime = {"agent_id": helper, "kind": "sleeptime"}
     [accepted] = _of(lines, "run.accepted", run_id)

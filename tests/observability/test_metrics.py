@@ -172,3 +172,19 @@ async def _assert_index_only(db: Database, statement: tuple[str, Any]) -> None:
         "USING INDEX ix_runs_queue" in s or "USING INDEX ix_runs_lease" in s for s in reads
     ), plan
     assert not any(step.strip() == "SCAN runs" for step in plan), plan
+
+
+async def test_each_attempt_of_a_retried_call_is_counted(
+    make_app: AppMaker, fake_llm: FakeLLMServer
+) -> None:
+    _app, client = await make_app(dispatcher=False, **FAST)
+    agent = await create_agent(client)
+    before = await scrape(client)
+    fake_llm.state.add(Reply(status=500), Reply(text="after a retry"))
+    await ok(client.post(f"/v1/agents/{agent['id']}/messages", json={"input": "hi"}))
+    after = await scrape(client)
+    calls = "sleeptime_provider_requests_total"
+    assert moved(before, after, calls, provider="openai", outcome="llm_error") == 1
+    assert moved(before, after, calls, provider="openai", outcome="ok") == 1
+    assert moved(before, after, "sleeptime_provider_request_seconds_count", provider="openai") == 2
+    assert moved(before, after, "sleeptime_tokens_total", kind="completion") == 7

@@ -49,8 +49,9 @@ async def _probes_answer(client: httpx.AsyncClient) -> None:
 
 async def test_the_probes_and_a_database_gone(settings: Settings) -> None:
     port = free_port()
+    every_scrape = {"metrics_refresh_seconds": 0.0}
     configured = settings.model_copy(
-        update={"worker_http_port": port, "worker_http_host": "127.0.0.1"}
+        update={"worker_http_port": port, "worker_http_host": "127.0.0.1", **every_scrape}
     )
     async with _worker(configured) as (rt, client):
         await _probes_answer(client)
@@ -59,6 +60,12 @@ async def test_the_probes_and_a_database_gone(settings: Settings) -> None:
             assert gone.status_code == 503, gone.text
             assert gone.json()["reasons"][0].startswith("database unavailable: ")
             assert (await client.get("/livez")).status_code == 200  # a restart mends nothing
+            # The process's series are still served; the database ones keep their values.
+            metrics = await client.get("/metrics")
+            assert metrics.status_code == 200
+            assert ("sleeptime_runs", frozenset({("kind", "async"), ("status", "created")})) in (
+                parse(metrics.text)
+            )
         assert (await client.get("/readyz")).status_code == 200
 
 

@@ -16,7 +16,6 @@ from app.providers.base import (
     TextDelta,
 )
 from app.providers.factory import make_provider
-from app.providers.metered import MeteredProvider
 from app.providers.openai import OpenAIProvider
 from app.providers.registry import ModelInfo
 from app.providers.retry import RetryingProvider
@@ -56,10 +55,8 @@ def test_adapters_are_chosen_by_provider_and_wrapped_in_retries(wire: Wire) -> N
     for info, adapter in [(OPENAI, OpenAIProvider), (ANTHROPIC, AnthropicProvider)]:
         provider = make_provider(info, http=wire.client, settings=settings())
         assert isinstance(provider, RetryingProvider)
-        # Each attempt is counted (the provider series), inside the retries.
-        assert isinstance(provider.inner, MeteredProvider)
-        assert provider.inner.provider == info.provider
-        assert isinstance(provider.inner.inner, adapter)
+        assert isinstance(provider.inner, adapter)
+        assert provider.provider == info.provider  # its attempts are counted under it
         assert provider.policy.max_retries == 3
         assert provider.policy.max_seconds == 10.0
 

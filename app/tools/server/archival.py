@@ -1,9 +1,12 @@
 """``archival_memory_insert`` and ``archival_memory_search``, Letta's archival tools.
 
 They run outside the step's transaction (``ToolKind.server``): embedding is a provider call,
-and no transaction is held across one. Each reads what it needs in a short unit of work,
-embeds with none open, then writes (or searches) in another. A passage filed by a run carries
-the run's id and the agent's; it is committed when the tool returns, not with the step.
+and no transaction is held across one. Each reads what it needs in a short unit of work and
+embeds with none open. A search then runs in a read of its own; an insert hands its write
+back with its result, so the passage lands with the step, like a block edit (with a sleeptime
+run's edits, at its end, when the run completes). A passage filed by a run carries the run's
+id and the filing agent's; a sleeptime agent of a group with ``sleeptime_archival_insert``
+files into the primary's own archive.
 """
 
 import json
@@ -11,7 +14,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.agents import service as agents
+from app.agents.repository import AgentRepository
 from app.archival import service
 from app.archival.models import Archive
 from app.archival.repository import PassageFilter
@@ -67,6 +73,8 @@ class ArchivalTools:
             return await service.agent_archives(session, actor, agent)
 
     async def insert(self, ctx: ExternalContext, args: dict[str, Any]) -> ToolResult:
+        """Embed now (no transaction open); file the passage where the step's result is
+        stored (``ToolResult.write``): with the step, or with a sleeptime run's edits."""
         content = args.get("content")
         if not isinstance(content, str) or not content.strip() or "\x00" in content:
             return failed("Error: `content` must be a non-empty string.")
@@ -75,20 +83,28 @@ class ArchivalTools:
         try:
             item = PassageCreate(text=content, tags=_tags(args))
             actor = Actor(organization_id=ctx.organization_id)
-            async with self._db.session() as session:
-                agent = await agents.get(session, actor, ctx.agent_id or "")
-                own = await service.default_archive(session, actor, agent)
-            embedded = await service.embed(self._deps, own.embedding, [content])
-            async with self._db.session() as session:
-                archive = await service.get_archive(session, actor, own.id)
-                await service.store(
-                    session, actor, archive, [item], embedded, agent_id=agent.id, run_id=ctx.run_id
+            async with self._db.session(write=False) as session:
+                owner_id = await service.filing_agent(
+                    session, actor, ctx.agent_id or "", ctx.run_id
                 )
+                owner = await agents.get(session, actor, owner_id)
+                handle = await service.own_embedding(session, actor, owner)
+            embedded = await service.embed(self._deps, handle, [content])
         except _Refused as exc:
             return failed(exc.message)
         except AppError as exc:
             return failed(f"Error: {exc.message}")
-        return ok("None")
+
+        async def file(session: AsyncSession) -> None:
+            owner = await AgentRepository(session, actor.organization_id).get(owner_id)
+            if owner is None:
+                return  # the agent was deleted meanwhile: there is no archive to file into
+            archive = await service.default_archive(session, actor, owner)
+            await service.store(
+                session, actor, archive, [item], embedded, agent_id=ctx.agent_id, run_id=ctx.run_id
+            )
+
+        return ToolResult("success", "None", write=file)
 
     async def search(self, ctx: ExternalContext, args: dict[str, Any]) -> ToolResult:
         query = args.get("query")

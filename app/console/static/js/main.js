@@ -58,11 +58,12 @@ async function route() {
     await view.start(parts, query);
   } catch (error) {
     if (current !== view || error.name === "AbortError") return;
-    replace(main, error.status === 401 ? keyNeeded() : failure(error));
+    replace(main, error.status === 401 ? keyNeeded(error) : failure(error));
   }
 }
 
-function keyNeeded() {
+function keyNeeded(error) {
+  if (apiKey()) return notice(`The server refused this key (${error.detail}): type another above.`, "error");
   return notice("This server needs an API key: type one in the API key field above.", "error");
 }
 

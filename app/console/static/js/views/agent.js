@@ -28,6 +28,7 @@ export class AgentView {
     this.tabController = null;
     this.agent = null;
     this.names = new Map();
+    this.openHistories = new Set(); // blocks whose history stays open across refreshes
   }
 
   accepts(parts) {
@@ -44,7 +45,7 @@ export class AgentView {
     await this.loadAgent();
     this.header = h("div", { class: "agent-head" });
     this.tabs = h("nav", { class: "tabs", "aria-label": "Agent views" });
-    this.content = h("section", { class: "tab-content", "aria-live": "polite", tabindex: "-1" });
+    this.content = h("section", { class: "tab-content", tabindex: "-1" });
     this.talk = new Talk(this);
     replace(
       this.main,
@@ -140,7 +141,12 @@ export class AgentView {
 
   /** Reload the agent and the open tab (after a turn, a sleeptime run, an approval). */
   async refresh() {
-    await this.loadAgent();
+    try {
+      await this.loadAgent();
+    } catch (error) {
+      if (!this.controller.signal.aborted) replace(this.content, failure(error));
+      return;
+    }
     this.drawHeader();
     await this.renderTab();
   }

@@ -2,6 +2,7 @@
 
 import { get, path } from "../api.js";
 import { badge, failure, h, loading, replace, when } from "../dom.js";
+import { createForm } from "./create.js";
 
 const PAGE = 50;
 
@@ -34,7 +35,7 @@ export async function render(main, ctx) {
     h("button", { type: "submit" }, "Search"),
   );
   const table = h("div", { class: "agents" }, loading("agents"));
-  replace(main, h("h1", {}, "Agents"), form, table);
+  replace(main, h("h1", {}, "Agents"), createForm(ctx), form, table);
 
   get("/v1/tags/?limit=200", ctx.signal)
     .then((tags) => fillTags(tagBox, tags, chosen))

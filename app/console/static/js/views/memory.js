@@ -46,7 +46,14 @@ function blockCard(block, history, view) {
       : null,
     h(
       "details",
-      { class: "history" },
+      {
+        class: "history",
+        open: view.openHistories.has(block.id),
+        ontoggle: (event) => {
+          if (event.target.open) view.openHistories.add(block.id);
+          else view.openHistories.delete(block.id);
+        },
+      },
       h("summary", {}, `History (${history.length}${history.length === HISTORY ? "+" : ""} versions)`),
       h("ol", { class: "versions", reversed: true }, history.map((entry, i) => version(entry, history[i + 1], view))),
     ),

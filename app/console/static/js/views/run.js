@@ -29,7 +29,13 @@ export async function render(main, runId, ctx) {
       main.append(failure(error));
     }
   });
-  const agent = await get(`/v1/agents/${encodeURIComponent(run.agent_id)}`, ctx.signal);
+  // Its agent may be gone by now: the run is still shown, its agent by id.
+  const agent = await get(`/v1/agents/${encodeURIComponent(run.agent_id)}`, ctx.signal).catch(
+    (error) => {
+      if (error.status === 404) return { id: run.agent_id, name: shortId(run.agent_id) };
+      throw error;
+    },
+  );
   replace(
     main,
     h(

@@ -20,7 +20,7 @@ export async function render(el, view, signal) {
 export async function renderAll(main, ctx) {
   document.title = "Runs · sleeptime console";
   const runs = await get(path("/v1/runs/", { limit: PAGE }), ctx.signal);
-  replace(main, h("h1", {}, "Runs"), timeline(runs, (id) => id));
+  replace(main, h("h1", {}, "Runs"), timeline(runs, shortId));
 }
 
 export function runMillis(run) {
