@@ -23,7 +23,7 @@ from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.pagination import Order, PageParams, paginate
 from app.kit.repository import Repository, table_of
-from app.runs.models import SLEEPTIME_CREATED, Run, RunEvent, Step
+from app.runs.models import QUEUED, SLEEPTIME_CREATED, Run, RunEvent, Step
 from app.runs.states import ACTIVE, ENDED, RunStatus
 
 _RUNS = table_of(Run)
@@ -236,7 +236,7 @@ class RunQueue:
         )
         return await self.session.scalar(
             select(Run)
-            .where(Run.status == RunStatus.created, Run.kind.in_(kinds))
+            .where(QUEUED, Run.status == RunStatus.created, Run.kind.in_(kinds))
             .where((Run.available_at.is_(None)) | (Run.available_at <= due_by))
             .where(~busy)
             .order_by(Run.created_at, Run.id)
@@ -248,7 +248,8 @@ class RunQueue:
         """When the earliest waiting run of ``kinds`` not yet due becomes due."""
         return await self.session.scalar(
             select(Run.available_at)
-            .where(Run.status == RunStatus.created, Run.kind.in_(kinds), Run.available_at > after)
+            .where(QUEUED, Run.status == RunStatus.created, Run.kind.in_(kinds))
+            .where(Run.available_at > after)
             .order_by(Run.available_at)
             .limit(1)
         )

@@ -5,7 +5,8 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import event, update
+from sqlalchemy.engine import Connection
 
 from app.kit.db import Database, utcnow
 from app.kit.ids import DEFAULT_ORG_ID, Prefix, new_id
@@ -78,3 +79,37 @@ def lapsed(seconds: float) -> dict[str, Any]:
         "attempts": 1,
         "started_at": at,
     }
+
+
+class Statements:
+    """The statements run on an engine while counting."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine.sync_engine
+        self.seen: list[tuple[str, Any]] = []
+
+    def _record(
+        self, _conn: Connection, _cursor: Any, statement: str, params: Any, *_: Any
+    ) -> None:
+        if statement.upper().startswith("SELECT"):  # not BEGIN or COMMIT
+            self.seen.append((statement, params))
+
+    def __enter__(self) -> "Statements":
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+async def assert_runs_read_by_partial_indexes(db: Database, statement: tuple[str, Any]) -> None:
+    """SQLite reads the runs of ``statement`` through the partial indexes only."""
+    sql, params = statement
+    async with db.engine.connect() as connection:
+        raw = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = [str(row[-1]) for row in raw]
+    reads = [step for step in plan if " runs" in step]
+    assert reads and all(
+        "USING INDEX ix_runs_queue" in s or "USING INDEX ix_runs_lease" in s for s in reads
+    ), plan
+    assert not any(step.strip() == "SCAN runs" for step in plan), plan

@@ -2,10 +2,6 @@
 and a scrape costs the same few index-backed statements however many runs there are."""
 
 import asyncio
-from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
 
 from app.kit.db import Database, utcnow
 from app.kit.ids import DEFAULT_ORG_ID, Prefix, new_id
@@ -14,6 +10,8 @@ from tests.conftest import BACKEND
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, ok
 from tests.observability.helpers import (
+    Statements,
+    assert_runs_read_by_partial_indexes,
     backdate,
     insert_run,
     lapsed,
@@ -98,27 +96,6 @@ async def test_reaped_runs_are_counted(make_app: AppMaker) -> None:
     assert moved(before, after, reaped, kind="async", outcome="cancelled") == 1
 
 
-class _Statements:
-    """The statements run on an engine while counting."""
-
-    def __init__(self, db: Database) -> None:
-        self.engine = db.engine.sync_engine
-        self.seen: list[tuple[str, Any]] = []
-
-    def _record(
-        self, _conn: Connection, _cursor: Any, statement: str, params: Any, *_: Any
-    ) -> None:
-        if statement.upper().startswith("SELECT"):  # not BEGIN or COMMIT
-            self.seen.append((statement, params))
-
-    def __enter__(self) -> "_Statements":
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._record)
-
-
 async def _ended_runs(db: Database, agent_id: str, count: int) -> None:
     now = utcnow()
     rows = [
@@ -150,7 +127,7 @@ async def test_a_scrape_costs_the_same_with_many_runs(make_app: AppMaker) -> Non
     counts = []
     for _ in range(2):
         await _ended_runs(db, agents[0]["id"], 1500)
-        with _Statements(db) as statements:
+        with Statements(db) as statements:
             await app.state.runtime.scraper.refresh()
         counts.append(len(statements.seen))
         series = await scrape(client)
@@ -158,20 +135,7 @@ async def test_a_scrape_costs_the_same_with_many_runs(make_app: AppMaker) -> Non
     assert counts[0] == counts[1] == 2, counts
     if BACKEND == "sqlite":
         [runs] = [seen for seen in statements.seen if "FROM runs" in seen[0]]
-        await _assert_index_only(db, runs)
-
-
-async def _assert_index_only(db: Database, statement: tuple[str, Any]) -> None:
-    """SQLite reads the runs of the runs statement through the partial indexes only."""
-    sql, params = statement
-    async with db.engine.connect() as connection:
-        raw = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = [str(row[-1]) for row in raw]
-    reads = [step for step in plan if " runs" in step]
-    assert reads and all(
-        "USING INDEX ix_runs_queue" in s or "USING INDEX ix_runs_lease" in s for s in reads
-    ), plan
-    assert not any(step.strip() == "SCAN runs" for step in plan), plan
+        await assert_runs_read_by_partial_indexes(db, runs)
 
 
 async def test_each_attempt_of_a_retried_call_is_counted(
