@@ -18,6 +18,7 @@ from app.blocks.schemas import BlockResponse
 from app.groups import service as groups_service
 from app.groups.repository import GroupRepository
 from app.groups.schemas import GroupResponse
+from app.messages.convert import to_letta
 from app.messages.repository import MessageRepository
 from app.providers.registry import ModelInfo, ProviderRegistry
 from app.providers.schemas import LLMConfig
@@ -62,6 +63,9 @@ async def agent_states(
         names = [n for a in agents for n in a.tool_names]
         found = await tools_service.of_agents(session, actor.organization_id, names)
         tools = {name: ToolResponse.of(tool) for name, tool in found.items()}
+    pending = (
+        await _pending_approvals(session, actor, agents) if wanted("agent.pending_approval") else {}
+    )
     with_secrets = wanted("agent.secrets")
     in_context = await MessageRepository(session, actor.organization_id).in_context_ids(ids)
     return [
@@ -75,6 +79,7 @@ async def agent_states(
                 in_context.get(agent.id, []),
                 [tools[n] for n in agent.tool_names if n in tools],
                 environment(agent) if with_secrets else [],
+                pending.get(agent.id),
             ),
         )
         for agent in agents
@@ -91,6 +96,22 @@ class _Related:
     message_ids: list[str]
     tools: list[ToolResponse]
     secrets: list[AgentEnvironmentVariable]
+    pending_approval: dict[str, Any] | None
+
+
+async def _pending_approvals(
+    session: AsyncSession, actor: Actor, agents: Sequence[Agent]
+) -> dict[str, dict[str, Any]]:
+    """The approval request each paused agent waits on, as its message list shows it: one
+    query, and none when no agent waits."""
+    waiting = {a.pending_approval["message_id"]: a for a in agents if a.pending_approval}
+    found: dict[str, dict[str, Any]] = {}
+    for message in await MessageRepository(session, actor.organization_id).by_ids(list(waiting)):
+        agent = waiting[message.id]
+        for item in to_letta(message, agent.agent_type):
+            if item["message_type"] == "approval_request_message":
+                found[agent.id] = item
+    return found
 
 
 def environment(agent: Agent) -> list[AgentEnvironmentVariable]:
@@ -151,6 +172,7 @@ def _state(agent: Agent, registry: ProviderRegistry, related: _Related) -> Agent
         response_format=agent.response_format,
         compaction_settings=agent.compaction_settings,
         message_ids=related.message_ids,
+        pending_approval=related.pending_approval,
         enable_sleeptime=agent.enable_sleeptime,
         managed_group=group,
         multi_agent_group=group,

@@ -336,6 +336,15 @@ class MessageRepository(Repository):
         stmt = _in_thread(self._agent(agent_id), conversation_id).where(Message.otid == otid)
         return await self.session.scalar(stmt.order_by(Message.seq.desc()).limit(1))
 
+    async def by_ids(self, ids: Sequence[str]) -> list[Message]:
+        """The organization's messages with these ids, in no particular order."""
+        if not ids:
+            return []
+        stmt = select(Message).where(
+            Message.id.in_(ids), Message.organization_id == self.organization_id
+        )
+        return list((await self.session.scalars(stmt)).all())
+
     async def for_run(self, run_id: str) -> list[Message]:
         stmt = select(Message).where(
             Message.run_id == run_id, Message.organization_id == self.organization_id

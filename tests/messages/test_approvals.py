@@ -83,6 +83,24 @@ async def test_client_tool_round_trip(client: httpx.AsyncClient, fake_llm: FakeL
     assert after["stop_reason"]["stop_reason"] == "end_turn"
 
 
+async def test_the_agent_state_shows_the_request_it_waits_on(
+    client: httpx.AsyncClient, fake_llm: FakeLLMServer
+) -> None:
+    agent_id, call_id, request = await _paused(client, fake_llm)
+    state = await ok(client.get(f"/v1/agents/{agent_id}"))
+    assert state["pending_approval"] == request
+    listed = await ok(client.get("/v1/agents/", params={"include": "agent.pending_approval"}))
+    assert [a["pending_approval"] for a in listed if a["id"] == agent_id] == [request]
+    without = await ok(client.get(f"/v1/agents/{agent_id}", params={"include": "agent.tags"}))
+    assert without["pending_approval"] is None
+
+    fake_llm.state.add(Reply(text="It is sunny in Paris."))
+    approval = {"type": "tool", "tool_call_id": call_id, "tool_return": "sunny"}
+    body = {"messages": [{"type": "approval", "approvals": [{**approval, "status": "success"}]}]}
+    await ok(client.post(f"/v1/agents/{agent_id}/messages", json=body))
+    assert (await ok(client.get(f"/v1/agents/{agent_id}")))["pending_approval"] is None
+
+
 async def test_tool_return_form_and_retry_is_accepted_once(
     client: httpx.AsyncClient, fake_llm: FakeLLMServer
 ) -> None:
