@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from app import commands
 from app.config import Settings
 from app.kit import tracing
 from tests.conftest import AppAndClient
@@ -137,6 +138,7 @@ async def test_a_dispatched_run_is_a_trace_of_its_own(
 _OFF = """
 import asyncio, sys
 import httpx
+from app import commands
 from app.config import Settings
 from app.main import create_app
 
@@ -192,3 +194,17 @@ def test_enabled_without_the_extra_is_one_clear_line(
     with pytest.raises(RuntimeError, match=r"sleeptime-server\[otel\]"):
         tracing.start(enabled)
     assert not tracing.enabled()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_command_enabled_without_the_extra_refuses_to_start(
+    command: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    enabled = settings.model_copy(update={"otel_enabled": True})
+    monkeypatch.setattr(commands, "get_settings", lambda: enabled)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert commands.run(commands.parse([command])) == 1
+    assert capsys.readouterr().err == f"sleeptime: error: {tracing.MISSING}\n"
