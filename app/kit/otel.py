@@ -62,6 +62,10 @@ class Current(_Block):
     def rename(self, name: str) -> None:
         self.span.update_name(name)
 
+    def fail(self, description: str) -> None:
+        """Mark the span failed without an exception (a 5xx answer)."""
+        self.span.set_status(Status(StatusCode.ERROR, description))
+
 
 class Leaf:
     """A span started now and ended by ``end``, never the current one: for work whose

@@ -65,6 +65,9 @@ class Noop:
     def rename(self, name: str) -> None:
         return None
 
+    def fail(self, description: str) -> None:
+        return None
+
     def next(self, **attributes: Attribute) -> None:
         return None
 
@@ -151,6 +154,8 @@ class TracingMiddleware:
             async def traced_send(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     sp.set("http.response.status_code", message["status"])
+                    if message["status"] >= 500:
+                        sp.fail(f"HTTP {message['status']}")
                 await send(message)
 
             try:

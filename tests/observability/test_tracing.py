@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import Response
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
@@ -116,6 +117,32 @@ async def test_a_failed_provider_call_is_recorded_on_its_span(
     assert (call.attributes or {})["outcome"] == "llm_bad_request"
     assert call.status.status_code is StatusCode.ERROR
     assert [event.name for event in call.events] == ["exception"]
+
+
+async def test_a_request_that_fails_marks_its_span(
+    make_app: MakeApp, spans: InMemorySpanExporter
+) -> None:
+    app, client = await make_app(otel_enabled=True)
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    async def bad_gateway() -> Response:
+        return Response(status_code=502)
+
+    app.add_api_route("/boom", boom)
+    app.add_api_route("/bad-gateway", bad_gateway)
+    assert (await client.get("/boom")).status_code == 500
+    assert (await client.get("/bad-gateway")).status_code == 502
+    finished = list(spans.get_finished_spans())
+    request = _one(finished, "GET /boom")
+    # The bug left the span (the request-log middleware outside it answers the 500).
+    assert request.status.status_code is StatusCode.ERROR
+    assert [event.name for event in request.events] == ["exception"]
+    answered = _one(finished, "GET /bad-gateway")
+    assert (answered.attributes or {})["http.response.status_code"] == 502
+    assert answered.status.status_code is StatusCode.ERROR
+    assert answered.status.description == "HTTP 502"
 
 
 async def test_a_dispatched_run_is_a_trace_of_its_own(
