@@ -18,7 +18,7 @@ from app.admin import cli as admin_cli
 from app.agentfile import cli as agentfile_cli
 from app.auth import service as auth_service
 from app.config import AuthMode, Settings, get_settings
-from app.kit import dialect, migrate, urls
+from app.kit import dialect, migrate, tracing, urls
 from app.kit.db import Database
 from app.kit.errors import AppError
 from app.kit.logging import configure_logging
@@ -176,6 +176,8 @@ def _refuse(problem: str) -> int:
 
 
 def _preflight(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command in {"serve", "worker"} and (missing := tracing.problem(settings)):
+        raise preflight.StartupError(missing)
     asyncio.run(preflight.check_database(settings.database_url))
     if args.command == "serve":
         preflight.check_listen(args.host, args.port)

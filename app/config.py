@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     worker_http_host: str = "0.0.0.0"  # noqa: S104 - a probe port, reached from outside
     # /metrics reads the database series (runs, queue, lag) at most once per this long.
     metrics_refresh_seconds: float = Field(default=5.0, ge=0)
+    # OpenTelemetry traces (the `otel` extra), exported over OTLP/HTTP to the endpoint of the
+    # standard OTEL_EXPORTER_OTLP_ENDPOINT, under OTEL_SERVICE_NAME.
+    otel_enabled: bool = False
     sleeptime_max_steps: int = Field(default=10, ge=1)
     sleeptime_max_tokens: int = Field(default=200_000, ge=1)
     sleeptime_max_seconds: float = Field(default=300.0, gt=0)

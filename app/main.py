@@ -26,6 +26,7 @@ from app.kit.logging import configure_logging
 from app.kit.observability import ObservabilityMiddleware
 from app.kit.openapi import install_openapi
 from app.kit.schemas import refuse_unstorable_parameters
+from app.kit.tracing import TracingMiddleware
 from app.mcp.endpoints import legacy_router as mcp_legacy_router
 from app.mcp.endpoints import router as mcp_router
 from app.messages.endpoints import router as messages_router
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(JsonTurnFastPath)  # inside the observability middleware
+    if settings.otel_enabled:
+        app.add_middleware(TracingMiddleware)  # inside: an unhandled error reaches its span
     app.add_middleware(ObservabilityMiddleware)
     if settings.cors_origins:
         # Outermost, so preflights are answered before anything else and errors carry it too.

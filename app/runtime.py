@@ -18,7 +18,7 @@ from app.config import Settings
 from app.engine.compactor import CompactionConfig
 from app.engine.loop import Engine
 from app.health.metrics import Scraper
-from app.kit import migrate
+from app.kit import migrate, tracing
 from app.kit.db import Database
 from app.mcp import runner as mcp_runner
 from app.mcp.pool import MCPPool
@@ -82,6 +82,7 @@ async def runtime(
 ) -> AsyncIterator[Runtime]:
     """Build everything, run the dispatcher if asked, and tear down in order on exit.
     Once all is running, one line says what this process (``role``) works with."""
+    tracing_started = tracing.start(settings)
     db = Database(settings.database_url)
     try:
         await migrate.ensure_schema(db.engine, migrate=settings.migrate_on_start)
@@ -155,6 +156,8 @@ async def runtime(
                 await callbacks.drain()  # last: the runs above may still call back
     finally:
         await db.dispose()
+        if tracing_started:
+            await tracing.stop()
 
 
 @asynccontextmanager

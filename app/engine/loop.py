@@ -31,6 +31,7 @@ from app.engine.events import (
 )
 from app.engine.results import TurnOutcome, UsageTotals
 from app.engine.solver import Solver, ToolHistory
+from app.kit import tracing
 from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
 from app.messages.chat import summary_chat
@@ -94,6 +95,7 @@ class _Turn:
     sleeptime: bool = False  # the agent had sleeptime enabled when its last step began
     history: ToolHistory = field(default_factory=ToolHistory)  # what the rules read
     offered: frozenset[str] = frozenset()  # the tools the current step offers
+    steps: "tracing.Successive" = tracing.NOOP  # a span per step, when tracing
     prefilled: dict[str, dict[str, Any]] = field(default_factory=dict)  # rules' fixed arguments
     recorded: bool = False  # the last step set the agent's last-run columns
     compactions: list[compaction.Record] = field(default_factory=list)
@@ -191,7 +193,8 @@ class Engine:
         turn = _Turn(started_ns, finish, cancel or asyncio.Event(), sink)
         turn.compaction_wakes_sleeptime = self.compactor.config.triggers_sleeptime
         try:
-            return await self._steps(spec, turn, first)
+            with tracing.successive("step") as turn.steps:
+                return await self._steps(spec, turn, first)
         except BaseException:
             # The transaction that failed took its events with it: no consumer may act on
             # them (a stored reply, an end) now.
@@ -200,6 +203,7 @@ class Engine:
 
     async def _steps(self, spec: TurnSpec, turn: "_Turn", first: Prepared | None) -> TurnOutcome:
         for index in range(spec.max_steps):
+            turn.steps.next(step=index, run_id=spec.run_id, agent_id=spec.agent_id)
             if turn.cancel.is_set():
                 return await self._end(turn, StopReason.cancelled, None)
             step = await self._context(spec, turn, first if index == 0 else None)

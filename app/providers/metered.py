@@ -8,6 +8,7 @@ turn, and a model call costs a counter increment and a histogram observation, no
 
 import time
 
+from app.kit import tracing
 from app.kit.observability import PROVIDER_REQUESTS, PROVIDER_SECONDS, TOKENS
 from app.providers.base import LLMResponse, ProviderError
 
@@ -19,16 +20,18 @@ INTERRUPTED = "interrupted"
 class Meter:
     """One attempt, recorded once: answered, failed, or (otherwise) interrupted."""
 
-    __slots__ = ("provider", "recorded", "started")
+    __slots__ = ("provider", "recorded", "span", "started")
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, model: str = "") -> None:
         self.provider = provider
         self.started = time.perf_counter()
         self.recorded = False
+        self.span = tracing.started("provider call", provider=provider, model=model)
 
-    def _record(self, outcome: str) -> None:
+    def _record(self, outcome: str, error: ProviderError | None = None) -> None:
         if not self.recorded:
             self.recorded = True
+            self.span.end(error, outcome=outcome)
             PROVIDER_REQUESTS.labels(self.provider, outcome).inc()
             PROVIDER_SECONDS.labels(self.provider).observe(time.perf_counter() - self.started)
 
@@ -38,7 +41,7 @@ class Meter:
         TOKENS.labels("completion").inc(response.usage.completion_tokens)
 
     def failed(self, error: ProviderError) -> None:
-        self._record(error.error_type)
+        self._record(error.error_type, error)
 
     def interrupted(self) -> None:
         """The attempt ended: recorded as interrupted unless it was recorded already."""

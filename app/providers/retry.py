@@ -263,7 +263,7 @@ class RetryingProvider:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         attempt = 0
         while True:
-            meter = Meter(self.provider)
+            meter = Meter(self.provider, request.model)
             try:
                 response = await self.inner.complete(request)
             except ProviderError as exc:
@@ -282,7 +282,7 @@ class RetryingProvider:
         attempt = 0
         while True:
             items = self.inner.stream(request)
-            meter = Meter(self.provider)
+            meter = Meter(self.provider, request.model)
             started = False
             failure: ProviderError
             try:

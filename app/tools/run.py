@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.blocks import memory_edits
 from app.blocks.memory import Edit, EditFailedError, MemoryWriter
 from app.config import Settings
+from app.kit import tracing
 from app.kit.db import Database
 from app.messages.chat import text_of
 from app.messages.repository import MessageRepository
@@ -250,7 +251,10 @@ class ToolRunners:
 
     async def session(self, ctx: ToolContext, tool: ToolDef, arguments: str) -> ToolResult:
         """A session tool, in the caller's transaction."""
-        return truncated(await execute(ctx, tool.name, arguments), tool.return_char_limit)
+        with tracing.span("tool", tool=tool.name, tool_kind=tool.kind.value) as sp:
+            result = truncated(await execute(ctx, tool.name, arguments), tool.return_char_limit)
+            sp.set("outcome", result.status)
+        return result
 
     async def run_external(
         self, ctx: ExternalContext, calls: Sequence[tuple[ToolDef, str]]
@@ -261,6 +265,12 @@ class ToolRunners:
         return list(await asyncio.gather(*(self.one(ctx, tool, args) for tool, args in calls)))
 
     async def one(self, ctx: ExternalContext, tool: ToolDef, arguments: str) -> ToolResult:
+        with tracing.span("tool", tool=tool.name, tool_kind=tool.kind.value) as sp:
+            result = await self._one(ctx, tool, arguments)
+            sp.set("outcome", result.status)
+        return result
+
+    async def _one(self, ctx: ExternalContext, tool: ToolDef, arguments: str) -> ToolResult:
         args = _arguments(arguments)
         if isinstance(args, ToolResult):
             return args

@@ -13,6 +13,7 @@ from app.auth.deps import Actor
 from app.engine.events import TurnEnded
 from app.engine.loop import Prepared, TurnSpec
 from app.engine.results import TurnOutcome, UsageTotals
+from app.kit import tracing
 from app.messages.schemas import LettaRequest, LettaResponse
 from app.runs.lifecycle import LeaseLostError
 from app.runs.models import Run
@@ -123,9 +124,11 @@ class Execution:
 
         cancel = deps.control.register(run.id)
         try:
-            outcome = await deps.engine.run(
-                spec, stream, started_ns=started, first=first, finish=finish, cancel=cancel
-            )
+            with tracing.span("turn", run_id=run.id, agent_id=run.agent_id, kind=run.kind) as sp:
+                outcome = await deps.engine.run(
+                    spec, stream, started_ns=started, first=first, finish=finish, cancel=cancel
+                )
+                sp.set("outcome", outcome.stop_reason.value)
         except LeaseLostError:
             raise
         except BaseException:
