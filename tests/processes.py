@@ -33,6 +33,18 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+def server_env(database_url: str, model_url: str, **settings: str) -> dict[str, str]:
+    """The settings of a server process on ``database_url`` whose one model, gpt-4o-mini, is
+    the fake OpenAI-compatible server at ``model_url``; ``settings`` adds to them."""
+    return {
+        "SLEEPTIME_DATABASE_URL": database_url,
+        "SLEEPTIME_OPENAI_BASE_URL": model_url,
+        "SLEEPTIME_OPENAI_MODELS": "gpt-4o-mini",
+        "SLEEPTIME_AUTO_MIGRATE": "true",
+        **settings,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,25 +15,23 @@ from app.kit.db import Database
 from app.messages.models import Message
 from tests.conftest import BACKEND, MODEL, DatabaseFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.processes import Process
+from tests.processes import Process, server_env
 
 LEASE = 2.0
 REAPER = 0.5
 
 
 def _env(database_url: str, fake_llm: FakeLLMServer, **extra: str) -> dict[str, str]:
-    return {
-        "SLEEPTIME_DATABASE_URL": database_url,
-        "SLEEPTIME_OPENAI_BASE_URL": fake_llm.base_url,
-        "SLEEPTIME_OPENAI_MODELS": "gpt-4o-mini",
-        "SLEEPTIME_LOG_LEVEL": "INFO",
-        "SLEEPTIME_LEASE_SECONDS": str(LEASE),
-        "SLEEPTIME_REAPER_SECONDS": str(REAPER),
-        "SLEEPTIME_POLL_SECONDS": "0.2",
-        "SLEEPTIME_PROVIDER_MAX_RETRIES": "0",
-        "SLEEPTIME_AUTO_MIGRATE": "true",
+    return server_env(
+        database_url,
+        fake_llm.base_url,
+        SLEEPTIME_LOG_LEVEL="INFO",
+        SLEEPTIME_LEASE_SECONDS=str(LEASE),
+        SLEEPTIME_REAPER_SECONDS=str(REAPER),
+        SLEEPTIME_POLL_SECONDS="0.2",
+        SLEEPTIME_PROVIDER_MAX_RETRIES="0",
         **extra,
-    }
+    )
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from app.auth import service
 from app.kit.db import Database
 from tests.conftest import DatabaseFactory
 from tests.fakes.llm_server import FakeLLMServer
-from tests.processes import Process
+from tests.processes import Process, server_env
 
 CHROMIUM = os.environ.get("SLEEPTIME_CHROMIUM", "/usr/bin/chromium")
 # Generous: the suite runs on a loaded two-core machine; these bound waits, never pace them.
@@ -46,17 +46,15 @@ async def live(
     database_factory: DatabaseFactory, _fake_llm_server: FakeLLMServer
 ) -> AsyncIterator[Live]:
     url = await database_factory.create()
-    env = {
-        "SLEEPTIME_DATABASE_URL": url,
-        "SLEEPTIME_OPENAI_BASE_URL": _fake_llm_server.base_url,
-        "SLEEPTIME_OPENAI_MODELS": "gpt-4o-mini",
-        "SLEEPTIME_AUTO_MIGRATE": "true",
-        "SLEEPTIME_AUTH": "required",
-        "SLEEPTIME_PROVIDER_MAX_RETRIES": "0",
+    env = server_env(
+        url,
+        _fake_llm_server.base_url,
+        SLEEPTIME_AUTH="required",
+        SLEEPTIME_PROVIDER_MAX_RETRIES="0",
         # A held model answer (see HOLD_SECONDS) must not time out first.
-        "SLEEPTIME_PROVIDER_TIMEOUT_SECONDS": "300",
-        "SLEEPTIME_LOG_LEVEL": "INFO",
-    }
+        SLEEPTIME_PROVIDER_TIMEOUT_SECONDS="300",
+        SLEEPTIME_LOG_LEVEL="INFO",
+    )
     process, base_url = Process.serve(env)
     try:
         db = Database(url)

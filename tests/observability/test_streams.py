@@ -12,7 +12,7 @@ from tests.conftest import MODEL, DatabaseFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import ok
 from tests.observability.helpers import scrape, value
-from tests.processes import Process
+from tests.processes import Process, server_env
 
 OPEN = "sleeptime_sse_streams_open"
 
@@ -21,13 +21,11 @@ OPEN = "sleeptime_sse_streams_open"
 async def http(
     database_factory: DatabaseFactory, fake_llm: FakeLLMServer
 ) -> AsyncIterator[httpx.AsyncClient]:
-    env = {
-        "SLEEPTIME_DATABASE_URL": await database_factory.create(),
-        "SLEEPTIME_OPENAI_BASE_URL": fake_llm.base_url,
-        "SLEEPTIME_OPENAI_MODELS": "gpt-4o-mini",
-        "SLEEPTIME_AUTO_MIGRATE": "true",
-        "SLEEPTIME_METRICS_REFRESH_SECONDS": "0",
-    }
+    env = server_env(
+        await database_factory.create(),
+        fake_llm.base_url,
+        SLEEPTIME_METRICS_REFRESH_SECONDS="0",
+    )
     process, url = Process.serve(env)
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import DatabaseFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.processes import Process
+from tests.processes import Process, server_env
 from tests.sdk import harness
 
 README = harness.ROOT / "README.md"
@@ -32,13 +32,11 @@ def snippet(language: str) -> str:
 
 @pytest.fixture
 async def server(database_factory: DatabaseFactory, fake_llm: FakeLLMServer) -> AsyncIterator[str]:
-    env = {
-        "SLEEPTIME_DATABASE_URL": await database_factory.create(),
-        "SLEEPTIME_OPENAI_BASE_URL": fake_llm.base_url,
-        "SLEEPTIME_OPENAI_MODELS": "gpt-4o-mini",
-        "SLEEPTIME_AUTO_MIGRATE": "true",
-        "SLEEPTIME_PROVIDER_MAX_RETRIES": "0",
-    }
+    env = server_env(
+        await database_factory.create(),
+        fake_llm.base_url,
+        SLEEPTIME_PROVIDER_MAX_RETRIES="0",
+    )
     process, url = Process.serve(env)
     try:
         yield url

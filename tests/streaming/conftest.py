@@ -7,22 +7,20 @@ import pytest
 
 from tests.conftest import DatabaseFactory
 from tests.fakes.llm_server import FakeLLMServer
-from tests.processes import Process
+from tests.processes import Process, server_env
 
 
 @pytest.fixture(scope="module")
 async def server(
     database_factory: DatabaseFactory, _fake_llm_server: FakeLLMServer
 ) -> AsyncIterator[str]:
-    env = {
-        "SLEEPTIME_DATABASE_URL": await database_factory.create(),
-        "SLEEPTIME_OPENAI_BASE_URL": _fake_llm_server.base_url,
-        "SLEEPTIME_OPENAI_MODELS": "gpt-4o-mini",
-        "SLEEPTIME_LOG_LEVEL": "INFO",
-        "SLEEPTIME_AUTO_MIGRATE": "true",
-        "SLEEPTIME_PROVIDER_MAX_RETRIES": "0",
-        "SLEEPTIME_STREAM_KEEPALIVE_SECONDS": "0.5",
-    }
+    env = server_env(
+        await database_factory.create(),
+        _fake_llm_server.base_url,
+        SLEEPTIME_LOG_LEVEL="INFO",
+        SLEEPTIME_PROVIDER_MAX_RETRIES="0",
+        SLEEPTIME_STREAM_KEEPALIVE_SECONDS="0.5",
+    )
     process, url = Process.serve(env)
     try:
         yield url

@@ -14,19 +14,17 @@ from app.runs import lifecycle
 from app.runs.models import Run, RunEvent
 from tests.conftest import BACKEND, MODEL, DatabaseFactory
 from tests.fakes.llm_server import FakeLLMServer, Reply
-from tests.processes import Process
+from tests.processes import Process, server_env
 from tests.streaming.test_sse import kinds, sse
 
 
 def _env(url: str, fake_llm: FakeLLMServer, **extra: str) -> dict[str, str]:
-    return {
-        "SLEEPTIME_DATABASE_URL": url,
-        "SLEEPTIME_OPENAI_BASE_URL": fake_llm.base_url,
-        "SLEEPTIME_OPENAI_MODELS": "gpt-4o-mini",
-        "SLEEPTIME_LOG_LEVEL": "INFO",
-        "SLEEPTIME_AUTO_MIGRATE": "true",
+    return server_env(
+        url,
+        fake_llm.base_url,
+        SLEEPTIME_LOG_LEVEL="INFO",
         **extra,
-    }
+    )
 
 
 @pytest.mark.skipif(BACKEND != "postgresql", reason="two API processes need PostgreSQL")
