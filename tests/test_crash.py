@@ -22,16 +22,14 @@ REAPER = 0.5
 
 
 def _env(database_url: str, fake_llm: FakeLLMServer, **extra: str) -> dict[str, str]:
-    return server_env(
-        database_url,
-        fake_llm.base_url,
-        SLEEPTIME_LOG_LEVEL="INFO",
-        SLEEPTIME_LEASE_SECONDS=str(LEASE),
-        SLEEPTIME_REAPER_SECONDS=str(REAPER),
-        SLEEPTIME_POLL_SECONDS="0.2",
-        SLEEPTIME_PROVIDER_MAX_RETRIES="0",
-        **extra,
-    )
+    settings = {
+        "SLEEPTIME_LOG_LEVEL": "INFO",
+        "SLEEPTIME_LEASE_SECONDS": str(LEASE),
+        "SLEEPTIME_REAPER_SECONDS": str(REAPER),
+        "SLEEPTIME_POLL_SECONDS": "0.2",
+        "SLEEPTIME_PROVIDER_MAX_RETRIES": "0",
+    }
+    return server_env(database_url, fake_llm.base_url, **{**settings, **extra})
 
 
 @contextmanager

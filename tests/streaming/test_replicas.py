@@ -19,12 +19,7 @@ from tests.streaming.test_sse import kinds, sse
 
 
 def _env(url: str, fake_llm: FakeLLMServer, **extra: str) -> dict[str, str]:
-    return server_env(
-        url,
-        fake_llm.base_url,
-        SLEEPTIME_LOG_LEVEL="INFO",
-        **extra,
-    )
+    return server_env(url, fake_llm.base_url, **{"SLEEPTIME_LOG_LEVEL": "INFO", **extra})
 
 
 @pytest.mark.skipif(BACKEND != "postgresql", reason="two API processes need PostgreSQL")
