@@ -116,6 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,
         dependencies=[Depends(refuse_unstorable_parameters)],
+        # FastAPI's own OpenTelemetry hooks stay off: they would look up the global providers
+        # on every request, and the server's spans are ``app.kit.tracing``'s (opt-in).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     for router in (_NOT_SUPPORTED_FIRST, *ROUTERS, _NOT_SUPPORTED_LAST):
