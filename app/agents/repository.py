@@ -9,6 +9,7 @@ from sqlalchemy import Select, bindparam, delete, exists, func, inspect, select,
 from app.agents.models import Agent, AgentTag
 from app.blocks.models import AgentBlock
 from app.kit.db import utcnow
+from app.kit.direct import Direct
 from app.kit.pagination import PageParams, paginate
 from app.kit.repository import Repository, detached, table_of
 from app.runs.models import Run
@@ -24,13 +25,13 @@ _GET_FOR_UPDATE = _GET.with_for_update()
 _COLUMNS = [(prop.key, prop.columns[0].key) for prop in inspect(Agent).column_attrs]
 # A turn's acceptance: the agent row locked, its next message numbers reserved and the row
 # read back, all in one statement.
-_TAKE_SEQ = (
+_TAKE_SEQ = Direct(
     update(_AGENTS)
     .where(_AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org"))
     .values(last_message_seq=_AGENTS.c.last_message_seq + bindparam("b_n"))
     .returning(*(_AGENTS.c[key] for _, key in _COLUMNS))
 )
-_RECORD_RUN = (
+_RECORD_RUN = Direct(
     update(_AGENTS)
     .where(_AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org"))
     .values(
@@ -84,9 +85,10 @@ class AgentRepository(Repository):
         now is (an object outside the session) and the first number, or None if it is gone.
         One statement where a locking read and the reservation took two."""
         params = {"b_agent": agent_id, "b_org": self.organization_id, "b_n": count}
-        row = (await self.execute(_TAKE_SEQ, params)).first()
-        if row is None:
+        rows = await self.direct_rows(_TAKE_SEQ, params)
+        if not rows:
             return None
+        row = rows[0]
         agent = detached(
             Agent, {attr: value for (attr, _), value in zip(_COLUMNS, row, strict=True)}
         )
@@ -174,7 +176,7 @@ class AgentRepository(Repository):
             "v_ms": duration_ms,
             "v_now": utcnow(),
         }
-        await self.execute(_RECORD_RUN, params)
+        await self.direct_count(_RECORD_RUN, params)
 
     def add(self, agent: Agent) -> None:
         self.session.add(agent)

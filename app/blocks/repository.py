@@ -1,10 +1,11 @@
 from collections.abc import Sequence
 
-from sqlalchemy import Select, bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, inspect, select
 
 from app.blocks.models import AgentBlock, Block, BlockHistory
+from app.kit.direct import Direct
 from app.kit.pagination import Order, PageParams, paginate
-from app.kit.repository import Repository
+from app.kit.repository import Repository, detached, table_of
 
 # Read on every step (an agent's memory): built once.
 _FOR_AGENTS = (
@@ -15,6 +16,20 @@ _FOR_AGENTS = (
         AgentBlock.organization_id == bindparam("b_org"),
     )
     .order_by(Block.created_at, Block.id)
+)
+
+_BLOCKS = table_of(Block)
+# (attribute, column key) of every block column, in the order ``_OF_AGENT`` returns them.
+_COLUMNS = [(prop.key, prop.columns[0].key) for prop in inspect(Block).column_attrs]
+# One agent's memory, as a step reads it: plain rows, no ORM loading.
+_OF_AGENT = Direct(
+    select(*(_BLOCKS.c[key] for _, key in _COLUMNS))
+    .join(AgentBlock, AgentBlock.block_id == _BLOCKS.c.id)
+    .where(
+        AgentBlock.agent_id == bindparam("b_agent"),
+        AgentBlock.organization_id == bindparam("b_org"),
+    )
+    .order_by(_BLOCKS.c.created_at, _BLOCKS.c.id)
 )
 
 
@@ -65,6 +80,15 @@ class BlockRepository(Repository):
         params = {"b_agents": list(agent_ids), "b_org": self.organization_id}
         rows = await self.session.execute(_FOR_AGENTS, params)
         return [(a, b) for a, b in rows]
+
+    async def of_agent(self, agent_id: str) -> list[Block]:
+        """An agent's blocks in creation order, as objects outside the session: for reading
+        (an edit loads the block it changes itself)."""
+        params = {"b_agent": agent_id, "b_org": self.organization_id}
+        rows = await self.direct_rows(_OF_AGENT, params)
+        return [
+            detached(Block, {a: v for (a, _), v in zip(_COLUMNS, r, strict=True)}) for r in rows
+        ]
 
     async def list_for_agent(self, agent_id: str, params: PageParams) -> Sequence[Block]:
         stmt = self._scoped().join(AgentBlock, AgentBlock.block_id == Block.id)

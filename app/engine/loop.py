@@ -301,7 +301,9 @@ class Engine:
         if thread is None:
             gone = f"conversation {spec.conversation_id} no longer exists"
             return ContextOverflowError(StopReason.error, gone)
-        pairs = await BlockRepository(session, spec.organization_id).for_agents([agent.id])
+        blocks: list[MemoryView] = list(
+            await BlockRepository(session, spec.organization_id).of_agent(agent.id)
+        )
         messages = MessageRepository(session, spec.organization_id)
         recent = await messages.in_context(
             agent.id, thread.context_start_seq, self.max_context_messages, thread.conversation_id
@@ -310,7 +312,6 @@ class Engine:
         if thread.summary_message_id is not None:
             summary = await messages.summary_text(thread.summary_message_id)
         toolset = await load_toolset(session, spec.organization_id, agent.tool_names)
-        blocks: list[MemoryView] = [b for _, b in pairs]
         if spec.staged is not None:
             blocks = spec.staged.overlay(blocks)
         evict = evict or not self.compactor.config.enabled

@@ -10,21 +10,23 @@ callers: ``insert_params`` reads them and fills in the column defaults the ORM w
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Executable, Insert, Table, inspect
+from sqlalchemy import Column, Executable, Table, inspect
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from app.kit.db import Base
+from app.kit.direct import Direct, Driver, Plan, Row, driver_of, translated
 
 # One entry per mapped column: the attribute name, the column key, and its default (None for
 # none; called with no context, like the ORM calls a Python-side default).
 _Field = tuple[str, str, Callable[[], Any] | None]
 _FIELDS: dict[type[Base], list[_Field]] = {}
-_INSERTS: dict[type[Base], Insert] = {}
+_INSERTS: dict[type[Base], Direct] = {}
 _Row = TypeVar("_Row", bound=Base)
 _ATTRS: dict[type[Base], frozenset[str]] = {}
-# The key under which a session's ``info`` holds (its transaction, that transaction's connection).
+# The key under which a session's ``info`` holds (its transaction, that transaction's
+# connection, and the driver's connection under it once asked for).
 _HELD = "app.kit.repository.connection"
 
 
@@ -39,16 +41,60 @@ class Repository:
         """The connection of the session's transaction (begun if it was not yet). Kept on
         the session for the rest of that transaction: asking the session costs a trip
         through its greenlet on every statement, and a turn's statements all ask."""
-        session = self.session
-        held = session.info.get(_HELD)
-        if held is not None:
-            transaction, connection = held
-            current = session.sync_session.get_transaction()
-            if current is not None and current is transaction and current.is_active:
-                return connection  # type: ignore[no-any-return]
-        connection = await session.connection()
-        session.info[_HELD] = (session.sync_session.get_transaction(), connection)
+        connection: AsyncConnection = (await self._held())[1]
         return connection
+
+    async def _held(self) -> list[Any]:
+        session = self.session
+        held: list[Any] | None = session.info.get(_HELD)
+        if held is not None:
+            current = session.sync_session.get_transaction()
+            if current is not None and current is held[0] and current.is_active:
+                return held
+        connection = await session.connection()
+        held = session.info[_HELD] = [session.sync_session.get_transaction(), connection, None]
+        return held
+
+    async def _direct(self) -> tuple[AsyncConnection, Driver]:
+        held = await self._held()
+        if held[2] is None:
+            held[2] = await driver_of(held[1])
+        return held[1], held[2]
+
+    async def direct_rows(self, statement: Direct, params: Mapping[str, Any]) -> list[Row]:
+        """Run a direct statement (``app.kit.direct``) in the session's transaction; its
+        rows, as tuples of processed values."""
+        connection, driver = await self._direct()
+        plan = statement.plan(connection.dialect)
+        sql, args = _announced(connection, plan, plan.args(params), many=False)
+        try:
+            raw = await driver.fetch(sql, args)
+        except Exception as error:  # noqa: BLE001 (raised again, as Core would raise it)
+            raise await translated(connection, plan, args, error) from None
+        return plan.rows(raw)
+
+    async def direct_count(self, statement: Direct, params: Mapping[str, Any]) -> int:
+        """Run a direct statement that returns no rows; the number of rows it matched."""
+        connection, driver = await self._direct()
+        plan = statement.plan(connection.dialect)
+        sql, args = _announced(connection, plan, plan.args(params), many=False)
+        try:
+            return await driver.execute(sql, args)
+        except Exception as error:  # noqa: BLE001 (raised again, as Core would raise it)
+            raise await translated(connection, plan, args, error) from None
+
+    async def direct_many(self, statement: Direct, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run a direct statement once per parameter set (one statement for one set)."""
+        if len(params) == 1:
+            await self.direct_count(statement, params[0])
+            return
+        connection, driver = await self._direct()
+        plan = statement.plan(connection.dialect)
+        sql, many = _announced(connection, plan, [plan.args(p) for p in params], many=True)
+        try:
+            await driver.executemany(sql, many)
+        except Exception as error:  # noqa: BLE001 (raised again, as Core would raise it)
+            raise await translated(connection, plan, many, error) from None
 
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -58,21 +104,36 @@ class Repository:
         return await connection.execute(statement, params)
 
     async def insert_rows(self, entity: type[Base], rows: Sequence[Base]) -> None:
-        """Insert ORM objects of one class with one Core INSERT (an executemany for several).
-        The objects stay unattached to the session: no flush tracks them afterwards."""
+        """Insert ORM objects of one class with one direct INSERT (an executemany for
+        several). The objects stay unattached to the session: no flush tracks them."""
         if not rows:
             return
         statement = _INSERTS.get(entity)
         if statement is None:
-            statement = _INSERTS[entity] = table_of(entity).insert()
-        params = [insert_params(r) for r in rows]
-        await self.execute(statement, params[0] if len(params) == 1 else params)
+            statement = _INSERTS[entity] = Direct(table_of(entity).insert())
+        await self.direct_many(statement, [insert_params(r) for r in rows])
 
     async def rowcount(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> int:
         result = await self.execute(statement, params)
         return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+def _announced(
+    connection: AsyncConnection, plan: Plan, args: Any, *, many: bool
+) -> tuple[str, Any]:
+    """The statement and its values after the engine's ``before_cursor_execute`` listeners,
+    which Core calls before every statement (none are installed in production; tests and
+    the benchmark count or refuse statements with them)."""
+    sql = plan.sql
+    sync = connection.sync_connection
+    if sync is None:
+        raise RuntimeError("the connection is closed")
+    if sync._has_events or sync.engine._has_events:
+        for fn in sync.dispatch.before_cursor_execute:
+            sql, args = fn(sync, None, sql, args, None, many)
+    return sql, args
 
 
 def table_of(entity: type[Base]) -> Table:

@@ -23,7 +23,7 @@ from sqlalchemy.util import EMPTY_DICT
 Description = tuple[tuple[Any, ...], ...] | None
 
 
-def _execute(
+def execute_one(
     conn: sqlite3.Connection, operation: str, parameters: Any
 ) -> tuple[Description, list[Any], int, int | None]:
     """On the connection's thread: the statement run, its rows read, its cursor closed."""
@@ -40,7 +40,7 @@ def _execute(
         cursor.close()
 
 
-def _executemany(
+def execute_many(
     conn: sqlite3.Connection, operation: str, seq_of_parameters: Any
 ) -> tuple[Description, list[Any], int, int | None]:
     cursor = conn.cursor()
@@ -93,10 +93,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         return None
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
-        await self._run(_execute, operation, parameters)
+        await self._run(execute_one, operation, parameters)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
-        await self._run(_executemany, operation, seq_of_parameters)
+        await self._run(execute_many, operation, seq_of_parameters)
 
     async def _run(self, fn: Any, operation: Any, parameters: Any) -> None:
         connection = self._connection

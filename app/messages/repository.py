@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import (
     Select,
     Text,
-    Update,
     and_,
     bindparam,
     case,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 )
 
 from app.agents.models import Agent
+from app.kit.direct import Direct
 from app.kit.errors import BadRequest
 from app.kit.pagination import Order
 from app.kit.repository import Repository, table_of
@@ -67,14 +67,14 @@ _IN_AGENT_CONTEXT = (
     .limit(bindparam("b_limit"))
 )
 # The agent's main thread, and one conversation (see ``app.messages.thread``).
-_IN_MAIN_CONTEXT = _IN_AGENT_CONTEXT.where(Message.conversation_id.is_(None))
-_IN_CONVERSATION_CONTEXT = _IN_AGENT_CONTEXT.where(
-    Message.conversation_id == bindparam("b_conversation")
+_IN_MAIN_CONTEXT = Direct(_IN_AGENT_CONTEXT.where(Message.conversation_id.is_(None)))
+_IN_CONVERSATION_CONTEXT = Direct(
+    _IN_AGENT_CONTEXT.where(Message.conversation_id == bindparam("b_conversation"))
 )
 
 
 @cache
-def _allocate(columns: tuple[str, ...]) -> Update:
+def _allocate(columns: tuple[str, ...]) -> Direct:
     """The sequence allocation, also setting the agent attributes ``columns`` (one statement
     per set of attributes, built once)."""
     mapped = inspect(Agent).column_attrs
@@ -82,7 +82,7 @@ def _allocate(columns: tuple[str, ...]) -> Update:
     for attr in columns:
         column = mapped[attr].columns[0]
         values[column.key] = bindparam(f"v_{attr}", type_=column.type)
-    return (
+    return Direct(
         update(_AGENTS)
         .where(
             _AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org")
@@ -129,9 +129,8 @@ class MessageRepository(Repository):
         turns; ``agent_values`` are other agent attributes to set in the same statement."""
         params = {"b_agent": agent_id, "b_org": self.organization_id, "b_n": count}
         params.update({f"v_{k}": v for k, v in agent_values.items()})
-        result = await self.execute(_allocate(tuple(sorted(agent_values))), params)
-        last = result.scalar()
-        return None if last is None else int(last) - count + 1
+        rows = await self.direct_rows(_allocate(tuple(sorted(agent_values))), params)
+        return int(rows[0][0]) - count + 1 if rows else None
 
     async def append(self, agent_id: str, messages: Sequence[Message], **agent_values: Any) -> bool:
         """Number ``messages`` after the agent's last one and add them; False (nothing
@@ -222,10 +221,10 @@ class MessageRepository(Repository):
             params["b_conversation"] = conversation_id
         held = RECENT.get(key)
         known = params["b_known"] = max(held, default=-1)
-        window = _window(held, known, (await self.execute(statement, params)).all())
+        window = _window(held, known, await self.direct_rows(statement, params))
         if window is None:  # a held row is not the stored one any more: read them all
             params["b_known"] = -1
-            window = _window({}, -1, (await self.execute(statement, params)).all()) or {}
+            window = _window({}, -1, await self.direct_rows(statement, params)) or {}
         RECENT.keep(key, window)
         return [row for _, row in reversed(window.values())]
 

@@ -6,7 +6,6 @@ from typing import Any, cast
 from sqlalchemy import (
     Select,
     Table,
-    Update,
     bindparam,
     delete,
     exists,
@@ -21,17 +20,18 @@ from sqlalchemy.orm import aliased
 
 from app.kit import dialect
 from app.kit.db import utcnow
+from app.kit.direct import Direct
 from app.kit.pagination import Order, PageParams, paginate
 from app.kit.repository import Repository, table_of
 from app.runs.models import QUEUED, SLEEPTIME_CREATED, Run, RunEvent, Step
 from app.runs.states import ACTIVE, ENDED, RunStatus
 
 _RUNS = table_of(Run)
-_INSERT_EVENTS = table_of(RunEvent).insert()
+_INSERT_EVENTS = Direct(table_of(RunEvent).insert())
 
 
 @cache
-def _finish(columns: tuple[str, ...]) -> Update:
+def _finish(columns: tuple[str, ...]) -> Direct:
     """The fenced end of a run, setting the run attributes ``columns`` (built once per set)."""
     mapped = inspect(Run).column_attrs
     values: dict[str, Any] = {
@@ -39,7 +39,7 @@ def _finish(columns: tuple[str, ...]) -> Update:
         for attr in (*columns, "updated_at")
     }
     values.update(lease_owner=None, lease_expires_at=None)
-    return (
+    return Direct(
         update(_RUNS)
         .where(_RUNS.c.id == bindparam("b_run"), _RUNS.c.organization_id == bindparam("b_org"))
         .where(_RUNS.c.status == RunStatus.running, _RUNS.c.lease_owner == bindparam("b_owner"))
@@ -66,7 +66,7 @@ class RunRepository(Repository):
             }
             for seq, payload in events
         ]
-        await self.execute(_INSERT_EVENTS, rows[0] if len(rows) == 1 else rows)
+        await self.direct_many(_INSERT_EVENTS, rows)
 
     def _scoped(self) -> Select[Run]:
         return select(Run).where(Run.organization_id == self.organization_id)
@@ -182,7 +182,7 @@ class RunRepository(Repository):
         took its lease over, or a cancel already ended it."""
         params: dict[str, Any] = {"b_run": run_id, "b_org": self.organization_id, "b_owner": owner}
         params.update({f"v_{k}": v for k, v in values.items()}, v_updated_at=utcnow())
-        return await self.rowcount(_finish(tuple(sorted(values))), params) > 0
+        return await self.direct_count(_finish(tuple(sorted(values))), params) > 0
 
     async def claim_callback(self, run_id: str) -> Run | None:
         """Take the run's completion callback, once: the ended run with a ``callback_url``
