@@ -100,6 +100,9 @@ def configure_logging(level: str, fmt: LogFormat) -> None:
     # One access line per request comes from our middleware; uvicorn's own would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # httpx writes an INFO line for every request it sends (each model call, callback, MCP
+    # message); the provider metrics and the run's own lines say that already.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
