@@ -190,11 +190,6 @@ async def notify_done(session: AsyncSession, run_id: str) -> None:
     _notify(session, DONE_CHANNEL, run_id)
 
 
-async def notify_events(session: AsyncSession, run_id: str) -> None:
-    """Tell followers on other processes that a run has new stream events (PostgreSQL)."""
-    _notify(session, EVENTS_CHANNEL, run_id)
-
-
 # SQLSTATE classes of failures that pass on their own: connection exceptions (08), transaction
 # rollbacks such as deadlocks (40), insufficient resources (53) and operator intervention, an
 # admin shutdown or a server starting up (57); and a database that refuses connections for now

@@ -322,7 +322,6 @@ async def finish(
     )
     if not ended:
         raise LeaseLostError(f"run {run.id} is no longer ours to finish")
-    await dialect.notify_done(session, run.id)
     events.finished(run, status, stop_reason, duration_ns)
     return status
 

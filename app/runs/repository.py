@@ -5,6 +5,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Select,
+    String,
     Table,
     bindparam,
     delete,
@@ -27,24 +28,43 @@ from app.runs.models import QUEUED, SLEEPTIME_CREATED, Run, RunEvent, Step
 from app.runs.states import ACTIVE, ENDED, RunStatus
 
 _RUNS = table_of(Run)
-_INSERT_EVENTS = Direct(table_of(RunEvent).insert())
+_EVENTS = table_of(RunEvent)
+# Stream events, and on PostgreSQL the same statement tells followers on other processes
+# that the run has new ones (``dialect.EVENTS_CHANNEL``; one notification per transaction
+# and run, however many rows: PostgreSQL folds identical ones).
+_INSERT_EVENTS = {
+    False: Direct(_EVENTS.insert()),
+    True: Direct(
+        _EVENTS.insert().returning(
+            func.pg_notify(
+                bindparam("b_channel", dialect.EVENTS_CHANNEL, type_=String()), _EVENTS.c.run_id
+            )
+        )
+    ),
+}
 
 
 @cache
-def _finish(columns: tuple[str, ...]) -> Direct:
-    """The fenced end of a run, setting the run attributes ``columns`` (built once per set)."""
+def _finish(columns: tuple[str, ...], announce: bool) -> Direct:
+    """The fenced end of a run, setting the run attributes ``columns`` (built once per set).
+    ``announce`` (PostgreSQL): the statement also tells every process that the run ended
+    (``dialect.DONE_CHANNEL``), only if it did end it."""
     mapped = inspect(Run).column_attrs
     values: dict[str, Any] = {
         mapped[attr].columns[0].key: bindparam(f"v_{attr}", type_=mapped[attr].columns[0].type)
         for attr in (*columns, "updated_at")
     }
     values.update(lease_owner=None, lease_expires_at=None)
-    return Direct(
+    statement = (
         update(_RUNS)
         .where(_RUNS.c.id == bindparam("b_run"), _RUNS.c.organization_id == bindparam("b_org"))
         .where(_RUNS.c.status == RunStatus.running, _RUNS.c.lease_owner == bindparam("b_owner"))
         .values(values)
     )
+    if announce:
+        channel = bindparam("b_channel", dialect.DONE_CHANNEL, type_=String())
+        statement = statement.returning(func.pg_notify(channel, _RUNS.c.id))
+    return Direct(statement)
 
 
 class RunRepository(Repository):
@@ -53,8 +73,14 @@ class RunRepository(Repository):
     async def insert_step(self, step: Step) -> None:
         await self.insert_rows(Step, [step])
 
+    @property
+    def _announces(self) -> bool:
+        """Whether statements here send the notifications themselves (PostgreSQL)."""
+        return dialect.dialect_of(self.session) == "postgresql"
+
     async def insert_events(self, run_id: str, events: Sequence[tuple[int, str]]) -> None:
-        """Keep a run's numbered stream events (``(seq, payload)``), in one statement."""
+        """Keep a run's numbered stream events (``(seq, payload)``), in one statement, which
+        on PostgreSQL also tells followers on other processes (delivered at commit)."""
         now = utcnow()
         rows = [
             {
@@ -66,7 +92,7 @@ class RunRepository(Repository):
             }
             for seq, payload in events
         ]
-        await self.direct_many(_INSERT_EVENTS, rows)
+        await self.direct_many(_INSERT_EVENTS[self._announces], rows)
 
     def _scoped(self) -> Select[Run]:
         return select(Run).where(Run.organization_id == self.organization_id)
@@ -179,10 +205,12 @@ class RunRepository(Repository):
 
     async def finish(self, run_id: str, *, owner: str, **values: Any) -> bool:
         """End a running run held by ``owner``; False if it is not (anymore): someone else
-        took its lease over, or a cancel already ended it."""
+        took its lease over, or a cancel already ended it. On PostgreSQL the statement also
+        tells every process that the run ended (delivered at commit)."""
         params: dict[str, Any] = {"b_run": run_id, "b_org": self.organization_id, "b_owner": owner}
         params.update({f"v_{k}": v for k, v in values.items()}, v_updated_at=utcnow())
-        return await self.direct_count(_finish(tuple(sorted(values))), params) > 0
+        statement = _finish(tuple(sorted(values)), self._announces)
+        return await self.direct_count(statement, params) > 0
 
     async def claim_callback(self, run_id: str) -> Run | None:
         """Take the run's completion callback, once: the ended run with a ``callback_url``

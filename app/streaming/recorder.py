@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kit import dialect
 from app.kit.db import Database
 from app.runs.models import RunEvent
 from app.runs.repository import RunRepository
@@ -96,5 +95,5 @@ class RunRecorder:
         events = self._unsaved
         self._saving += events
         self._unsaved = []
+        # (the insert also tells followers on other processes)
         await RunRepository(session, self.organization_id).insert_events(self.run_id, events)
-        await dialect.notify_events(session, self.run_id)
