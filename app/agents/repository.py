@@ -31,6 +31,12 @@ _TAKE_SEQ = Direct(
     .values(last_message_seq=_AGENTS.c.last_message_seq + bindparam("b_n"))
     .returning(*(_AGENTS.c[key] for _, key in _COLUMNS))
 )
+# A step's read of its agent (a later step, or after compaction): plain values, no ORM load.
+_READ = Direct(
+    select(*(_AGENTS.c[key] for _, key in _COLUMNS)).where(
+        _AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org")
+    )
+)
 _RECORD_RUN = Direct(
     update(_AGENTS)
     .where(_AGENTS.c.id == bindparam("b_agent"), _AGENTS.c.organization_id == bindparam("b_org"))
@@ -80,6 +86,15 @@ class AgentRepository(Repository):
         row = (await self.session.execute(stmt, params)).first()
         return None if row is None else (row.pending_approval, bool(row.busy))
 
+    async def read(self, agent_id: str) -> Agent | None:
+        """The agent as an object outside the session, for reading only (None if gone)."""
+        params = {"b_agent": agent_id, "b_org": self.organization_id}
+        rows = await self.direct_rows(_READ, params)
+        return self._detached(rows[0]) if rows else None
+
+    def _detached(self, row: Sequence[Any]) -> Agent:
+        return detached(Agent, {attr: v for (attr, _), v in zip(_COLUMNS, row, strict=True)})
+
     async def take_seq(self, agent_id: str, count: int) -> tuple[Agent, int] | None:
         """Lock the agent by reserving its next ``count`` message numbers; the agent as it
         now is (an object outside the session) and the first number, or None if it is gone.
@@ -88,10 +103,7 @@ class AgentRepository(Repository):
         rows = await self.direct_rows(_TAKE_SEQ, params)
         if not rows:
             return None
-        row = rows[0]
-        agent = detached(
-            Agent, {attr: value for (attr, _), value in zip(_COLUMNS, row, strict=True)}
-        )
+        agent = self._detached(rows[0])
         return agent, agent.last_message_seq - count + 1
 
     async def get_many(self, agent_ids: Sequence[str]) -> Sequence[Agent]:

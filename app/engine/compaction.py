@@ -58,6 +58,9 @@ class Record:
     messages_kept: int = 0
     context_tokens_before: int | None = None
     error: dict[str, Any] | None = field(default=None)
+    # Not metadata: the summary written and the messages the window kept after it.
+    summary: str | None = field(default=None, repr=False)
+    kept: list[ChatRow] | None = field(default=None, repr=False)
 
     def as_metadata(self) -> dict[str, Any]:
         return {

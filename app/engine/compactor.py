@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.compaction import CompactionSettings, read
 from app.agents.models import Agent
+from app.blocks.memory import MemoryView
 from app.engine import compaction
 from app.engine.context import CHARS_PER_TOKEN
 from app.engine.events import Compacted, EventSink
@@ -32,6 +33,7 @@ from app.messages.repository import MessageRepository
 from app.messages.thread import Thread, ThreadWindows
 from app.providers.base import InvalidResponseError, LLMProvider, ProviderError
 from app.providers.registry import ModelInfo, ProviderRegistry
+from app.tools.toolset import Toolset
 
 log = structlog.get_logger("app.engine")
 
@@ -57,6 +59,10 @@ class Overflow:
     previous: str | None  # the thread's current summary, folded into the new one
     context_tokens: int  # the window's estimated size before compaction
     trigger: str = compaction.OVERFLOW  # or ``compaction.MESSAGE_CAP``
+    # What the step read besides the window (a turn's step: its memory as the step sees it,
+    # and its tools), so that the step goes on without reading them again.
+    blocks: list[MemoryView] | None = None
+    toolset: Toolset | None = None
 
 
 class NothingToSummarizeError(Exception):
@@ -192,6 +198,7 @@ class Compactor:
         if announce:
             await sink.emit(event(message))
         record.summary_message_id = message.id
+        record.summary, record.kept = summary.text, summary.cut.kept
         record.messages_summarized, record.messages_kept = (
             len(summary.cut.summarized),
             len(summary.cut.kept),

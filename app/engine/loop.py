@@ -294,7 +294,7 @@ class Engine:
         """The next step's context, read with the caller's session (and agent and thread,
         if loaded). A window that overflows is an ``Overflow`` to compact, unless compaction
         is off or ``evict`` (then its oldest messages leave it)."""
-        agent = agent or await AgentRepository(session, spec.organization_id).get(spec.agent_id)
+        agent = agent or await AgentRepository(session, spec.organization_id).read(spec.agent_id)
         if agent is None:
             return ContextOverflowError(StopReason.error, f"agent {spec.agent_id} no longer exists")
         thread = thread or await _thread(session, spec, agent)
@@ -365,7 +365,9 @@ class Engine:
                     - room
                     + compaction.tokens_of(recent)
                 )
-                return Overflow(agent, thread, recent, info, budget, summary, used, trigger)
+                return Overflow(
+                    agent, thread, recent, info, budget, summary, used, trigger, blocks, toolset
+                )
         if window is None:
             return ContextOverflowError(
                 StopReason.error, "the newest message alone exceeds the window"
@@ -393,15 +395,34 @@ class Engine:
     async def _compacted(
         self, spec: TurnSpec, turn: "_Turn", overflow: Overflow
     ) -> _Step | ContextOverflowError:
-        """Compact the step's window (or, failing that, leave it to eviction) and read the
-        step's context again: a step compacts at most once."""
+        """Compact the step's window (or, failing that, leave it to eviction) and build the
+        step's context again: a step compacts at most once. After a summary the window is
+        the one the compaction left, with the memory and tools the step read; after a
+        fallback, everything is read again and the window evicts what does not fit."""
         announce = spec.include_compaction_messages
         record = await self.compactor.compact(
             overflow, self._owner(spec), turn.sink, announce=announce
         )
         turn.compactions.append(record)
-        async with self.db.session(write=False) as session:
-            prepared = await self.prepare(session, spec, evict=True)
+        if record.kept and overflow.blocks is not None and overflow.toolset is not None:
+            thread = replace(
+                overflow.thread,
+                context_start_seq=record.kept[0].seq,
+                summary_message_id=record.summary_message_id,
+            )
+            prepared: Prepared = self._build(
+                spec,
+                overflow.agent,
+                thread,
+                overflow.blocks,
+                record.kept,
+                overflow.toolset,
+                record.summary,
+                True,
+            )
+        else:
+            async with self.db.session(write=False) as session:
+                prepared = await self.prepare(session, spec, evict=True)
         if isinstance(prepared, Overflow):  # an evicting window does not: never reached
             return ContextOverflowError(StopReason.error, "the window overflows after compaction")
         return prepared

@@ -201,3 +201,27 @@ async def test_a_window_full_by_count_is_summarised_not_dropped(
     assert all(r[0]["status"] == "summarized" for r in records)
     said = [m for m in await history(client, agent["id"]) if m["message_type"] == "user_message"]
     assert len(said) == 8
+
+
+async def test_the_step_after_a_summary_sees_the_window_a_fresh_read_gives(
+    make_client: Any, summarizing: FakeLLMServer
+) -> None:
+    """The step that follows a summary goes on with the window the compaction left (it does
+    not read its memory and tools again); the next turn, which reads everything anew, is sent
+    the same messages and tools, then the step's own reply and its new input."""
+    client = await make_client(context_max_messages=10)
+    state = summarizing.state
+    agent = await create_agent(client)
+    for i in range(6):
+        state.add(Reply(text=f"reply {i}"))
+        await _send(client, agent["id"], f"message {i}")
+    requests = state.chat_requests
+    first = next(
+        i for i, r in enumerate(requests) if r["messages"][1]["content"].endswith("summary 1")
+    )
+    compacted, fresh = requests[first], requests[first + 1]
+    assert fresh["messages"][1]["content"].endswith("summary 1")  # no second summary yet
+    assert fresh["messages"][: len(compacted["messages"])] == compacted["messages"]
+    after = fresh["messages"][len(compacted["messages"]) :]
+    assert after[0]["role"] == "assistant" and after[-1]["role"] == "user"
+    assert fresh["tools"] == compacted["tools"]
