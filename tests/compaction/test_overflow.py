@@ -177,17 +177,25 @@ async def test_a_stream_shows_the_compaction_and_a_busy_thread_is_not_summarized
     assert (await turn).status_code == 200
 
 
+async def _short_turns(
+    make_client: Any, summarizing: FakeLLMServer, turns: int
+) -> tuple[httpx.AsyncClient, dict[str, Any]]:
+    """An agent of a server whose window holds 10 messages, after ``turns`` short turns."""
+    client = await make_client(context_max_messages=10)
+    agent = await create_agent(client)
+    for i in range(turns):
+        summarizing.state.add(Reply(text=f"reply {i}"))
+        await _send(client, agent["id"], f"message {i}")
+    return client, agent
+
+
 async def test_a_window_full_by_count_is_summarised_not_dropped(
     make_client: Any, summarizing: FakeLLMServer
 ) -> None:
     """Short messages that never fill the token window still leave it through a summary once
     the window holds nine tenths of ``context_max_messages``."""
-    client = await make_client(context_max_messages=10)
+    client, agent = await _short_turns(make_client, summarizing, 8)
     state = summarizing.state
-    agent = await create_agent(client)
-    for i in range(8):
-        state.add(Reply(text=f"reply {i}"))
-        await _send(client, agent["id"], f"message {i}")
     assert state.summary_requests, "the window never compacted"
     summarised = state.summary_requests[0]["messages"][-1]["content"]
     assert "message 0" in summarised  # the oldest went into the summary
@@ -209,13 +217,8 @@ async def test_the_step_after_a_summary_sees_the_window_a_fresh_read_gives(
     """The step that follows a summary goes on with the window the compaction left (it does
     not read its memory and tools again); the next turn, which reads everything anew, is sent
     the same messages and tools, then the step's own reply and its new input."""
-    client = await make_client(context_max_messages=10)
-    state = summarizing.state
-    agent = await create_agent(client)
-    for i in range(6):
-        state.add(Reply(text=f"reply {i}"))
-        await _send(client, agent["id"], f"message {i}")
-    requests = state.chat_requests
+    await _short_turns(make_client, summarizing, 6)
+    requests = summarizing.state.chat_requests
     first = next(
         i for i, r in enumerate(requests) if r["messages"][1]["content"].endswith("summary 1")
     )
