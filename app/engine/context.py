@@ -7,6 +7,7 @@ from typing import Any
 
 from app.agents.models import Agent
 from app.engine import rules
+from app.kit.memo import ByIdentity
 from app.messages.chat import REPLY_ARGUMENT, SEND_MESSAGE, to_chat
 from app.messages.recent import ChatRow
 from app.providers.base import LLMRequest
@@ -110,8 +111,19 @@ def reserve(agent: Agent) -> int:
 def budget(
     agent: Agent, context_window: int, system_prompt: str, tools: list[dict[str, Any]]
 ) -> int:
-    fixed = estimate_tokens(system_prompt) + estimate_tokens(json.dumps(tools))
+    fixed = estimate_tokens(system_prompt) + tools_tokens(tools)
     return context_window - reserve(agent) - fixed
+
+
+# The length of a schema's JSON, once per schema object (see ``rules.with_heartbeat``).
+_json_length: ByIdentity[dict[str, Any], int] = ByIdentity(lambda schema: len(json.dumps(schema)))
+
+
+def tools_tokens(tools: list[dict[str, Any]]) -> int:
+    """``estimate_tokens(json.dumps(tools))``, from each schema's remembered length: the
+    list's brackets, and ``", "`` between its items."""
+    chars = 2 + sum(_json_length(tool) for tool in tools) + 2 * max(len(tools) - 1, 0)
+    return chars // CHARS_PER_TOKEN + 1
 
 
 def response_format(agent: Agent) -> dict[str, Any] | None:

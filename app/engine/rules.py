@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from app.agents.models import Agent
 from app.engine.solver import Solver, ToolHistory
+from app.kit.memo import ByIdentity
 from app.providers.base import LLMResponse
 from app.runs.states import StopReason
 
@@ -168,9 +169,14 @@ def tool_choice(agent: Agent, has_tools: bool) -> Literal["required"] | None:
     return "required" if has_tools and uses_heartbeats(agent) else None
 
 
-def with_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
-    """A tool schema that also offers ``request_heartbeat`` (required, as Letta's are)."""
+def _with_heartbeat(schema: dict[str, Any]) -> dict[str, Any]:
     parameters = dict(schema.get("parameters") or {"type": "object", "properties": {}})
     properties = {**parameters.get("properties", {}), REQUEST_HEARTBEAT: HEARTBEAT_SCHEMA}
     required = [*parameters.get("required", []), REQUEST_HEARTBEAT]
     return {**schema, "parameters": {**parameters, "properties": properties, "required": required}}
+
+
+# A tool schema that also offers ``request_heartbeat`` (required, as Letta's are): made once
+# per schema (the built-in and registered tools' schemas are the process's own objects), so
+# a step's tools are the same objects from step to step. Never to be changed in place.
+with_heartbeat = ByIdentity(_with_heartbeat)
