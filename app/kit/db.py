@@ -6,7 +6,7 @@ repositories only ``flush``, and the owner commits once at the end. Sessions use
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +38,23 @@ async def now_in(session: AsyncSession) -> datetime:
     transaction follows, and a lease taken with it is not shortened by the wait."""
     await session.connection()
     return utcnow()
+
+
+# Work a unit of work does last, before it commits (the layers above register it: held
+# inserts, say); in registration order.
+_BEFORE_COMMIT: list[Callable[[AsyncSession], Awaitable[None]]] = []
+
+
+def before_commit(
+    hook: Callable[[AsyncSession], Awaitable[None]],
+) -> Callable[[AsyncSession], Awaitable[None]]:
+    _BEFORE_COMMIT.append(hook)
+    return hook
+
+
+async def _finishing(session: AsyncSession) -> None:
+    for hook in _BEFORE_COMMIT:
+        await hook(session)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -115,6 +132,7 @@ class Database:
         factory = self._write if write else self._read
         async with factory() as session, session.begin():
             yield session
+            await _finishing(session)
 
     @asynccontextmanager
     async def _serialised(self, lock: asyncio.Lock) -> AsyncIterator[AsyncSession]:
@@ -126,6 +144,7 @@ class Database:
             try:
                 async with self._write(bind=connection) as session, session.begin():
                     yield session
+                    await _finishing(session)
             finally:
                 lock.release()
 

@@ -15,7 +15,8 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.instrumentation import manager_of_class
 
-from app.kit.db import Base
+from app.kit import batch
+from app.kit.db import Base, before_commit
 from app.kit.direct import Direct, Driver, Plan, Row, driver_of, translated
 
 # One entry per mapped column: the attribute name, the column key, and its default (None for
@@ -23,6 +24,7 @@ from app.kit.direct import Direct, Driver, Plan, Row, driver_of, translated
 _Field = tuple[str, str, Callable[[], Any] | None]
 _FIELDS: dict[type[Base], list[_Field]] = {}
 _INSERTS: dict[type[Base], Direct] = {}
+_INSERTIONS: dict[type[Base], batch.Insertion] = {}
 _Row = TypeVar("_Row", bound=Base)
 _ATTRS: dict[type[Base], frozenset[str]] = {}
 # The key under which a session's ``info`` holds (its transaction, that transaction's
@@ -38,9 +40,11 @@ class Repository:
         self.organization_id = organization_id
 
     async def connection(self) -> AsyncConnection:
-        """The connection of the session's transaction (begun if it was not yet). Kept on
-        the session for the rest of that transaction: asking the session costs a trip
-        through its greenlet on every statement, and a turn's statements all ask."""
+        """The connection of the session's transaction (begun if it was not yet), with the
+        inserts held for it sent. Kept on the session for the rest of that transaction:
+        asking the session costs a trip through its greenlet on every statement, and a
+        turn's statements all ask."""
+        await self.send_held()
         connection: AsyncConnection = (await self._held())[1]
         return connection
 
@@ -64,6 +68,7 @@ class Repository:
     async def direct_rows(self, statement: Direct, params: Mapping[str, Any]) -> list[Row]:
         """Run a direct statement (``app.kit.direct``) in the session's transaction; its
         rows, as tuples of processed values."""
+        statement, params = await self._with_held(statement, params)
         connection, driver = await self._direct()
         plan = statement.plan(connection.dialect)
         sql, args = _announced(connection, plan, plan.args(params), many=False)
@@ -75,6 +80,10 @@ class Repository:
 
     async def direct_count(self, statement: Direct, params: Mapping[str, Any]) -> int:
         """Run a direct statement that returns no rows; the number of rows it matched."""
+        statement, params = await self._with_held(statement, params)
+        return await self._count(statement, params)
+
+    async def _count(self, statement: Direct, params: Mapping[str, Any]) -> int:
         connection, driver = await self._direct()
         plan = statement.plan(connection.dialect)
         sql, args = _announced(connection, plan, plan.args(params), many=False)
@@ -88,6 +97,7 @@ class Repository:
         if len(params) == 1:
             await self.direct_count(statement, params[0])
             return
+        await self.send_held()
         connection, driver = await self._direct()
         plan = statement.plan(connection.dialect)
         sql, many = _announced(connection, plan, [plan.args(p) for p in params], many=True)
@@ -96,6 +106,26 @@ class Repository:
         except Exception as error:  # noqa: BLE001 (raised again, as Core would raise it)
             raise await translated(connection, plan, many, error) from None
 
+    async def _with_held(
+        self, statement: Direct, params: Mapping[str, Any]
+    ) -> tuple[Direct, Mapping[str, Any]]:
+        """``statement`` carrying the inserts held for the session, when it can; else they
+        are sent first (``app.kit.batch``)."""
+        info = self.session.info
+        if batch.HELD not in info:
+            return statement, params
+        waiting = batch.held(info)
+        if waiting and batch.can_carry(statement, waiting):
+            return batch.combined(statement, batch.take(info), params)
+        await self.send_held()
+        return statement, params
+
+    async def send_held(self) -> None:
+        """Send the inserts held for the session now, in one statement."""
+        waiting = batch.take(self.session.info)
+        if waiting:
+            await self._count(*batch.combined(None, waiting, {}))
+
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> Result[Any]:
@@ -103,21 +133,47 @@ class Repository:
         connection = await self.connection()
         return await connection.execute(statement, params)
 
-    async def insert_rows(self, entity: type[Base], rows: Sequence[Base]) -> None:
+    async def insert_rows(
+        self, entity: type[Base], rows: Sequence[Base], *, later: bool = False
+    ) -> None:
         """Insert ORM objects of one class with one direct INSERT (an executemany for
-        several). The objects stay unattached to the session: no flush tracks them."""
+        several). The objects stay unattached to the session: no flush tracks them.
+        ``later``: on PostgreSQL the rows go with the transaction's next statement
+        (``app.kit.batch``); nothing may expect the database to have refused them by then."""
         if not rows:
+            return
+        if later and self._holds():
+            batch.hold(self.session.info, _insertion(entity), [insert_params(r) for r in rows])
             return
         statement = _INSERTS.get(entity)
         if statement is None:
             statement = _INSERTS[entity] = Direct(table_of(entity).insert())
         await self.direct_many(statement, [insert_params(r) for r in rows])
 
+    def _holds(self) -> bool:
+        bind = self.session.bind
+        return bind is not None and bind.dialect.name == "postgresql"
+
     async def rowcount(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> int:
         result = await self.execute(statement, params)
         return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+def _insertion(entity: type[Base]) -> batch.Insertion:
+    found = _INSERTIONS.get(entity)
+    if found is None:
+        keys = tuple(key for _, key, _ in _fields(entity))
+        found = _INSERTIONS[entity] = batch.Insertion(table_of(entity), keys)
+    return found
+
+
+@before_commit
+async def _send_held(session: AsyncSession) -> None:
+    """A unit of work's held inserts go before its commit (one statement)."""
+    if session.info.get(batch.HELD):
+        await Repository(session, "").send_held()
 
 
 def _announced(

@@ -148,8 +148,9 @@ class MessageRepository(Repository):
         await self.insert(messages)
 
     async def insert(self, messages: Sequence[Message]) -> None:
-        """Store numbered messages now, in one statement (they stay out of the session)."""
-        await self.insert_rows(Message, messages)
+        """Store numbered messages with the transaction's next statement, in one statement
+        (``app.kit.batch``; they stay out of the session)."""
+        await self.insert_rows(Message, messages, later=True)
 
     def add_all(self, messages: Sequence[Message]) -> None:
         self.session.add_all(messages)

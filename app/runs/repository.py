@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.kit import dialect
+from app.kit import batch, dialect
 from app.kit.db import utcnow
 from app.kit.direct import Direct
 from app.kit.pagination import Order, PageParams, paginate
@@ -29,19 +29,21 @@ from app.runs.states import ACTIVE, ENDED, RunStatus
 
 _RUNS = table_of(Run)
 _EVENTS = table_of(RunEvent)
-# Stream events, and on PostgreSQL the same statement tells followers on other processes
-# that the run has new ones (``dialect.EVENTS_CHANNEL``; one notification per transaction
-# and run, however many rows: PostgreSQL folds identical ones).
-_INSERT_EVENTS = {
-    False: Direct(_EVENTS.insert()),
-    True: Direct(
-        _EVENTS.insert().returning(
-            func.pg_notify(
-                bindparam("b_channel", dialect.EVENTS_CHANNEL, type_=String()), _EVENTS.c.run_id
-            )
-        )
+_EVENT_KEYS = ("run_id", "seq", "organization_id", "payload", "created_at")
+# Stream events (SQLite). On PostgreSQL they go with the transaction's next statement
+# (``app.kit.batch``), whose insert also tells followers on other processes that the run has
+# new ones (``dialect.EVENTS_CHANNEL``; one notification per transaction and run, however
+# many rows: PostgreSQL folds identical ones).
+_INSERT_EVENTS = Direct(_EVENTS.insert())
+_ANNOUNCED_EVENTS = batch.Insertion(
+    _EVENTS,
+    _EVENT_KEYS,
+    (
+        func.pg_notify(
+            bindparam("b_events_channel", dialect.EVENTS_CHANNEL, type_=String()), _EVENTS.c.run_id
+        ),
     ),
-}
+)
 
 
 @cache
@@ -62,7 +64,7 @@ def _finish(columns: tuple[str, ...], announce: bool) -> Direct:
         .values(values)
     )
     if announce:
-        channel = bindparam("b_channel", dialect.DONE_CHANNEL, type_=String())
+        channel = bindparam("b_done_channel", dialect.DONE_CHANNEL, type_=String())
         statement = statement.returning(func.pg_notify(channel, _RUNS.c.id))
     return Direct(statement)
 
@@ -71,7 +73,8 @@ class RunRepository(Repository):
     """Every run and step query, scoped to one organization."""
 
     async def insert_step(self, step: Step) -> None:
-        await self.insert_rows(Step, [step])
+        """Store a step row with the transaction's next statement (``app.kit.batch``)."""
+        await self.insert_rows(Step, [step], later=True)
 
     @property
     def _announces(self) -> bool:
@@ -92,7 +95,10 @@ class RunRepository(Repository):
             }
             for seq, payload in events
         ]
-        await self.direct_many(_INSERT_EVENTS[self._announces], rows)
+        if self._announces:
+            batch.hold(self.session.info, _ANNOUNCED_EVENTS, rows)
+        else:
+            await self.direct_many(_INSERT_EVENTS, rows)
 
     def _scoped(self) -> Select[Run]:
         return select(Run).where(Run.organization_id == self.organization_id)
@@ -166,9 +172,10 @@ class RunRepository(Repository):
         return int(row[0]), int(row[1]), int(row[2])
 
     async def add(self, run: Run) -> None:
-        """Store a new run now, in one statement. It stays out of the session: later
-        changes go through this repository's statements, not a flush."""
-        await self.insert_rows(Run, [run])
+        """Store a new run with the transaction's next statement (``app.kit.batch``). It
+        stays out of the session: later changes go through this repository's statements,
+        not a flush."""
+        await self.insert_rows(Run, [run], later=True)
 
     async def insert_unless_waiting(self, values: dict[str, Any]) -> None:
         """Insert a run unless its agent already has one of its kind waiting, as the partial

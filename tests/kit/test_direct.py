@@ -26,6 +26,7 @@ from app.kit.db import Database, JSONType, UTCDateTime, utcnow
 from app.kit.direct import Direct
 from app.kit.repository import Repository
 from tests.conftest import BACKEND
+from tests.kit.tables import created
 
 _META = MetaData()
 _PROBE = Table(
@@ -50,13 +51,8 @@ _ORG = "org-test"  # the repository's scope; the probe table has none
 
 @pytest.fixture
 async def probe(db: Database) -> AsyncIterator[Database]:
-    async with db.engine.begin() as connection:
-        await connection.run_sync(_META.create_all)
-    try:
-        yield db
-    finally:
-        async with db.engine.begin() as connection:
-            await connection.run_sync(_META.drop_all)
+    async with created(db, _META) as made:
+        yield made
 
 
 def _row(row_id: int, **values: Any) -> dict[str, Any]:
