@@ -151,3 +151,8 @@ def _before_flush(session: Session, _context: UOWTransaction, _instances: object
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     _send(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous: object) -> None:
+    take(session.info)  # what was held goes with the transaction

@@ -143,12 +143,18 @@ class Repository:
         if not rows:
             return
         if later and self._holds():
-            batch.hold(self.session.info, _insertion(entity), [insert_params(r) for r in rows])
+            await self.hold(_insertion(entity), [insert_params(r) for r in rows])
             return
         statement = _INSERTS.get(entity)
         if statement is None:
             statement = _INSERTS[entity] = Direct(table_of(entity).insert())
         await self.direct_many(statement, [insert_params(r) for r in rows])
+
+    async def hold(self, insertion: batch.Insertion, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Keep ``rows`` for the transaction's next statement (``app.kit.batch``; PostgreSQL).
+        The transaction is begun first, so that a rollback drops them with it."""
+        await self._held()
+        batch.hold(self.session.info, insertion, rows)
 
     def _holds(self) -> bool:
         bind = self.session.bind

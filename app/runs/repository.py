@@ -96,7 +96,7 @@ class RunRepository(Repository):
             for seq, payload in events
         ]
         if self._announces:
-            batch.hold(self.session.info, _ANNOUNCED_EVENTS, rows)
+            await self.hold(_ANNOUNCED_EVENTS, rows)
         else:
             await self.direct_many(_INSERT_EVENTS, rows)
 

@@ -71,8 +71,8 @@ def statements(db: Database) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def _hold(repo: Repository, insertion: batch.Insertion, *rows: dict[str, Any]) -> None:
-    batch.hold(repo.session.info, insertion, rows)
+async def _hold(repo: Repository, insertion: batch.Insertion, *rows: dict[str, Any]) -> None:
+    await repo.hold(insertion, rows)
 
 
 async def _ones(db: Database) -> list[Any]:
@@ -85,8 +85,8 @@ async def test_held_rows_ride_with_the_next_write_that_can_carry_them(tables: Da
     with statements(tables) as seen:
         async with tables.session() as session:
             repo = Repository(session, _ORG)
-            _hold(repo, _ONES, {"id": 1, "name": "a"})
-            _hold(repo, _ONES, {"id": 2, "name": "b"})  # the same kind: one clause
+            await _hold(repo, _ONES, {"id": 1, "name": "a"})
+            await _hold(repo, _ONES, {"id": 2, "name": "b"})  # the same kind: one clause
             assert await repo.direct_count(_RENAME_TWO, {"b_id": 99, "v_one": 1}) == 0
     assert len(seen) == 1 and seen[0].startswith("WITH w0 AS")
     assert "w1" not in seen[0]
@@ -98,8 +98,8 @@ async def test_what_is_held_at_the_commit_goes_in_one_statement(tables: Database
     with statements(tables) as seen:
         async with tables.session() as session:
             repo = Repository(session, _ORG)
-            _hold(repo, _TWOS, {"id": 10, "one_id": 1})
-            _hold(repo, _ONES, {"id": 3, "name": "c"})
+            await _hold(repo, _TWOS, {"id": 10, "one_id": 1})
+            await _hold(repo, _ONES, {"id": 3, "name": "c"})
     assert len(seen) == 1 and seen[0].startswith("WITH w0 AS")
     assert await _ones(tables) == [3]
 
@@ -109,10 +109,10 @@ async def test_a_write_on_a_held_table_and_a_read_send_them_first(tables: Databa
     with statements(tables) as seen:
         async with tables.session() as session:
             repo = Repository(session, _ORG)
-            _hold(repo, _ONES, {"id": 1, "name": "a"})
+            await _hold(repo, _ONES, {"id": 1, "name": "a"})
             # The UPDATE would not see a row inserted beside it: the row goes first.
             assert await repo.direct_count(_RENAME_ONE, {"b_id": 1, "v_name": "z"}) == 1
-            _hold(repo, _ONES, {"id": 2, "name": "b"})
+            await _hold(repo, _ONES, {"id": 2, "name": "b"})
             assert [r[0] for r in await repo.direct_rows(_COUNT_ONES, {})] == [1, 2]
     assert [s.split()[0] for s in seen] == ["INSERT", "UPDATE", "INSERT", "SELECT"]
 
@@ -121,15 +121,15 @@ async def test_a_write_on_a_held_table_and_a_read_send_them_first(tables: Databa
 async def test_core_orm_and_the_commit_see_held_rows(tables: Database) -> None:
     async with tables.session() as session:
         repo = Repository(session, _ORG)
-        _hold(repo, _ONES, {"id": 1, "name": "a"})
+        await _hold(repo, _ONES, {"id": 1, "name": "a"})
         assert await session.scalar(select(_ONE.c.name).where(_ONE.c.id == 1)) == "a"  # ORM
-        _hold(repo, _ONES, {"id": 2, "name": "b"})
+        await _hold(repo, _ONES, {"id": 2, "name": "b"})
         assert (await repo.execute(select(_ONE.c.id), {})).all() == [(1,), (2,)]  # Core
-        _hold(repo, _ONES, {"id": 3, "name": "c"})  # sent at the commit
+        await _hold(repo, _ONES, {"id": 3, "name": "c"})  # sent at the commit
     assert await _ones(tables) == [1, 2, 3]
     session = tables._write()  # a session that commits by itself
     async with session:
-        _hold(Repository(session, _ORG), _ONES, {"id": 4, "name": "d"})
+        await _hold(Repository(session, _ORG), _ONES, {"id": 4, "name": "d"})
         await session.commit()
     assert await _ones(tables) == [1, 2, 3, 4]
 
@@ -141,17 +141,24 @@ async def test_a_rollback_drops_them_and_their_error_fails_the_carrier(tables: D
 
     async def abandoned() -> None:
         async with tables.session() as session:
-            _hold(Repository(session, _ORG), _ONES, {"id": 1, "name": "a"})
+            await _hold(Repository(session, _ORG), _ONES, {"id": 1, "name": "a"})
             raise Abandoned
 
     with pytest.raises(Abandoned):
         await abandoned()
     assert await _ones(tables) == []
+    session = tables._write()
+    async with session:
+        await _hold(Repository(session, _ORG), _ONES, {"id": 2, "name": "b"})
+        await session.rollback()
+        assert not session.info.get(batch.HELD)
+        await session.commit()
+    assert await _ones(tables) == []
 
     async def clashing() -> None:
         async with tables.session() as session:
             repo = Repository(session, _ORG)
-            _hold(repo, _ONES, {"id": 5, "name": "a"}, {"id": 5, "name": "again"})
+            await _hold(repo, _ONES, {"id": 5, "name": "a"}, {"id": 5, "name": "again"})
             await repo.direct_count(_RENAME_TWO, {"b_id": 1, "v_one": 1})
 
     with pytest.raises(exc.IntegrityError):
