@@ -97,7 +97,7 @@ def _verdict(ok: bool) -> str:
 
 
 def _target(db: str, what: str, value: str, target: str, ok: bool) -> None:
-    out(f"  {db:<11}{what:<26}{value:<28}target {target:<18}{_verdict(ok)}")
+    out(f"  {db:<11}{what:<26}{value:<40}target {target:<18}{_verdict(ok)}")
 
 
 def targets(db: str, clients: int, sides: dict[str, Side]) -> None:
@@ -112,8 +112,11 @@ def targets(db: str, clients: int, sides: dict[str, Side]) -> None:
             ">= 0.6x, 0 errors", rate >= 0.6 and errors == 0)  # fmt: skip
     cores = os.cpu_count() or 1
     fair = div(ms(svc.load.latencies, 0.99), ms(svc.sequential, 0.5) * clients / cores)
-    _target(db, f"fairness p99 @{clients}", f"{fair:.2f}x seq p50*{clients}/{cores}",
-            "close to 1x", fair <= 1.5)  # fmt: skip
+    # The limit's own figure beside it: the load driver, the model and the database share
+    # the cores, so neither side reaches 1x on a small machine.
+    limit_fair = div(ms(lim.load.latencies, 0.99), base * clients / cores)
+    shown = f"{fair:.2f}x seq p50*{clients}/{cores} (limit {limit_fair:.2f}x)"
+    _target(db, f"fairness p99 @{clients}", shown, "close to 1x", fair <= 1.5)
     first, last = svc.history_ends()
     flat = div(last, first)
     _target(db, "history flat", f"last/first 10% {flat:.2f}x", "<= 1.1x", flat <= 1.1)
