@@ -30,26 +30,39 @@ from app.kit.direct import Direct
 HELD = "app.kit.batch.held"
 # Combined statements kept, by shape; a turn's shapes are few.
 _MAX_SHAPES = 512
+# Rows held at most: beyond, they are sent (every row's values are parameters of one
+# statement, and each number of rows is a statement of its own).
+MAX_ROWS = 100
 
 
-@dataclass(frozen=True, eq=False, slots=True)
 class Insertion:
     """How rows of one kind are inserted: the table, the columns given (in order), and
     what the insert returns (a notification, say)."""
 
-    table: Table
-    keys: tuple[str, ...]
-    returning: tuple[ColumnElement[Any], ...] = ()
+    __slots__ = ("keys", "many", "returning", "table")
+
+    def __init__(
+        self, table: Table, keys: tuple[str, ...], returning: tuple[ColumnElement[Any], ...] = ()
+    ) -> None:
+        self.table, self.keys, self.returning = table, keys, returning
+        # Rows of this kind inserted at once, one parameter set per row (named by column).
+        self.many = Direct(
+            self._returning(insert(table).values({k: _bind(table, k, k) for k in keys}))
+        )
 
     def statement(self, count: int, tag: str) -> Insert:
         """An insert of ``count`` rows whose parameters are named ``{tag}_{row}_{key}``."""
-        columns = self.table.c
         rows = [
-            {k: bindparam(f"{tag}_{i}_{k}", type_=columns[k].type) for k in self.keys}
-            for i in range(count)
+            {k: _bind(self.table, k, f"{tag}_{i}_{k}") for k in self.keys} for i in range(count)
         ]
-        statement = insert(self.table).values(rows)
+        return self._returning(insert(self.table).values(rows))
+
+    def _returning(self, statement: Insert) -> Insert:
         return statement.returning(*self.returning) if self.returning else statement
+
+
+def _bind(table: Table, key: str, name: str) -> Any:
+    return bindparam(name, type_=table.c[key].type)
 
 
 @dataclass(slots=True)
@@ -73,6 +86,10 @@ def hold(info: dict[str, Any], insertion: Insertion, rows: Sequence[Mapping[str,
         waiting[-1].rows.extend(rows)
     else:
         waiting.append(Held(insertion, list(rows)))
+
+
+def count(info: dict[str, Any]) -> int:
+    return sum(len(h.rows) for h in info.get(HELD) or ())
 
 
 def take(info: dict[str, Any]) -> list[Held]:

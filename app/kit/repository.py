@@ -27,9 +27,9 @@ _INSERTS: dict[type[Base], Direct] = {}
 _INSERTIONS: dict[type[Base], batch.Insertion] = {}
 _Row = TypeVar("_Row", bound=Base)
 _ATTRS: dict[type[Base], frozenset[str]] = {}
-# The key under which a session's ``info`` holds (its transaction, that transaction's
+# The key under which a session's ``info`` keeps (its transaction, that transaction's
 # connection, and the driver's connection under it once asked for).
-_HELD = "app.kit.repository.connection"
+_TRANSACTION = "app.kit.repository.connection"
 
 
 class Repository:
@@ -45,25 +45,26 @@ class Repository:
         asking the session costs a trip through its greenlet on every statement, and a
         turn's statements all ask."""
         await self.send_held()
-        connection: AsyncConnection = (await self._held())[1]
+        connection: AsyncConnection = (await self._transaction())[1]
         return connection
 
-    async def _held(self) -> list[Any]:
+    async def _transaction(self) -> list[Any]:
         session = self.session
-        held: list[Any] | None = session.info.get(_HELD)
-        if held is not None:
+        kept: list[Any] | None = session.info.get(_TRANSACTION)
+        if kept is not None:
             current = session.sync_session.get_transaction()
-            if current is not None and current is held[0] and current.is_active:
-                return held
+            if current is not None and current is kept[0] and current.is_active:
+                return kept
         connection = await session.connection()
-        held = session.info[_HELD] = [session.sync_session.get_transaction(), connection, None]
-        return held
+        kept = [session.sync_session.get_transaction(), connection, None]
+        session.info[_TRANSACTION] = kept
+        return kept
 
     async def _direct(self) -> tuple[AsyncConnection, Driver]:
-        held = await self._held()
-        if held[2] is None:
-            held[2] = await driver_of(held[1])
-        return held[1], held[2]
+        kept = await self._transaction()
+        if kept[2] is None:
+            kept[2] = await driver_of(kept[1])
+        return kept[1], kept[2]
 
     async def direct_rows(self, statement: Direct, params: Mapping[str, Any]) -> list[Row]:
         """Run a direct statement (``app.kit.direct``) in the session's transaction; its
@@ -153,8 +154,14 @@ class Repository:
     async def hold(self, insertion: batch.Insertion, rows: Sequence[Mapping[str, Any]]) -> None:
         """Keep ``rows`` for the transaction's next statement (``app.kit.batch``; PostgreSQL).
         The transaction is begun first, so that a rollback drops them with it."""
-        await self._held()
+        await self._transaction()
+        if len(rows) > batch.MAX_ROWS:  # too many to hold: sent now, in order
+            await self.send_held()
+            await self.direct_many(insertion.many, rows)
+            return
         batch.hold(self.session.info, insertion, rows)
+        if batch.count(self.session.info) > batch.MAX_ROWS:
+            await self.send_held()
 
     def _holds(self) -> bool:
         bind = self.session.bind

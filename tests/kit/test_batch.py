@@ -177,3 +177,22 @@ async def test_rows_asked_to_wait_wait_on_postgresql_only(db: Database) -> None:
         assert organization.created_at is not None  # its default, filled in when held
     async with db.session() as session:
         await session.execute(delete(Organization).where(Organization.id == organization.id))
+
+
+@postgresql_only
+async def test_many_rows_are_not_held(tables: Database) -> None:
+    over = [{"id": i, "name": f"n{i}"} for i in range(batch.MAX_ROWS + 1)]
+    with statements(tables) as seen:
+        async with tables.session() as session:
+            repo = Repository(session, _ORG)
+            await _hold(repo, _TWOS, {"id": 1, "one_id": 1})
+            await _hold(repo, _ONES, *over)  # the held row first, then these at once
+            assert not session.info.get(batch.HELD)
+            for i in range(batch.MAX_ROWS):
+                await _hold(repo, _TWOS, {"id": 100 + i, "one_id": i})
+            assert batch.count(session.info) == batch.MAX_ROWS
+            await _hold(repo, _TWOS, {"id": 999, "one_id": 0})  # one too many: all sent
+            assert not session.info.get(batch.HELD)
+    assert [s.split()[0] for s in seen] == ["INSERT", "INSERT", "INSERT"]
+    assert "VALUES ($1::INTEGER, $2::VARCHAR)" in seen[1]  # one parameter set per row
+    assert await _ones(tables) == list(range(batch.MAX_ROWS + 1))
