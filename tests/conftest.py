@@ -23,6 +23,7 @@ from app.kit.db import Database
 from app.kit.ids import DEFAULT_ORG_ID
 from app.main import create_app
 from app.models import Base
+from tests import route_analysis
 from tests.fakes.llm_server import FakeLLMServer, run_fake_llm
 
 BACKEND = os.environ.get("SLEEPTIME_TEST_DB", "sqlite")
@@ -30,6 +31,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "SLEEPTIME_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 MODEL = "openai/gpt-4o-mini"
+
+# Every test builds an app of its own: FastAPI analyses the module-level routes once per
+# process instead of once per app (see the module).
+route_analysis.install()
 
 
 async def _admin_execute(sql: str) -> None:
