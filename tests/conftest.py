@@ -23,7 +23,7 @@ from app.kit.db import Database
 from app.kit.ids import DEFAULT_ORG_ID
 from app.main import create_app
 from app.models import Base
-from tests import route_analysis
+from tests import route_analysis, tls_defaults
 from tests.fakes.llm_server import FakeLLMServer, run_fake_llm
 
 BACKEND = os.environ.get("SLEEPTIME_TEST_DB", "sqlite")
@@ -32,9 +32,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 MODEL = "openai/gpt-4o-mini"
 
-# Every test builds an app of its own: FastAPI analyses the module-level routes once per
-# process instead of once per app (see the module).
+# Every test builds an app of its own: what FastAPI and httpx build for an app from the same
+# module-level routes and default settings is built once per process (see the modules).
 route_analysis.install()
+tls_defaults.install()
 
 
 async def _admin_execute(sql: str) -> None:
