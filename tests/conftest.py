@@ -23,7 +23,7 @@ from app.kit.db import Database
 from app.kit.ids import DEFAULT_ORG_ID
 from app.main import create_app
 from app.models import Base
-from tests import route_analysis, tls_defaults
+from tests import plain_tracebacks, route_analysis, tls_defaults
 from tests.fakes.llm_server import FakeLLMServer, run_fake_llm
 
 BACKEND = os.environ.get("SLEEPTIME_TEST_DB", "sqlite")
@@ -36,6 +36,7 @@ MODEL = "openai/gpt-4o-mini"
 # module-level routes and default settings is built once per process (see the modules).
 route_analysis.install()
 tls_defaults.install()
+plain_tracebacks.install()
 
 
 async def _admin_execute(sql: str) -> None:
