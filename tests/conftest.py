@@ -130,8 +130,7 @@ def fake_llm(_fake_llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
     _fake_llm_server.state.reset()
 
 
-@pytest.fixture
-def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
+def base_settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
     return Settings(
         database_url=database_url,
         openai_base_url=fake_llm.base_url,
@@ -142,8 +141,31 @@ def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
     )
 
 
+@pytest.fixture
+def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
+    return base_settings(database_url, fake_llm)
+
+
 AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 AppAndClient = tuple[FastAPI, httpx.AsyncClient]
+
+
+async def _start(stack: list[tuple[Any, httpx.AsyncClient]], settings: Settings) -> AppAndClient:
+    app = create_app(settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://testserver",
+    )
+    stack.append((lifespan, client))
+    return app, client
+
+
+async def _stop(stack: list[tuple[Any, httpx.AsyncClient]]) -> None:
+    for lifespan, client in reversed(stack):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture
@@ -154,20 +176,37 @@ async def make_app(
     stack: list[tuple[Any, httpx.AsyncClient]] = []
 
     async def build(**overrides: Any) -> AppAndClient:
-        app = create_app(settings.model_copy(update=overrides))
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        )
-        stack.append((lifespan, client))
-        return app, client
+        return await _start(stack, settings.model_copy(update=overrides))
 
     yield build
-    for lifespan, client in reversed(stack):
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+    await _stop(stack)
+
+
+@pytest.fixture(scope="module")
+async def module_client(
+    database_url: str, db: Database, _fake_llm_server: FakeLLMServer
+) -> AsyncIterator[AppFactory]:
+    """A client of an app shared by the module's tests, one app per set of settings
+    overrides: only for tests whose requests are answered before anything an app or its
+    database holds is read or written (an unsupported route's 501, a missing key's 401), for
+    which an app per test bought nothing. The tables are still emptied after each test.
+
+    The app does not dispatch: living across tests, it must not run what another test
+    queued (and leaves queued, on purpose, with dispatching off)."""
+    stack: list[tuple[Any, httpx.AsyncClient]] = []
+    clients: dict[str, httpx.AsyncClient] = {}
+    settings = base_settings(database_url, _fake_llm_server).model_copy(
+        update={"dispatcher": False}
+    )
+
+    async def build(**overrides: Any) -> httpx.AsyncClient:
+        key = repr(sorted(overrides.items()))
+        if key not in clients:
+            clients[key] = (await _start(stack, settings.model_copy(update=overrides)))[1]
+        return clients[key]
+
+    yield build
+    await _stop(stack)
 
 
 @pytest.fixture

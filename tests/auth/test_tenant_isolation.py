@@ -294,9 +294,9 @@ def test_every_route_is_listed() -> None:
 )
 @pytest.mark.parametrize(("method", "path"), AUTH_ROUTES, ids=[f"{m} {p}" for m, p in AUTH_ROUTES])
 async def test_every_route_needs_a_valid_key(
-    make_client: AppFactory, method: str, path: str, authorization: str | None
+    module_client: AppFactory, method: str, path: str, authorization: str | None
 ) -> None:
-    client = await make_client(auth=AuthMode.required)
+    client = await module_client(auth=AuthMode.required)
     headers = {} if authorization is None else {"Authorization": authorization}
     body: dict[str, Any] | None = {} if method in {"POST", "PATCH"} else None
     response = await client.request(method, concrete(path), json=body, headers=headers)
@@ -371,9 +371,9 @@ async def test_revoked_key_is_401_at_once_and_other_keys_still_work(
 @pytest.mark.parametrize("path", HEALTH_ROUTES)
 @pytest.mark.parametrize("authorization", [None, "Bearer sk-slp-not-a-real-key", "garbage"])
 async def test_health_routes_need_no_key(
-    make_client: AppFactory, path: str, authorization: str | None
+    module_client: AppFactory, path: str, authorization: str | None
 ) -> None:
-    client = await make_client(auth=AuthMode.required)
+    client = await module_client(auth=AuthMode.required)
     headers = {} if authorization is None else {"Authorization": authorization}
     response = await client.get(path, headers=headers)
     assert response.status_code == 200, response.text
