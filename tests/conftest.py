@@ -148,6 +148,7 @@ def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
 
 AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 AppAndClient = tuple[FastAPI, httpx.AsyncClient]
+AppMaker = Callable[..., Awaitable[AppAndClient]]
 
 
 async def _start(stack: list[tuple[Any, httpx.AsyncClient]], settings: Settings) -> AppAndClient:
@@ -183,30 +184,41 @@ async def make_app(
 
 
 @pytest.fixture(scope="module")
-async def module_client(
+async def module_app(
     database_url: str, db: Database, _fake_llm_server: FakeLLMServer
-) -> AsyncIterator[AppFactory]:
-    """A client of an app shared by the module's tests, one app per set of settings
-    overrides: only for tests whose requests are answered before anything an app or its
-    database holds is read or written (an unsupported route's 501, a missing key's 401), for
-    which an app per test bought nothing. The tables are still emptied after each test.
+) -> AsyncIterator[AppMaker]:
+    """An app shared by the module's tests, one per set of settings overrides, with a
+    client: only for requests answered before anything an app or its database holds is read
+    or written (an unsupported route's 501, a missing key's 401), for which an app per test
+    bought nothing, or to build rows once for many tests. The tables are still emptied after
+    each test.
 
     The app does not dispatch: living across tests, it must not run what another test
     queued (and leaves queued, on purpose, with dispatching off)."""
     stack: list[tuple[Any, httpx.AsyncClient]] = []
-    clients: dict[str, httpx.AsyncClient] = {}
+    apps: dict[str, AppAndClient] = {}
     settings = base_settings(database_url, _fake_llm_server).model_copy(
         update={"dispatcher": False}
     )
 
-    async def build(**overrides: Any) -> httpx.AsyncClient:
+    async def build(**overrides: Any) -> AppAndClient:
         key = repr(sorted(overrides.items()))
-        if key not in clients:
-            clients[key] = (await _start(stack, settings.model_copy(update=overrides)))[1]
-        return clients[key]
+        if key not in apps:
+            apps[key] = await _start(stack, settings.model_copy(update=overrides))
+        return apps[key]
 
     yield build
     await _stop(stack)
+
+
+@pytest.fixture(scope="module")
+def module_client(module_app: AppMaker) -> AppFactory:
+    """The client of ``module_app``'s app for these overrides."""
+
+    async def build(**overrides: Any) -> httpx.AsyncClient:
+        return (await module_app(**overrides))[1]
+
+    return build
 
 
 @pytest.fixture
