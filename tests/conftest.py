@@ -23,6 +23,7 @@ from app.kit.db import Database
 from app.kit.ids import DEFAULT_ORG_ID
 from app.main import create_app
 from app.models import Base
+from tests import plain_tracebacks, route_analysis, tls_defaults
 from tests.fakes.llm_server import FakeLLMServer, run_fake_llm
 
 BACKEND = os.environ.get("SLEEPTIME_TEST_DB", "sqlite")
@@ -30,6 +31,12 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "SLEEPTIME_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 MODEL = "openai/gpt-4o-mini"
+
+# Every test builds an app of its own: what FastAPI and httpx build for an app from the same
+# module-level routes and default settings is built once per process (see the modules).
+route_analysis.install()
+tls_defaults.install()
+plain_tracebacks.install()
 
 
 async def _admin_execute(sql: str) -> None:
@@ -123,8 +130,7 @@ def fake_llm(_fake_llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
     _fake_llm_server.state.reset()
 
 
-@pytest.fixture
-def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
+def base_settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
     return Settings(
         database_url=database_url,
         openai_base_url=fake_llm.base_url,
@@ -135,8 +141,32 @@ def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
     )
 
 
+@pytest.fixture
+def settings(database_url: str, fake_llm: FakeLLMServer) -> Settings:
+    return base_settings(database_url, fake_llm)
+
+
 AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 AppAndClient = tuple[FastAPI, httpx.AsyncClient]
+AppMaker = Callable[..., Awaitable[AppAndClient]]
+
+
+async def _start(stack: list[tuple[Any, httpx.AsyncClient]], settings: Settings) -> AppAndClient:
+    app = create_app(settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://testserver",
+    )
+    stack.append((lifespan, client))
+    return app, client
+
+
+async def _stop(stack: list[tuple[Any, httpx.AsyncClient]]) -> None:
+    for lifespan, client in reversed(stack):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture
@@ -147,20 +177,48 @@ async def make_app(
     stack: list[tuple[Any, httpx.AsyncClient]] = []
 
     async def build(**overrides: Any) -> AppAndClient:
-        app = create_app(settings.model_copy(update=overrides))
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        )
-        stack.append((lifespan, client))
-        return app, client
+        return await _start(stack, settings.model_copy(update=overrides))
 
     yield build
-    for lifespan, client in reversed(stack):
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+    await _stop(stack)
+
+
+@pytest.fixture(scope="module")
+async def module_app(
+    database_url: str, db: Database, _fake_llm_server: FakeLLMServer
+) -> AsyncIterator[AppMaker]:
+    """An app shared by the module's tests, one per set of settings overrides, with a
+    client: only for requests answered before anything an app or its database holds is read
+    or written (an unsupported route's 501, a missing key's 401), for which an app per test
+    bought nothing, or to build rows once for many tests. The tables are still emptied after
+    each test.
+
+    The app does not dispatch: living across tests, it must not run what another test
+    queued (and leaves queued, on purpose, with dispatching off)."""
+    stack: list[tuple[Any, httpx.AsyncClient]] = []
+    apps: dict[str, AppAndClient] = {}
+    settings = base_settings(database_url, _fake_llm_server).model_copy(
+        update={"dispatcher": False}
+    )
+
+    async def build(**overrides: Any) -> AppAndClient:
+        key = repr(sorted(overrides.items()))
+        if key not in apps:
+            apps[key] = await _start(stack, settings.model_copy(update=overrides))
+        return apps[key]
+
+    yield build
+    await _stop(stack)
+
+
+@pytest.fixture(scope="module")
+def module_client(module_app: AppMaker) -> AppFactory:
+    """The client of ``module_app``'s app for these overrides."""
+
+    async def build(**overrides: Any) -> httpx.AsyncClient:
+        return (await module_app(**overrides))[1]
+
+    return build
 
 
 @pytest.fixture

@@ -45,8 +45,9 @@ def test_the_table_holds_many_routes_and_we_serve_the_core() -> None:
 
 @pytest.mark.parametrize(("method", "path"), sorted(MISSING_ROUTES), ids=str)
 async def test_every_route_not_served_answers_501(
-    client: httpx.AsyncClient, method: str, path: str
+    module_client: AppFactory, method: str, path: str
 ) -> None:
+    client = await module_client()
     for variant in {path, path.rstrip("/")}:
         response = await client.request(method, concrete(variant), json={})
         assert response.status_code == 501, (variant, response.text)
@@ -80,8 +81,9 @@ async def test_routes_we_serve_are_never_501(
     ],
 )
 async def test_paths_letta_never_had_are_not_501(
-    client: httpx.AsyncClient, method: str, path: str, status: int
+    module_client: AppFactory, method: str, path: str, status: int
 ) -> None:
+    client = await module_client()
     response = await client.request(method, path)
     assert response.status_code == status, response.text
 

@@ -11,21 +11,39 @@ from typing import Any
 import httpx
 import pytest
 
+from app.kit.db import Database
 from app.kit.ids import Prefix, new_id
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, AppMaker, clean_tables
 from tests.fakes.llm_server import FakeLLMServer
 from tests.helpers import ok
 from tests.lists import MESSAGES, PAGE, PAGED, ListWorld, build, listed, message_key
+from tests.rows import Rows, capture, restore
 
 Key = Callable[[Any], Any]
 
 
+@pytest.fixture(scope="module")
+async def built(
+    module_app: AppMaker, db: Database, _fake_llm_server: FakeLLMServer
+) -> tuple[ListWorld, Rows]:
+    """The world of lists, built once through the API and its rows captured, then the
+    tables emptied again."""
+    _, client = await module_app()
+    world = await build(client, _fake_llm_server)
+    _fake_llm_server.state.reset()
+    rows = await capture(db)
+    await clean_tables(db)
+    return world, rows
+
+
 @pytest.fixture
 async def world_client(
-    make_client: AppFactory, fake_llm: FakeLLMServer
+    built: tuple[ListWorld, Rows], make_client: AppFactory, db: Database
 ) -> tuple[ListWorld, httpx.AsyncClient]:
-    client = await make_client(dispatcher=False)
-    return await build(client, fake_llm), client
+    """A fresh copy of the world's rows, and a client of an app of this test's own."""
+    world, rows = built
+    await restore(db, rows)
+    return world, await make_client(dispatcher=False)
 
 
 async def walk(

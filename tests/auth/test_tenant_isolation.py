@@ -34,9 +34,10 @@ from app.tags.endpoints import router as tags_router
 from app.tools.endpoints import router as tools_router
 from app.turns.endpoints import router as turns_router
 from app.turns.endpoints import run_router as turn_runs_router
-from tests.conftest import MODEL, AppFactory
+from tests.conftest import MODEL, AppFactory, AppMaker, clean_tables
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.helpers import create_agent, create_block, ok
+from tests.rows import Rows, capture, restore
 
 A_SECRET = "only organization A may read this"
 SECRET_TOOL = f'''
@@ -169,10 +170,46 @@ async def tenants(make_client: AppFactory, db: Database) -> tuple[Tenant, Tenant
     return await tenant(make_client, db, "acme"), await tenant(make_client, db, "globex")
 
 
+@dataclass(frozen=True)
+class Built:
+    """A world as built once: its rows, and what its tenants' clients need."""
+
+    keys: tuple[service.IssuedKey, service.IssuedKey]
+    ids: dict[str, str]
+    rows: Rows
+
+
+@pytest.fixture(scope="module")
+async def built(module_app: AppMaker, db: Database) -> Built:
+    """The world, built once through the API (two organizations, A's objects and B's) and
+    its rows captured, then the tables emptied again."""
+    app, _ = await module_app(auth=AuthMode.required)
+    keys = await issue_key(db, "acme"), await issue_key(db, "globex")
+    ids: dict[str, str] = {}
+    for issued, build in zip(keys, (build_a, build_b), strict=True):
+        headers = {"Authorization": f"Bearer {issued.secret}"}
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as client:
+            ids |= await build(client)
+    rows = await capture(db)
+    await clean_tables(db)
+    return Built(keys, ids, rows)
+
+
 @pytest.fixture
-async def world(tenants: tuple[Tenant, Tenant]) -> World:
+async def world(built: Built, make_client: AppFactory, db: Database) -> World:
+    """A fresh copy of the built world's rows, and each organization's client of an app of
+    this test's own."""
+    await restore(db, built.rows)
+    tenants = []
+    for issued in built.keys:
+        client = await make_client(auth=AuthMode.required, dispatcher=False)
+        client.headers["Authorization"] = f"Bearer {issued.secret}"
+        tenants.append(Tenant(client, issued.secret, issued.organization.id, issued.key.id))
     a, b = tenants
-    return World(a, b, {**await build_a(a.client), **await build_b(b.client)})
+    return World(a, b, dict(built.ids))
 
 
 async def snapshot(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -294,9 +331,9 @@ def test_every_route_is_listed() -> None:
 )
 @pytest.mark.parametrize(("method", "path"), AUTH_ROUTES, ids=[f"{m} {p}" for m, p in AUTH_ROUTES])
 async def test_every_route_needs_a_valid_key(
-    make_client: AppFactory, method: str, path: str, authorization: str | None
+    module_client: AppFactory, method: str, path: str, authorization: str | None
 ) -> None:
-    client = await make_client(auth=AuthMode.required)
+    client = await module_client(auth=AuthMode.required)
     headers = {} if authorization is None else {"Authorization": authorization}
     body: dict[str, Any] | None = {} if method in {"POST", "PATCH"} else None
     response = await client.request(method, concrete(path), json=body, headers=headers)
@@ -371,9 +408,9 @@ async def test_revoked_key_is_401_at_once_and_other_keys_still_work(
 @pytest.mark.parametrize("path", HEALTH_ROUTES)
 @pytest.mark.parametrize("authorization", [None, "Bearer sk-slp-not-a-real-key", "garbage"])
 async def test_health_routes_need_no_key(
-    make_client: AppFactory, path: str, authorization: str | None
+    module_client: AppFactory, path: str, authorization: str | None
 ) -> None:
-    client = await make_client(auth=AuthMode.required)
+    client = await module_client(auth=AuthMode.required)
     headers = {} if authorization is None else {"Authorization": authorization}
     response = await client.get(path, headers=headers)
     assert response.status_code == 200, response.text

@@ -21,7 +21,8 @@ async def _reaper_bug(*_args: Any) -> None:
 async def test_a_bug_stops_the_dispatcher_and_the_api_says_so(
     make_app: AppMaker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app, client = await make_app()
+    # The bug is met on the reaper's next pass: a short period, so it comes soon.
+    app, client = await make_app(reaper_seconds=0.2)
     logging.getLogger().addHandler(caplog.handler)  # the app replaced the root's handlers
     ready = await ok(client.get("/readyz"))
     assert ready["status"] == "ok" and {"claim", "heartbeat", "reaper"} <= set(ready["executors"])
