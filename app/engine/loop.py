@@ -100,6 +100,8 @@ class _Turn:
     recorded: bool = False  # the last step set the agent's last-run columns
     compactions: list[compaction.Record] = field(default_factory=list)
     compaction_wakes_sleeptime: bool = False
+    # A compaction running alongside the step's model call (``Engine._alongside``).
+    compacting: "asyncio.Task[compaction.Record] | None" = None
 
     def outcome(self, stop_reason: StopReason, error: dict[str, Any] | None) -> TurnOutcome:
         last_seq, last_id = self.produced if self.produced else (None, None)
@@ -199,7 +201,11 @@ class Engine:
             # The transaction that failed took its events with it: no consumer may act on
             # them (a stored reply, an end) now.
             sink.rolled_back()
+            if turn.compacting is not None:
+                turn.compacting.cancel()
             raise
+        finally:
+            await self._settle(turn)
 
     async def _steps(self, spec: TurnSpec, turn: "_Turn", first: Prepared | None) -> TurnOutcome:
         for index in range(spec.max_steps):
@@ -233,6 +239,7 @@ class Engine:
             )
             last = index == spec.max_steps - 1 or over_budget
             took = time.perf_counter_ns() - called
+            await self._settle(turn)  # its summary goes before the step's messages
             ended = await self._commit(spec, step, response, took, turn, last, message_id)
             if ended is not None:
                 return ended
@@ -389,8 +396,46 @@ class Engine:
             async with self.db.session(write=False) as session:
                 step = await self.prepare(session, spec)
         if isinstance(step, Overflow):
-            return await self._compacted(spec, turn, step)
+            alongside = self._compacting(spec, turn, step)
+            return alongside or await self._compacted(spec, turn, step)
         return step
+
+    def _compacting(self, spec: TurnSpec, turn: "_Turn", overflow: Overflow) -> _Step | None:
+        """The step on its whole window, with the compaction started alongside its model
+        call, when the window is full by count but fits the model (``MESSAGE_CAP``) and
+        nothing of the compaction is shown (no event of it has a place among the step's):
+        the summary (a model call of its own) is written while the step's is made, and
+        stored before the step is (``_settle``); later steps read the window it leaves.
+        None when the compaction must come first."""
+        blocks, toolset = overflow.blocks, overflow.toolset
+        if (
+            overflow.trigger != compaction.MESSAGE_CAP
+            or spec.include_compaction_messages
+            or spec.stream_tokens
+            or blocks is None
+            or toolset is None
+        ):
+            return None
+        thread, previous = overflow.thread, overflow.previous
+        step = self._build(
+            spec, overflow.agent, thread, blocks, overflow.rows, toolset, previous, True
+        )
+        if not isinstance(step, _Step):
+            return None
+        compacting = self.compactor.compact(overflow, self._owner(spec), turn.sink, announce=False)
+        turn.compacting = asyncio.create_task(compacting)
+        return step
+
+    async def _settle(self, turn: "_Turn") -> None:
+        """Wait for the compaction running alongside the step, and keep its record."""
+        task, turn.compacting = turn.compacting, None
+        if task is None:
+            return
+        try:
+            turn.compactions.append(await task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # the turn itself is cancelled
 
     async def _compacted(
         self, spec: TurnSpec, turn: "_Turn", overflow: Overflow

@@ -178,14 +178,15 @@ async def test_a_stream_shows_the_compaction_and_a_busy_thread_is_not_summarized
 
 
 async def _short_turns(
-    make_client: Any, summarizing: FakeLLMServer, turns: int
+    make_client: Any, summarizing: FakeLLMServer, turns: int, **body: Any
 ) -> tuple[httpx.AsyncClient, dict[str, Any]]:
-    """An agent of a server whose window holds 10 messages, after ``turns`` short turns."""
+    """An agent of a server whose window holds 10 messages, after ``turns`` short turns
+    (each sent with ``body``'s fields)."""
     client = await make_client(context_max_messages=10)
     agent = await create_agent(client)
     for i in range(turns):
         summarizing.state.add(Reply(text=f"reply {i}"))
-        await _send(client, agent["id"], f"message {i}")
+        await _send(client, agent["id"], f"message {i}", **body)
     return client, agent
 
 
@@ -214,10 +215,11 @@ async def test_a_window_full_by_count_is_summarised_not_dropped(
 async def test_the_step_after_a_summary_sees_the_window_a_fresh_read_gives(
     make_client: Any, summarizing: FakeLLMServer
 ) -> None:
-    """The step that follows a summary goes on with the window the compaction left (it does
-    not read its memory and tools again); the next turn, which reads everything anew, is sent
-    the same messages and tools, then the step's own reply and its new input."""
-    await _short_turns(make_client, summarizing, 6)
+    """When the compaction comes first (here because it is shown), the step that follows the
+    summary goes on with the window the compaction left (it does not read its memory and
+    tools again); the next turn, which reads everything anew, is sent the same messages and
+    tools, then the step's own reply and its new input."""
+    await _short_turns(make_client, summarizing, 6, include_compaction_messages=True)
     requests = summarizing.state.chat_requests
     first = next(
         i for i, r in enumerate(requests) if r["messages"][1]["content"].endswith("summary 1")
@@ -228,3 +230,33 @@ async def test_the_step_after_a_summary_sees_the_window_a_fresh_read_gives(
     after = fresh["messages"][len(compacted["messages"]) :]
     assert after[0]["role"] == "assistant" and after[-1]["role"] == "user"
     assert fresh["tools"] == compacted["tools"]
+
+
+async def test_a_window_full_by_count_is_summarised_alongside_the_step(
+    make_client: Any, summarizing: FakeLLMServer
+) -> None:
+    """A window full by count still fits the model: its step is sent the whole window while
+    the summary is written, the summary is stored before the step's reply, and the next
+    turn reads the window the compaction left."""
+    client, agent = await _short_turns(make_client, summarizing, 6)
+    state = summarizing.state
+    requests = state.chat_requests
+    fresh = next(
+        i for i, r in enumerate(requests) if r["messages"][1]["content"].endswith("summary 1")
+    )
+    compacting = requests[fresh - 1]["messages"]  # the turn that wrote summary 1
+    assert not compacting[1]["content"].startswith(NOTICE)  # no summary yet: the whole window
+    assert compacting[1]["content"] == "message 0"
+    summarised = state.summary_requests[0]["messages"][-1]["content"]
+    assert "message 0" in summarised
+    # The next turn reads the window the compaction left: message 0 is in the summary only.
+    assert all(m.get("content") != "message 0" for m in requests[fresh]["messages"])
+    messages = await history(client, agent["id"])
+    kinds = [m["message_type"] for m in messages]
+    summary = kinds.index("summary_message")
+    reply = f"reply {fresh - 1}"
+    replies = [i for i, m in enumerate(messages) if m.get("content") == reply]
+    assert replies and summary < replies[0]  # stored before the step's reply
+    runs = await ok(client.get("/v1/runs/", params={"agent_id": agent["id"], "limit": 100}))
+    records = [r["metadata"]["compaction"] for r in runs if "compaction" in (r["metadata"] or {})]
+    assert records and all(r[0]["status"] == "summarized" for r in records)
