@@ -277,6 +277,9 @@ class Engine:
         error: dict[str, Any] | None,
         failed_step: Step | None = None,
     ) -> TurnOutcome:
+        if stop_reason == StopReason.cancelled and turn.compacting is not None:
+            turn.compacting.cancel()  # a cancelled turn stores nothing more
+        await self._settle(turn)  # its record goes with the run's end
         outcome = turn.outcome(stop_reason, error)
         if error is not None:
             await turn.sink.emit(TurnError(error["type"], error["message"]))

@@ -260,3 +260,20 @@ async def test_a_window_full_by_count_is_summarised_alongside_the_step(
     runs = await ok(client.get("/v1/runs/", params={"agent_id": agent["id"], "limit": 100}))
     records = [r["metadata"]["compaction"] for r in runs if "compaction" in (r["metadata"] or {})]
     assert records and all(r[0]["status"] == "summarized" for r in records)
+
+
+async def test_a_turn_that_fails_keeps_the_compaction_made_alongside(
+    make_client: Any, summarizing: FakeLLMServer
+) -> None:
+    """The step's model call fails while its window is summarised alongside: the summary is
+    still stored, and the failed run's metadata says so."""
+    client, agent = await _short_turns(make_client, summarizing, 4)  # the next turn compacts
+    summarizing.state.add(Reply(status=400, error_body={"error": {"message": "refused"}}))
+    failed = await client.post(f"/v1/agents/{agent['id']}/messages", json={"input": "message 4"})
+    assert len(summarizing.state.summary_requests) == 1
+    runs = await ok(client.get("/v1/runs/", params={"agent_id": agent["id"], "limit": 100}))
+    last = max(runs, key=lambda r: r["created_at"])
+    assert last["status"] == "failed", failed.text
+    assert last["metadata"]["compaction"][0]["status"] == "summarized"
+    kinds = [m["message_type"] for m in await history(client, agent["id"])]
+    assert kinds.count("summary_message") == 1
