@@ -161,63 +161,46 @@ class _Asyncpg:
         self._adapter = adapter
         self._connection = adapter._connection
 
-    async def _begin(self) -> None:
-        if self._adapter._transaction is None:
-            await self._adapter._start_transaction()
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        async with self._adapter._execute_mutex:
+            if self._adapter._transaction is None:
+                await self._adapter._start_transaction()
+            try:
+                return await fn(*args)
+            except Exception as error:  # translated as the adapter does, and raised
+                self._adapter._handle_exception(error)
+                raise
 
     async def fetch(self, sql: str, args: list[Any]) -> Sequence[Row]:
-        async with self._adapter._execute_mutex:
-            await self._begin()
-            try:
-                return await self._connection.fetch(sql, *args)  # type: ignore[no-any-return]
-            except Exception as error:  # translated as the adapter does, and raised
-                self._adapter._handle_exception(error)
-                raise
+        rows: Sequence[Row] = await self._call(self._connection.fetch, sql, *args)
+        return rows
 
     async def execute(self, sql: str, args: list[Any]) -> int:
-        async with self._adapter._execute_mutex:
-            await self._begin()
-            try:
-                status = await self._connection.execute(sql, *args)
-            except Exception as error:  # translated as the adapter does, and raised
-                self._adapter._handle_exception(error)
-                raise
+        status = await self._call(self._connection.execute, sql, *args)
         found = _ROWCOUNT.match(status or "")
         return int(found.group(1)) if found else -1
 
     async def executemany(self, sql: str, args: list[list[Any]]) -> None:
-        async with self._adapter._execute_mutex:
-            await self._begin()
-            try:
-                await self._connection.executemany(sql, args)
-            except Exception as error:  # translated as the adapter does, and raised
-                self._adapter._handle_exception(error)
-                raise
+        await self._call(self._connection.executemany, sql, args)
 
 
 class _Sqlite:
     """aiosqlite with one trip to its thread per statement (``app.kit.sqlite_driver``); the
     transaction is the one SQLAlchemy began on the connection (``BEGIN`` is issued at once)."""
 
-    __slots__ = ("_adapter", "_connection")
+    __slots__ = ("_adapter",)
 
     def __init__(self, adapter: Any) -> None:
         self._adapter = adapter
-        self._connection = adapter._connection
-
-    async def _run(self, fn: Any, sql: str, args: Any) -> tuple[Any, list[Any], int, Any]:
-        connection = self._connection
-        async with self._adapter._execute_mutex:
-            return await connection._execute(fn, connection._conn, sql, args)  # type: ignore[no-any-return]
 
     async def fetch(self, sql: str, args: list[Any]) -> Sequence[Row]:
-        return (await self._run(sqlite_driver.execute_one, sql, args))[1]
+        return (await sqlite_driver.run_on(self._adapter, sqlite_driver.execute_one, sql, args))[1]
 
     async def execute(self, sql: str, args: list[Any]) -> int:
-        return (await self._run(sqlite_driver.execute_one, sql, args))[2]
+        return (await sqlite_driver.run_on(self._adapter, sqlite_driver.execute_one, sql, args))[2]
 
     async def executemany(self, sql: str, args: list[list[Any]]) -> None:
-        await self._run(sqlite_driver.execute_many, sql, args)
+        await sqlite_driver.run_on(self._adapter, sqlite_driver.execute_many, sql, args)
 
 
 async def driver_of(connection: AsyncConnection) -> Driver:

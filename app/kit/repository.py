@@ -8,7 +8,7 @@ callers: ``insert_params`` reads them and fills in the column defaults the ORM w
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Column, Executable, Table, inspect
 from sqlalchemy.engine import CursorResult, Result
@@ -70,28 +70,14 @@ class Repository:
         """Run a direct statement (``app.kit.direct``) in the session's transaction; its
         rows, as tuples of processed values."""
         statement, params = await self._with_held(statement, params)
-        connection, driver = await self._direct()
-        plan = statement.plan(connection.dialect)
-        sql, args = _announced(connection, plan, plan.args(params), many=False)
-        try:
-            raw = await driver.fetch(sql, args)
-        except Exception as error:  # noqa: BLE001 (raised again, as Core would raise it)
-            raise await translated(connection, plan, args, error) from None
+        plan, raw = await self._run(statement, params, "fetch")
         return plan.rows(raw)
 
     async def direct_count(self, statement: Direct, params: Mapping[str, Any]) -> int:
         """Run a direct statement that returns no rows; the number of rows it matched."""
         statement, params = await self._with_held(statement, params)
-        return await self._count(statement, params)
-
-    async def _count(self, statement: Direct, params: Mapping[str, Any]) -> int:
-        connection, driver = await self._direct()
-        plan = statement.plan(connection.dialect)
-        sql, args = _announced(connection, plan, plan.args(params), many=False)
-        try:
-            return await driver.execute(sql, args)
-        except Exception as error:  # noqa: BLE001 (raised again, as Core would raise it)
-            raise await translated(connection, plan, args, error) from None
+        count: int = (await self._run(statement, params, "execute"))[1]
+        return count
 
     async def direct_many(self, statement: Direct, params: Sequence[Mapping[str, Any]]) -> None:
         """Run a direct statement once per parameter set (one statement for one set)."""
@@ -99,13 +85,22 @@ class Repository:
             await self.direct_count(statement, params[0])
             return
         await self.send_held()
+        await self._run(statement, params, "executemany")
+
+    async def _run(
+        self, statement: Direct, params: Any, call: Literal["fetch", "execute", "executemany"]
+    ) -> tuple[Plan, Any]:
+        """The driver's ``call`` with the statement's SQL and values (one set of parameters,
+        or a sequence of them for ``executemany``), errors raised as Core raises them."""
         connection, driver = await self._direct()
         plan = statement.plan(connection.dialect)
-        sql, many = _announced(connection, plan, [plan.args(p) for p in params], many=True)
+        many = call == "executemany"
+        args = [plan.args(p) for p in params] if many else plan.args(params)
+        sql, args = _announced(connection, plan, args, many=many)
         try:
-            await driver.executemany(sql, many)
+            return plan, await getattr(driver, call)(sql, args)
         except Exception as error:  # noqa: BLE001 (raised again, as Core would raise it)
-            raise await translated(connection, plan, many, error) from None
+            raise await translated(connection, plan, args, error) from None
 
     async def _with_held(
         self, statement: Direct, params: Mapping[str, Any]
@@ -125,7 +120,7 @@ class Repository:
         """Send the inserts held for the session now, in one statement."""
         waiting = batch.take(self.session.info)
         if waiting:
-            await self._count(*batch.combined(None, waiting, {}))
+            await self._run(*batch.combined(None, waiting, {}), "execute")
 
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]

@@ -99,11 +99,19 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         await self._run(execute_many, operation, seq_of_parameters)
 
     async def _run(self, fn: Any, operation: Any, parameters: Any) -> None:
-        connection = self._connection
-        async with self._adapt_connection._execute_mutex:
-            found = await connection._execute(fn, connection._conn, operation, parameters)
+        found = await run_on(self._adapt_connection, fn, operation, parameters)
         self._description, rows, self._rowcount, self._lastrowid = found
         self._rows = deque(rows)
+
+
+async def run_on(
+    adapted: Any, fn: Any, operation: str, parameters: Any
+) -> tuple[Description, list[Any], int, int | None]:
+    """``fn`` (``execute_one`` or ``execute_many``) on the connection's thread, one trip,
+    while the adapted connection's lock is held."""
+    connection = adapted._connection
+    async with adapted._execute_mutex:
+        return await connection._execute(fn, connection._conn, operation, parameters)  # type: ignore[no-any-return]
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
