@@ -22,7 +22,7 @@ from app.kit import dialect, migrate, tracing, urls
 from app.kit.db import Database
 from app.kit.errors import AppError
 from app.kit.logging import configure_logging
-from app.runtime import runtime
+from app.runtime import runtime, started
 from app.worker import http as worker_http
 
 log = structlog.get_logger("app.cli")
@@ -59,7 +59,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "organization; set SLEEPTIME_AUTH=required and create keys",
         )
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -87,6 +87,7 @@ async def _work(settings: Settings) -> int:
             runtime(settings, dispatch=True, role="worker") as rt,
             worker_http.serving(rt),
         ):
+            started()
             signals = asyncio.create_task(stop.wait())
             broken = asyncio.create_task(rt.vitals.broken.wait())
             await asyncio.wait({signals, broken}, return_when=asyncio.FIRST_COMPLETED)

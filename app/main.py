@@ -1,11 +1,12 @@
 """The application factory and its lifespan (the runtime: database, clients, dispatcher)."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from starlette.routing import NoMatchFound
 
 from app import __version__, letta_routes
 from app.agentfile.endpoints import router as agent_files_router
@@ -33,7 +34,7 @@ from app.messages.endpoints import router as messages_router
 from app.messages.endpoints import run_messages_router
 from app.providers.endpoints import router as models_router
 from app.runs.endpoints import router as runs_router
-from app.runtime import runtime
+from app.runtime import runtime, started
 from app.sandbox.endpoints import router as tool_run_router
 from app.streaming.endpoints import router as run_stream_router
 from app.tags.endpoints import router as tags_router
@@ -84,7 +85,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.tools = rt.tools
         app.state.mcp = rt.mcp
         app.state.schema_head = migrate.head_revision()
+        if app.state.settle:
+            _settle(app)
         yield
+
+
+def _settle(app: FastAPI) -> None:
+    """The end of a served process's start-up. FastAPI analyses the routes (their parameters'
+    and responses' adapters) on the first request that walks them: about a sixth of a second
+    the first client would wait. It is done here instead, by a lookup that walks them all,
+    before what start-up made is set aside for the process's life (``runtime.started``)."""
+    with suppress(NoMatchFound):
+        app.url_path_for("")  # no route is named so: the lookup walks all of them
+    started()
 
 
 def _add_slashless_aliases(router: APIRouter) -> None:
@@ -107,7 +120,9 @@ for _router in ROUTERS:
 _NOT_SUPPORTED_FIRST, _NOT_SUPPORTED_LAST = letta_routes.not_supported_routers(ROUTERS)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, settle: bool = False) -> FastAPI:
+    """The application. ``settle``: the process serves only it (``sleeptime serve``), and its
+    start-up ends with ``_settle``; not for an app among others in one process (the tests)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(
@@ -121,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.settle = settle
     for router in (_NOT_SUPPORTED_FIRST, *ROUTERS, _NOT_SUPPORTED_LAST):
         app.include_router(router)
     app.include_router(console_router)
@@ -140,3 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID"],
         )
     return app
+
+
+def create_served_app() -> FastAPI:
+    """What ``sleeptime serve`` runs: the application, settled at the end of its start-up."""
+    return create_app(settle=True)
