@@ -14,7 +14,10 @@ process that lost its lease cannot overwrite the run.
 Each kind's policy is declared below, next to the enum, with the executor a dispatcher runs
 its runs with ("module:attribute" of a factory that takes the process's services and returns
 the executor, imported on first use): a new kind is declared here and nowhere else but in its
-executor. The statements are the runs repository's (``RunRepository``, ``RunQueue``).
+executor. The rules the database holds follow the policy, not a list of kinds: each run
+carries its kind's ``turn`` and ``joins`` (written by ``opening``), which the partial unique
+indexes test, and only queued kinds' runs ever wait (``created``). The statements are the runs
+repository's (``RunRepository``, ``RunQueue``).
 """
 
 import importlib
@@ -47,12 +50,14 @@ class RunKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class KindPolicy:
     queued: bool  # claimed by a dispatcher; otherwise executed by the process accepting it
-    turn: bool = False  # an agent's turn: one active turn of any turn kind per agent
+    turn: bool = False  # an agent's turn: one active turn of any turn kind per thread
     executor: str | None = None  # queued kinds: "module:attribute" of the executor factory
     abandoned: str | None = None  # "module:attribute": clears what an abandoned attempt left
     max_attempts: int | None = None  # None: the configured ``max_attempts``
     superseded: bool = False  # a lapsed run fails if a newer run of its agent is waiting
-    joins: bool = False  # one waiting run per agent: a new one joins it (``accept_or_join``)
+    # One waiting and one running run per agent of the kind: a new one joins the waiting one
+    # (``accept_or_join``).
+    joins: bool = False
 
 
 POLICIES: Final[Mapping[RunKind, KindPolicy]] = {
@@ -107,11 +112,15 @@ def _abandoned(kind: str) -> Abandoned | None:
 def opening(
     kind: str, *, now: datetime, owner: str | None = None, lease_seconds: float = 0.0
 ) -> dict[str, Any]:
-    """The lifecycle fields of a new run of ``kind``: a queued kind waits for a dispatcher;
-    a foreground turn starts at once, its lease (of ``lease_seconds``) held by ``owner``."""
-    if policy(kind).queued:
+    """The lifecycle fields of a new run of ``kind``: its policy's rules that the database
+    holds (``turn``, ``joins``); a queued kind waits for a dispatcher; a foreground turn
+    starts at once, its lease (of ``lease_seconds``) held by ``owner``."""
+    rules = policy(kind)
+    if rules.queued:
         return {
             "kind": kind,
+            "turn": rules.turn,
+            "joins": rules.joins,
             "status": RunStatus.created,
             "background": True,
             "attempts": 0,
@@ -121,6 +130,8 @@ def opening(
         raise ValueError(f"a run of kind {kind!r} starts held by its owner: name one")
     return {
         "kind": kind,
+        "turn": rules.turn,
+        "joins": rules.joins,
         "status": RunStatus.running,
         "background": False,
         "attempts": 1,

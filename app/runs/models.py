@@ -7,17 +7,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.kit.db import Base, JSONType, TimestampMixin, UTCDateTime, utcnow
 from app.runs.states import RunStatus
 
-# Index predicates are SQL text, as the migrations wrote them: the values are those of
-# ``RunStatus`` and ``RunKind`` (``app.runs.states``, ``app.runs.lifecycle``).
-_SLEEPTIME_RUNNING = text("kind = 'sleeptime' AND status = 'running'")
-SLEEPTIME_CREATED = "kind = 'sleeptime' AND status = 'created'"
-_SLEEPTIME_CREATED = text(SLEEPTIME_CREATED)
+# Index predicates are SQL text, as the migrations wrote them; the statuses are ``RunStatus``'s
+# values. None names a kind: a run carries what its kind's policy rules for it (``turn``,
+# ``joins``: ``app.runs.lifecycle``), and only queued kinds' runs ever wait, so a new kind
+# needs no new index.
+JOINED_WAITING = "joins AND status = 'created'"
+_JOINED_WAITING = text(JOINED_WAITING)
+_JOINED_RUNNING = text("joins AND status = 'running'")
 # Public: a query whose WHERE holds one of these verbatim can use its partial index (SQLite
 # proves a partial index usable only from literal terms, never from bound parameters).
-QUEUED = text("status = 'created' AND kind IN ('async', 'sleeptime')")
+QUEUED = text("status = 'created'")
 LEASED = text("status = 'running'")
 _IDEMPOTENT = text("idempotency_key IS NOT NULL")
-_ACTIVE = "kind IN ('foreground', 'async') AND status IN ('created', 'running')"
+_ACTIVE = "turn AND status IN ('created', 'running')"
 _MAIN_THREAD_TURN = text(f"{_ACTIVE} AND conversation_id IS NULL")
 _CONVERSATION_TURN = text(f"{_ACTIVE} AND conversation_id IS NOT NULL")
 _IN_CONVERSATION = text("conversation_id IS NOT NULL")
@@ -28,11 +30,11 @@ def _partial(name: str, *columns: str, where: Any, unique: bool = False) -> Inde
 
 
 class Run(TimestampMixin, Base):
-    """A foreground turn, a queued (async) turn, or a sleeptime job.
+    """A foreground turn, a queued (async) turn, or a sleeptime job (``RunKind``).
 
-    At most one ``running`` and one ``created`` sleeptime run per sleeptime agent, and one active
-    turn (foreground or async) per thread (an agent's main one, or a conversation): partial
-    unique indexes hold these rules.
+    One active turn per thread (an agent's main one, or a conversation) among the runs of turn
+    kinds, and at most one ``created`` and one ``running`` run per agent of each joining kind
+    (sleeptime): partial unique indexes hold these rules.
     """
 
     __tablename__ = "runs"
@@ -40,8 +42,8 @@ class Run(TimestampMixin, Base):
         Index("ix_runs_org_created", "organization_id", "created_at", "id"),
         Index("ix_runs_agent_created", "agent_id", "created_at"),
         Index("ix_runs_parent_run_id", "parent_run_id"),
-        _partial("ux_runs_sleeptime_running", "agent_id", where=_SLEEPTIME_RUNNING, unique=True),
-        _partial("ux_runs_sleeptime_created", "agent_id", where=_SLEEPTIME_CREATED, unique=True),
+        _partial("ux_runs_joined_waiting", "agent_id", "kind", where=_JOINED_WAITING, unique=True),
+        _partial("ux_runs_joined_running", "agent_id", "kind", where=_JOINED_RUNNING, unique=True),
         _partial("ix_runs_queue", "available_at", "created_at", where=QUEUED),
         _partial("ix_runs_lease", "lease_expires_at", where=LEASED),
         _partial("ux_runs_agent_active_turn", "agent_id", where=_MAIN_THREAD_TURN, unique=True),
@@ -69,6 +71,10 @@ class Run(TimestampMixin, Base):
     conversation_id: Mapped[str | None] = mapped_column(String(64))
     parent_run_id: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
+    # The kind's policy, as the run was accepted (``lifecycle.opening``); no default: every
+    # insert states them.
+    turn: Mapped[bool] = mapped_column(Boolean)
+    joins: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.created)
     stop_reason: Mapped[str | None] = mapped_column(String(64))
     background: Mapped[bool] = mapped_column(Boolean, default=False)

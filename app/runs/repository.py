@@ -24,7 +24,7 @@ from app.kit.db import utcnow
 from app.kit.direct import Direct
 from app.kit.pagination import Order, PageParams, paginate
 from app.kit.repository import Repository, table_of
-from app.runs.models import QUEUED, SLEEPTIME_CREATED, Run, RunEvent, Step
+from app.runs.models import JOINED_WAITING, QUEUED, Run, RunEvent, Step
 from app.runs.states import ACTIVE, ENDED, RunStatus
 
 _RUNS = table_of(Run)
@@ -178,8 +178,9 @@ class RunRepository(Repository):
         await self.insert_rows(Run, [run], later=True)
 
     async def insert_unless_waiting(self, values: dict[str, Any]) -> None:
-        """Insert a run unless its agent already has one of its kind waiting, as the partial
-        unique index on waiting runs rules (``ux_runs_sleeptime_created``: sleeptime runs)."""
+        """Insert a run of a joining kind unless its agent already has one of that kind
+        waiting, as the partial unique index on waiting joined runs rules
+        (``ux_runs_joined_waiting``)."""
         if values["organization_id"] != self.organization_id:
             raise LookupError("the run is not this organization's")
         await self.session.execute(
@@ -187,10 +188,10 @@ class RunRepository(Repository):
                 self.session,
                 cast(Table, Run.__table__),
                 values,
-                index_elements=["agent_id"],
+                index_elements=["agent_id", "kind"],
                 # As text: PostgreSQL matches an ON CONFLICT target against the index's own
                 # predicate, which bound parameters would not match.
-                index_where=text(SLEEPTIME_CREATED),
+                index_where=text(JOINED_WAITING),
             )
         )
 

@@ -65,8 +65,8 @@ async def test_partial_unique_indexes_hold_one_waiting_and_one_running_sleeptime
         indexes = {
             ix["name"]: ix for ix in await conn.run_sync(lambda c: inspect(c).get_indexes("runs"))
         }
-    assert indexes["ux_runs_sleeptime_running"]["unique"]
-    assert indexes["ux_runs_sleeptime_created"]["unique"]
+    assert indexes["ux_runs_joined_running"]["unique"]
+    assert indexes["ux_runs_joined_waiting"]["unique"]
 
 
 async def test_ensure_schema_refuses_an_unmigrated_database(

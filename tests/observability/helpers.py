@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from app.kit.db import Database, utcnow
 from app.kit.ids import DEFAULT_ORG_ID, Prefix, new_id
+from app.runs import lifecycle
 from app.runs.models import Run
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -64,9 +65,17 @@ async def insert_run(db: Database, agent_id: str, **values: Any) -> str:
         "updated_at": now,
         **values,
     }
+    if "turn" not in values:  # a kind of the lifecycle's; a test may state the flags itself
+        row.update(kind_rules(row["kind"]))
     async with db.session() as session:
         await session.execute(Run.__table__.insert().values(row))
     return str(row["id"])
+
+
+def kind_rules(kind: str) -> dict[str, bool]:
+    """The kind's policy as a run of it carries it (``lifecycle.opening``)."""
+    rules = lifecycle.policy(kind)
+    return {"turn": rules.turn, "joins": rules.joins}
 
 
 def lapsed(seconds: float) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from tests.observability.helpers import (
     assert_runs_read_by_partial_indexes,
     backdate,
     insert_run,
+    kind_rules,
     lapsed,
     moved,
     scrape,
@@ -110,6 +111,7 @@ async def _ended_runs(db: Database, agent_id: str, count: int) -> None:
             "cancel_requested": False,
             "created_at": now,
             "updated_at": now,
+            **kind_rules(kind),
         }
         for i in range(count)
         for kind in (("foreground", "sleeptime", "async")[i % 3],)
