@@ -1,6 +1,6 @@
 """The packages around the turn are layered: a lower one never imports a higher one, so no
-two of them import each other. Read from the source with ``ast``; a failure lists the
-offending import lines."""
+two of them import each other; and they write SQL only in their repositories. Read from the
+source with ``ast``; a failure lists the offending import lines or modules."""
 
 import ast
 import itertools
@@ -58,3 +58,52 @@ def test_no_two_turn_packages_import_each_other(a: str, b: str) -> None:
 def test_a_lower_package_never_imports_a_higher_one(lower: str, higher: str) -> None:
     found = EDGES.get((lower, higher), [])
     assert not found, f"{lower} imports {higher}, above it:\n" + "\n".join(found)
+
+
+# What builds a statement: a module that imports any of these from SQLAlchemy writes SQL.
+SQL_BUILDERS = frozenset(
+    {"select", "insert", "update", "delete", "text", "func", "exists", "union_all", "case"}
+    | {"literal", "literal_column", "null", "and_", "or_", "bindparam", "table", "column"}
+)
+
+
+def _writes_sql(path: Path) -> list[str]:
+    """The SQL-building names ``path`` imports from SQLAlchemy, unless it is a repository:
+    a ``repository.py``, a ``models.py`` (index predicates) or a module defining a class on
+    the shared ``Repository`` base."""
+    tree = ast.parse(path.read_text(), str(path))
+    if path.name in {"repository.py", "models.py"}:
+        return []
+    bases = {
+        base.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        for base in node.bases
+        if isinstance(base, ast.Name)
+    }
+    if "Repository" in bases:
+        return []
+    return sorted(
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy")
+        for alias in node.names
+        if alias.name in SQL_BUILDERS
+    )
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_the_turn_packages_write_sql_only_in_repositories(package: str) -> None:
+    found = {
+        str(path.relative_to(APP)): names
+        for path in sorted((APP / package).rglob("*.py"))
+        if (names := _writes_sql(path))
+    }
+    assert not found, f"SQL written outside a repository: {found}"
+
+
+def test_the_sql_scan_sees_sql_written_elsewhere() -> None:
+    """The operator CLI's reads are outside the turn packages and not a repository: the scan
+    finds them; the runs repository's own statements are allowed."""
+    assert "select" in _writes_sql(APP / "admin" / "queries.py")
+    assert not _writes_sql(APP / "runs" / "repository.py")

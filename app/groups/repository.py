@@ -1,21 +1,22 @@
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.agents.models import Agent
 from app.groups.models import Group, GroupAgent
+from app.kit.db import utcnow
 from app.kit.pagination import PageParams, paginate
+from app.kit.repository import Repository
+from app.messages.models import Message
 from app.runs.lifecycle import RunKind
 from app.runs.models import Run
 
 
-class GroupRepository:
+class GroupRepository(Repository):
     """Every group query, scoped to one organization."""
-
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
-        self.session = session
-        self.organization_id = organization_id
 
     def _scoped(self) -> Select[Group]:
         return select(Group).where(Group.organization_id == self.organization_id)
@@ -115,5 +116,121 @@ class GroupRepository:
             .values(processed_through_seq=seq)
         )
 
+    async def sleeptime_group_of(self, primary_id: str) -> Group | None:
+        """The sleeptime group the agent manages, if its sleeptime is enabled."""
+        return await self.session.scalar(
+            self._scoped()
+            .join(Agent, Agent.id == Group.manager_agent_id)
+            .where(Group.manager_agent_id == primary_id, Group.manager_type == "sleeptime")
+            .where(Agent.enable_sleeptime.is_(True))
+        )
+
+    async def count_turn(self, group_id: str) -> int | None:
+        """Count one more turn of the group's primary, in one atomic statement: the counter
+        (from -1) becomes ``(counter + 1) mod sleeptime_agent_frequency``; returns it."""
+        counter: int | None = await self.session.scalar(
+            update(Group)
+            .where(Group.id == group_id, Group.organization_id == self.organization_id)
+            .values(
+                turns_counter=(func.coalesce(Group.turns_counter, -1) + 1)
+                % Group.sleeptime_agent_frequency
+            )
+            .returning(Group.turns_counter)
+            .execution_options(synchronize_session=False)
+        )
+        return counter
+
+    async def set_last_processed_message(self, group_id: str, message_id: str) -> None:
+        await self.session.execute(
+            update(Group)
+            .where(Group.id == group_id, Group.organization_id == self.organization_id)
+            .values(last_processed_message_id=message_id, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+    async def watermark(self, group_id: str, agent_id: str) -> int | None:
+        """How far the member has read its primary's messages (None: not a member)."""
+        seq: int | None = await self.session.scalar(
+            select(GroupAgent.processed_through_seq).where(
+                GroupAgent.group_id == group_id,
+                GroupAgent.agent_id == agent_id,
+                GroupAgent.organization_id == self.organization_id,
+            )
+        )
+        return seq
+
+    async def advance_watermark(self, group_id: str, agent_id: str, start: int, to: int) -> bool:
+        """Move the member's watermark from exactly ``start`` to ``to``; False if it was not
+        at ``start`` (any more)."""
+        result = await self.session.execute(
+            update(GroupAgent)
+            .where(
+                GroupAgent.group_id == group_id,
+                GroupAgent.agent_id == agent_id,
+                GroupAgent.organization_id == self.organization_id,
+            )
+            .where(GroupAgent.processed_through_seq == start)
+            .values(processed_through_seq=to)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def delete(self, group: Group) -> None:
         await self.session.delete(group)
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    group_id: str
+    primary_id: str
+    agent_id: str  # the sleeptime agent
+    processed_through_seq: int  # its watermark
+    turns: int  # the primary's turns after it
+
+
+async def sleeptime_lag(
+    session: AsyncSession,
+    *,
+    organization_id: str | None = None,
+    group_id: str | None = None,
+    limit: int | None = None,
+) -> Sequence[Lag]:
+    """How far each sleeptime agent is behind its primary: the primary's turns (the runs
+    whose messages it stored) after the member's watermark, in the messages no completed
+    sleeptime run of it has read yet (an agent's boot messages belong to no turn). A group
+    with frequency ``f`` is normally up to ``f - 1`` turns behind between its runs; a lag
+    that keeps growing means its runs fail or nothing executes them.
+
+    Every sleeptime agent of the groups whose primary has sleeptime enabled, worst first: of
+    one organization, or one group, or (unscoped, for metrics) all. One statement for any
+    number of groups: each member's count is a range of the primary's messages by
+    ``(agent_id, seq)``, the unique index every message read uses."""
+    turns = (
+        select(func.count(Message.run_id.distinct()))
+        .where(Message.agent_id == Group.manager_agent_id)
+        .where(Message.seq > GroupAgent.processed_through_seq)
+        .where(Message.run_id.is_not(None), Message.forked_from_id.is_(None))
+        .correlate(Group, GroupAgent)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            GroupAgent.group_id,
+            Group.manager_agent_id,
+            GroupAgent.agent_id,
+            GroupAgent.processed_through_seq,
+            turns.label("turns"),
+        )
+        .join(Group, Group.id == GroupAgent.group_id)
+        .join(Agent, Agent.id == Group.manager_agent_id)
+        .where(Group.manager_type == "sleeptime", Agent.enable_sleeptime.is_(True))
+        .order_by(turns.desc(), GroupAgent.group_id, GroupAgent.agent_id)
+    )
+    if organization_id is not None:
+        stmt = stmt.where(Group.organization_id == organization_id)
+    if group_id is not None:
+        stmt = stmt.where(Group.id == group_id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = (await session.execute(stmt)).all()
+    return [Lag(r[0], r[1] or "", r[2], int(r[3]), int(r[4])) for r in rows]

@@ -14,13 +14,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
+from app.groups.repository import sleeptime_lag
 from app.kit import dialect
 from app.kit.db import Database, utcnow
 from app.kit.observability import REGISTRY, SNAPSHOT
-from app.runs import stats
 from app.runs.lifecycle import QUEUED_KINDS, RunKind
+from app.runs.repository import RunQueue
 from app.runs.states import RunStatus
-from app.sleeptime.lag import lag
 
 log = structlog.get_logger("app.health")
 
@@ -45,8 +45,8 @@ class Scraper:
             now = utcnow()
             try:
                 async with asyncio.timeout(READ_SECONDS), self.db.session(write=False) as session:
-                    active = await stats.active(session, now)
-                    worst = await lag(session, limit=1)
+                    active = await RunQueue(session).unended(now)
+                    worst = await sleeptime_lag(session, limit=1)
             except (SQLAlchemyError, OSError) as exc:  # OSError: timeouts too
                 # The process's own series are still worth a scrape; these keep their values.
                 log.warning("metrics.database_unavailable", error=dialect.describe_failure(exc))

@@ -15,7 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.kit import dialect, migrate
 from app.kit.db import Database, utcnow
-from app.runs import stats
+from app.runs.lifecycle import QUEUED_KINDS
+from app.runs.repository import RunQueue
 from app.worker.loops import Vitals
 
 # How long a probe waits for the database before calling it unreachable.
@@ -79,7 +80,7 @@ async def _queue(db: Database, lease_seconds: float, body: dict[str, Any]) -> li
     try:
         async with asyncio.timeout(PROBE_SECONDS):
             async with db.session(write=False) as session:
-                found = await stats.stale(session, now, lease_seconds)
+                found = await RunQueue(session).stale(now, lease_seconds, QUEUED_KINDS)
     except (SQLAlchemyError, OSError) as exc:  # OSError: timeouts too
         body["queue"] = dialect.describe_failure(exc)
         return [f"queue unreadable: {body['queue']}"]

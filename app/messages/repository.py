@@ -322,6 +322,26 @@ class MessageRepository(Repository):
             )
         )
 
+    async def delete_of_run(self, agent_id: str, run_id: str) -> None:
+        """Delete what a run stored in the agent's history (an abandoned attempt's)."""
+        await self.session.execute(
+            delete(Message)
+            .where(Message.agent_id == agent_id, Message.organization_id == self.organization_id)
+            .where(Message.run_id == run_id)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def transcript(self, agent_id: str, after: int, through: int) -> Sequence[Message]:
+        """The agent's messages numbered after ``after`` up to ``through``, in order, without
+        a fork's copies (their originals were read before): what a sleeptime agent reads."""
+        stmt = (
+            self._agent(agent_id)
+            .where(Message.seq > after, Message.seq <= through)
+            .where(Message.forked_from_id.is_(None))
+            .order_by(Message.seq)
+        )
+        return (await self.session.scalars(stmt)).all()
+
     async def latest(
         self, agent_id: str, *, role: str, conversation_id: str | None = None
     ) -> Message | None:

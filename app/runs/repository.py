@@ -1,5 +1,6 @@
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -8,12 +9,16 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    case,
     delete,
     exists,
     func,
     inspect,
+    literal,
+    null,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +29,7 @@ from app.kit.db import utcnow
 from app.kit.direct import Direct
 from app.kit.pagination import Order, PageParams, paginate
 from app.kit.repository import Repository, table_of
-from app.runs.models import JOINED_WAITING, QUEUED, Run, RunEvent, Step
+from app.runs.models import JOINED_WAITING, LEASED, QUEUED, Run, RunEvent, Step
 from app.runs.states import ACTIVE, ENDED, RunStatus
 
 _RUNS = table_of(Run)
@@ -108,6 +113,32 @@ class RunRepository(Repository):
         if for_update:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
+
+    async def has_events(self, run_id: str) -> bool:
+        """Whether any of the run's stream events are still kept."""
+        stmt = select(RunEvent.seq).where(
+            RunEvent.run_id == run_id, RunEvent.organization_id == self.organization_id
+        )
+        return await self.session.scalar(stmt.limit(1)) is not None
+
+    async def events_after(self, run_id: str, cursor: int, limit: int) -> list[tuple[int, str]]:
+        """The run's kept stream events numbered after ``cursor``, in order, at most
+        ``limit``: (seq, encoded payload)."""
+        rows = await self.session.execute(
+            select(RunEvent.seq, RunEvent.payload)
+            .where(RunEvent.run_id == run_id, RunEvent.organization_id == self.organization_id)
+            .where(RunEvent.seq > cursor)
+            .order_by(RunEvent.seq)
+            .limit(limit)
+        )
+        return [(int(seq), str(payload)) for seq, payload in rows]
+
+    async def last_event_seq(self, run_id: str) -> int:
+        """The number of the run's last stream event kept (0 for none)."""
+        stmt = select(func.max(RunEvent.seq)).where(
+            RunEvent.run_id == run_id, RunEvent.organization_id == self.organization_id
+        )
+        return int(await self.session.scalar(stmt) or 0)
 
     async def by_idempotency_key(self, key: str) -> Run | None:
         return await self.session.scalar(self._scoped().where(Run.idempotency_key == key))
@@ -247,6 +278,33 @@ class RunRepository(Repository):
         await self.session.delete(run)
 
 
+@dataclass(frozen=True, slots=True)
+class Active:
+    """The runs not ended yet: (kind, status, count) rows, and since when the oldest queued
+    run that is due has waited (None when none waits)."""
+
+    counts: list[tuple[str, str, int]]
+    oldest_waiting_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """Runs left waiting longer than a lease: queued runs nothing claims, and running runs
+    whose lease lapsed long ago with no reaper to settle them."""
+
+    queued: int  # due, free to run (no live run holds their thread), waiting over a lease
+    oldest_waiting_since: datetime | None
+    unreaped: int  # running, their lease lapsed over a lease ago
+    executing: bool  # some process holds a live lease on a queued kind's run
+
+    @property
+    def stuck(self) -> int:
+        """How many runs nothing executes: queued ones while no dispatcher executes anything
+        (a busy one is executing), and every unreaped one (a live dispatcher reaps within
+        its reaper period)."""
+        return (0 if self.executing else self.queued) + self.unreaped
+
+
 class RunQueue:
     """The runs the dispatchers claim, renew and reap, across every organization.
 
@@ -254,7 +312,10 @@ class RunQueue:
     runnable run whoever owns it, and it renews and reaps leases by owner and expiry. These
     statements are reached only from the run lifecycle (``app.runs.lifecycle``) on behalf of
     the worker, never with an id a client sent; everything a request reaches is scoped by
-    ``RunRepository``.
+    ``RunRepository``. The operators' reads (``unended`` for metrics, ``stale`` for readiness)
+    see the whole database too, never a row's content, and stay cheap with any number of
+    ended runs: each filters on the predicate of a partial index (``QUEUED``, ``LEASED``)
+    written verbatim, so it reads only the runs not ended yet.
     """
 
     def __init__(self, session: AsyncSession) -> None:
@@ -345,5 +406,74 @@ class RunQueue:
         """Drop the stream events written before ``before``."""
         await self.session.execute(delete(RunEvent).where(RunEvent.created_at < before))
 
+    async def unended(self, now: datetime) -> Active:
+        """Count the queued and running runs by kind, in one statement (metrics)."""
+        waiting_since = func.coalesce(Run.available_at, Run.created_at)
+        due = (Run.available_at.is_(None)) | (Run.available_at <= now)
+        queued = (
+            select(
+                Run.kind,
+                literal(RunStatus.created.value).label("status"),
+                func.count().label("n"),
+                func.min(case((due, waiting_since))).label("since"),
+            )
+            .where(QUEUED)
+            .group_by(Run.kind)
+        )
+        running = (
+            select(
+                Run.kind,
+                literal(RunStatus.running.value).label("status"),
+                func.count().label("n"),
+                null().label("since"),
+            )
+            .where(LEASED)
+            .group_by(Run.kind)
+        )
+        rows = (await self.session.execute(union_all(queued, running))).all()
+        oldest = min((r.since for r in rows if r.since is not None), default=None)
+        return Active([(r.kind, r.status, int(r.n)) for r in rows], oldest)
 
-__all__ = ["ACTIVE", "ENDED", "Order", "RunQueue", "RunRepository"]
+    async def stale(
+        self, now: datetime, lease_seconds: float, queued_kinds: Collection[str]
+    ) -> Stale:
+        """Find the runs left waiting for longer than ``lease_seconds``, in one statement
+        (readiness); ``queued_kinds``: the lifecycle's.
+
+        A run waits since it became due: its ``available_at`` (a debounce) or its creation,
+        or, once a reaper gave it back (``attempts`` > 0), its last update. A queued run whose
+        thread (agent, conversation) holds a running run with a lease not lapsed over a lease
+        ago waits its turn, as the dispatchers' claim does; it is not stale.
+        """
+        cutoff = now - timedelta(seconds=lease_seconds)
+        other = aliased(Run)
+        busy = exists().where(
+            other.agent_id == Run.agent_id,
+            other.conversation_id.is_not_distinct_from(Run.conversation_id),
+            other.status == RunStatus.running,
+            other.lease_expires_at >= cutoff,
+        )
+        queued = (
+            select(func.count(), func.min(func.coalesce(Run.available_at, Run.created_at)))
+            .where(QUEUED)
+            .where(Run.created_at < cutoff)
+            .where((Run.available_at.is_(None)) | (Run.available_at < cutoff))
+            .where((Run.attempts == 0) | (Run.updated_at < cutoff))
+            .where(~busy)
+        ).subquery()
+        unreaped = (
+            select(func.count())
+            .where(LEASED)
+            .where(Run.lease_expires_at < cutoff)
+            .scalar_subquery()
+        )
+        executing = exists().where(LEASED, Run.lease_expires_at >= now, Run.kind.in_(queued_kinds))
+        row = (
+            await self.session.execute(
+                select(queued, unreaped.label("unreaped"), executing.label("x"))
+            )
+        ).one()
+        return Stale(int(row[0]), row[1], int(row.unreaped), bool(row.x))
+
+
+__all__ = ["ACTIVE", "ENDED", "Active", "Order", "RunQueue", "RunRepository", "Stale"]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.blocks.memory import StagedConflictError, StagedMemory
@@ -28,10 +27,9 @@ from app.blocks.repository import BlockRepository
 from app.config import Settings
 from app.engine.loop import Engine, TurnSpec
 from app.engine.results import TurnOutcome, UsageTotals
-from app.groups.models import GroupAgent
+from app.groups.repository import GroupRepository
 from app.kit.db import Database
 from app.messages.factory import Owner, new_message
-from app.messages.models import Message
 from app.messages.repository import MessageRepository
 from app.runs import events, lifecycle
 from app.runs.control import RunControl
@@ -93,24 +91,14 @@ class SleeptimeJob:
     async def _plan(self, session: AsyncSession, run: Run) -> _Plan:
         request = run.request or {}
         through = int(request["through_seq"])
-        start = await session.scalar(
-            select(GroupAgent.processed_through_seq).where(
-                GroupAgent.group_id == run.group_id, GroupAgent.agent_id == run.agent_id
-            )
-        )
+        org = run.organization_id
+        start = await GroupRepository(session, org).watermark(str(run.group_id), run.agent_id)
         if start is None:
             return _Plan(through, through, None, member=False)
         if start >= through:
             return _Plan(int(start), int(start), None)
         primary = str(request["primary_agent_id"])
-        messages = (
-            await session.scalars(
-                select(Message)
-                .where(Message.agent_id == primary, Message.seq > start, Message.seq <= through)
-                .where(Message.forked_from_id.is_(None))  # a fork's copies were read before
-                .order_by(Message.seq)
-            )
-        ).all()
+        messages = await MessageRepository(session, org).transcript(primary, start, through)
         return _Plan(int(start), through, transcript(list(messages)))
 
     async def _execute(self, run: Run, started: int) -> None:
@@ -193,21 +181,13 @@ def executor(services: "Services") -> lifecycle.Executor:
 
 async def discard_attempt(session: AsyncSession, run: Run) -> None:
     """Delete what an abandoned attempt of ``run`` stored in the sleeptime agent's history."""
-    await session.execute(
-        delete(Message)
-        .where(Message.agent_id == run.agent_id, Message.run_id == run.id)
-        .execution_options(synchronize_session=False)
-    )
+    await MessageRepository(session, run.organization_id).delete_of_run(run.agent_id, run.id)
 
 
 async def _advance(session: AsyncSession, run: Run, plan: _Plan) -> None:
     """Move the watermark over what this run read, from exactly where it started."""
-    result = await session.execute(
-        update(GroupAgent)
-        .where(GroupAgent.group_id == run.group_id, GroupAgent.agent_id == run.agent_id)
-        .where(GroupAgent.processed_through_seq == plan.start_seq)
-        .values(processed_through_seq=plan.through_seq)
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(result, "rowcount", 0):
+    groups = GroupRepository(session, run.organization_id)
+    if not await groups.advance_watermark(
+        str(run.group_id), run.agent_id, plan.start_seq, plan.through_seq
+    ):
         raise LeaseLostError(f"the watermark of {run.agent_id} moved under run {run.id}")

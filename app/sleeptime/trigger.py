@@ -10,11 +10,10 @@ atomic statement, so concurrent turns never lose a count. Each sleeptime agent g
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.agents.models import Agent
-from app.groups.models import Group, GroupAgent
+from app.groups.models import Group
+from app.groups.repository import GroupRepository
 from app.kit import dialect
 from app.kit.db import utcnow
 from app.kit.ids import Prefix, new_id
@@ -25,20 +24,10 @@ from app.runs.models import Run
 RUN_TYPE = "sleeptime_agent_send_message_async"
 
 
-async def _due(session: AsyncSession, group: Group, force: bool) -> bool:
+async def _due(groups: GroupRepository, group: Group, force: bool) -> bool:
     if force or not group.sleeptime_agent_frequency:
         return True
-    counter = await session.scalar(
-        update(Group)
-        .where(Group.id == group.id)
-        .values(
-            turns_counter=(func.coalesce(Group.turns_counter, -1) + 1)
-            % Group.sleeptime_agent_frequency
-        )
-        .returning(Group.turns_counter)
-        .execution_options(synchronize_session=False)
-    )
-    return counter == 0
+    return await groups.count_turn(group.id) == 0
 
 
 async def fire(
@@ -54,27 +43,12 @@ async def fire(
     """Queue the sleeptime runs this finished turn calls for; returns their ids. ``force``
     (a turn that compacted its window, with ``SLEEPTIME_COMPACTION_TRIGGERS_SLEEPTIME``)
     runs them whatever the frequency, leaving the turn count as it is."""
-    group = await session.scalar(
-        select(Group)
-        .join(Agent, Agent.id == Group.manager_agent_id)
-        .where(Group.manager_agent_id == primary_id, Group.organization_id == organization_id)
-        .where(Group.manager_type == "sleeptime", Agent.enable_sleeptime.is_(True))
-    )
-    if group is None or not await _due(session, group, force):
+    groups = GroupRepository(session, organization_id)
+    group = await groups.sleeptime_group_of(primary_id)
+    if group is None or not await _due(groups, group, force):
         return []
-    await session.execute(
-        update(Group)
-        .where(Group.id == group.id)
-        .values(last_processed_message_id=last_message_id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    members = (
-        await session.scalars(
-            select(GroupAgent.agent_id)
-            .where(GroupAgent.group_id == group.id)
-            .order_by(GroupAgent.position)
-        )
-    ).all()
+    await groups.set_last_processed_message(group.id, last_message_id)
+    members = (await groups.member_ids([group.id]))[group.id]
     ids = [
         await _enqueue(session, group, member, parent_run_id, through_seq, primary_id)
         for member in members

@@ -33,7 +33,7 @@ async def resume_stream(
     """The run's kept events after ``request.starting_after``, then the live ones."""
     run = await follower.check(actor.organization_id, run_id)
     return stream_response(
-        follower.events(run_id, request.starting_after),
+        follower.events(actor.organization_id, run_id, request.starting_after),
         run_id=run_id,
         include_pings=request.include_pings,
         keepalive=settings.stream_keepalive_seconds,

@@ -9,11 +9,9 @@ in batches. After each write, PostgreSQL followers on other replicas are notifie
 import json
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.db import Database
-from app.runs.models import RunEvent
 from app.runs.repository import RunRepository
 from app.streaming.hub import Hub, LiveRun
 
@@ -40,8 +38,8 @@ class RunRecorder:
         cls, session: AsyncSession, hub: Hub, run_id: str, organization_id: str
     ) -> "RunRecorder":
         """A recorder numbering after the events a run already has (a retried run)."""
-        last = await session.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))
-        return cls(hub, run_id, organization_id, next_seq=int(last or 0) + 1)
+        last = await RunRepository(session, organization_id).last_event_seq(run_id)
+        return cls(hub, run_id, organization_id, next_seq=last + 1)
 
     def _number(self, payload: Payload) -> tuple[int, str]:
         seq = self._next

@@ -1,16 +1,12 @@
 from sqlalchemy import String, cast, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import AgentTag
 from app.blocks.models import Block
+from app.kit.repository import Repository
 
 
-class TagRepository:
+class TagRepository(Repository):
     """The tags an organization has put on its agents and blocks."""
-
-    def __init__(self, session: AsyncSession, organization_id: str) -> None:
-        self.session = session
-        self.organization_id = organization_id
 
     async def all(self, contains: str | None) -> set[str]:
         """Every distinct tag, optionally only those containing ``contains`` (any case)."""

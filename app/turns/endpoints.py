@@ -76,7 +76,7 @@ async def stream_turn(
                 for text in refusal(plan.run_id, exc):
                     yield None, text
                 return
-        async for event in follower.events(plan.run_id, 0):
+        async for event in follower.events(actor.organization_id, plan.run_id, 0):
             yield event
 
     return stream_response(

@@ -5,8 +5,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.kit.ids import DEFAULT_ORG_ID
 from app.runs.control import RunControl
-from app.streaming.follow import Follower
+from app.streaming.follow import Follower, RunKey
 from app.streaming.hub import Hub
 from tests.conftest import MODEL
 from tests.fakes.llm_server import FakeLLMServer, Reply
@@ -32,13 +33,13 @@ async def test_a_run_that_ends_between_two_reads_keeps_its_last_events(
     kept = follower._kept
     calls = 0
 
-    async def late(run: str, cursor: int) -> list[tuple[int, str]]:
+    async def late(run: RunKey, cursor: int) -> list[tuple[int, str]]:
         nonlocal calls
         calls += 1
         return [] if calls == 1 else await kept(run, cursor)
 
     monkeypatch.setattr(follower, "_kept", late)
-    texts = [text async for _, text in follower.events(run_id, 0)]
+    texts = [text async for _, text in follower.events(DEFAULT_ORG_ID, run_id, 0)]
     assert any('"assistant_message"' in text and "the last words" in text for text in texts)
     assert any('"usage_statistics"' in text for text in texts)
     assert texts[-1] == "[DONE]"
