@@ -1,5 +1,6 @@
 """The application factory and its lifespan (the runtime: database, clients, dispatcher)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -85,16 +86,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.tools = rt.tools
         app.state.mcp = rt.mcp
         app.state.schema_head = migrate.head_revision()
-        if app.state.settle:
-            _settle(app)
-        yield
+        if not app.state.settle:
+            yield
+            return
+        # On a thread while the server already answers; awaited before the runtime stops.
+        app.state.settled = asyncio.create_task(asyncio.to_thread(_settle, app), name="settle")
+        try:
+            yield
+        finally:
+            await app.state.settled
 
 
 def _settle(app: FastAPI) -> None:
     """The end of a served process's start-up. FastAPI analyses the routes (their parameters'
     and responses' adapters) on the first request that walks them: about a sixth of a second
-    the first client would wait. It is done here instead, by a lookup that walks them all,
-    before what start-up made is set aside for the process's life (``runtime.started``)."""
+    the first client would wait. It is done here instead, by a lookup that walks them all
+    (FastAPI builds them under a lock of its own, so a request meanwhile waits at most for
+    one router), before what start-up made is set aside for the process's life
+    (``runtime.started``)."""
     with suppress(NoMatchFound):
         app.url_path_for("")  # no route is named so: the lookup walks all of them
     started()

@@ -45,6 +45,8 @@ async def _first_request(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> list[
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
     ):
+        if app.state.settle:
+            await app.state.settled
         monkeypatch.setattr(routing._EffectiveRouteContext, "from_api_route", counted)
         response = await client.get("/v1/health/")
         assert response.status_code == 200
